@@ -1,0 +1,45 @@
+# `make demo` and `make test` each set up .venv on first use, then run.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# The CPU build of torch that lies on these machines' disk; only used when no torch is present,
+# so GPU users keep the torch they have.
+TORCH_CPU ?= torch==2.13.0
+
+.PHONY: setup demo test lint format figures reproduce dash clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q $(TORCH_CPU)
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/sgt-probe demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+figures: $(STAMP)
+	$(BIN)/python -m analyses.make_all runs/demo
+
+reproduce: $(STAMP)
+	$(BIN)/sgt-probe reproduce --preset small --seeds 3 --out runs/repro
+
+dash: $(STAMP)
+	$(BIN)/sgt-probe dash runs/demo/report
+
+clean:
+	rm -rf $(VENV) runs tests/artifacts

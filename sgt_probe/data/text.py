@@ -1,0 +1,244 @@
+"""Word-level text of the worlds: prompts (GenEval analogue) and questions (CV-Bench analogue).
+
+Everything here is computed from a scene's object list, never from its pixels, so an answer is
+ground truth by construction. Text is lowercase words joined by single spaces.
+
+`Prompt.spec`, what a generation evaluator checks, has the same keys for every family:
+
+- ``objects``: list of ``{"shape": str, "color": str | None}``, the objects the prompt names,
+  in prompt order; ``color`` is None where the prompt does not name a color.
+- ``count``: int, how many objects of ``objects[0]["shape"]`` the image holds ("counting"),
+  else None.
+- ``relation``: where ``objects[0]`` lies relative to ``objects[1]`` ("left", "right",
+  "above", "below"; "position"), else None.
+
+Prompts name objects whose shape occurs once in the scene (counting excepted), so "a circle"
+or "a circle left of a square" can be checked without guessing which circle is meant.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from itertools import combinations, permutations
+
+import numpy as np
+
+from .scene import PROMPT_FAMILIES, Prompt, QAItem, SceneObject
+
+NUMBER_WORDS = ("zero", "one", "two", "three", "four")
+DIRECTIONS = ("left", "right", "above", "below")
+YES_NO = ("yes", "no")
+POSITION_WORDS = {"left": "left of", "right": "right of", "above": "above", "below": "below"}
+
+COUNT_Q = "how many {} are there"
+RELATION_Q = "where is the {} relative to the {}"
+DEPTH_Q = "which is closer to the camera the {} or the {}"
+DISTANCE_Q = "which is closer to the {} the {} or the {}"
+EXISTENCE_Q = "is there {} {}"
+FIXED_WORDS = "a an and objects"
+
+# depth pairs need a visible cue: overlapping boxes (occlusion) or a clearly larger nearer object
+DEPTH_SIZE_RATIO = 1.25
+
+
+def tokenize(text: str) -> list[str]:
+    return text.split(" ")
+
+
+def plural(word: str) -> str:
+    return word + ("es" if word.endswith(("s", "x", "ch", "sh")) else "s")
+
+
+def article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
+
+
+def with_article(words: str) -> str:
+    return f"{article(words)} {words}"
+
+
+def relation(a: tuple[float, float], b: tuple[float, float], image_size: int) -> str | None:
+    """Where centre `a` lies relative to centre `b`, by the dominant axis of a - b.
+
+    None when the centres are too close, or the two axes too even, to call it.
+    """
+    dy, dx = a[0] - b[0], a[1] - b[1]
+    if max(abs(dy), abs(dx)) < image_size / 8 or abs(abs(dy) - abs(dx)) < image_size / 16:
+        return None
+    if abs(dx) > abs(dy):
+        return "right" if dx > 0 else "left"
+    return "below" if dy > 0 else "above"
+
+
+def vocabulary(shapes: list[str], colors: list[str]) -> list[str]:
+    """Sorted list of every word the generated prompts, questions and answers can use."""
+    templates = [COUNT_Q, RELATION_Q, DEPTH_Q, DISTANCE_Q, EXISTENCE_Q, FIXED_WORDS]
+    templates += list(POSITION_WORDS.values()) + list(NUMBER_WORDS + DIRECTIONS + YES_NO)
+    templates += shapes + [plural(s) for s in shapes] + colors
+    return sorted({w for t in templates for w in t.replace("{}", " ").split()})
+
+
+def _describe(o: SceneObject, color: bool) -> str:
+    return f"{o.color} {o.shape}" if color else o.shape
+
+
+def _prompt(
+    family: str, named: list[SceneObject], color: bool, joiner: str = "and", rel: str | None = None
+) -> Prompt:
+    """A prompt naming `named` in order, e.g. "a red circle and a blue square"."""
+    text = f" {joiner} ".join(with_article(_describe(o, color)) for o in named)
+    spec_objects = [{"shape": o.shape, "color": o.color if color else None} for o in named]
+    return Prompt(family, text, {"objects": spec_objects, "count": None, "relation": rel})
+
+
+def prompt_candidates(family: str, objects: list[SceneObject], image_size: int) -> list[Prompt]:
+    """Every prompt of `family` that is true of the scene (empty: the family is infeasible)."""
+    counts = Counter(o.shape for o in objects)
+    unique = [o for o in objects if counts[o.shape] == 1]
+    pairs = list(permutations(unique, 2))  # shapes unique in the scene, so the two differ
+    if family in ("single_object", "colors"):
+        return [_prompt(family, [o], family == "colors") for o in unique]
+    if family in ("two_objects", "color_attribution"):
+        return [_prompt(family, [a, b], family == "color_attribution") for a, b in pairs]
+    if family == "counting":
+        return [
+            Prompt(
+                family,
+                f"{NUMBER_WORDS[n]} {plural(shape)}",
+                {"objects": [{"shape": shape, "color": None}], "count": n, "relation": None},
+            )
+            for shape, n in sorted(counts.items())
+            if 2 <= n < len(NUMBER_WORDS)
+        ]
+    if family == "position":
+        located = [(a, b, relation(a.center, b.center, image_size)) for a, b in pairs]
+        return [
+            _prompt(family, [a, b], False, POSITION_WORDS[rel], rel)
+            for a, b, rel in located
+            if rel is not None
+        ]
+    raise ValueError(f"unknown prompt family {family!r}")
+
+
+def make_prompt(
+    objects: list[SceneObject], index: int, rng: np.random.Generator, image_size: int
+) -> Prompt:
+    """The prompt for scene `index`: family `index % 6` if feasible, else the next feasible one."""
+    n = len(PROMPT_FAMILIES)
+    for step in range(n):
+        candidates = prompt_candidates(PROMPT_FAMILIES[(index + step) % n], objects, image_size)
+        if candidates:
+            return candidates[rng.integers(len(candidates))]
+    raise ValueError(f"scene {index}: no prompt family fits a scene with {len(objects)} objects")
+
+
+def _name(o: SceneObject) -> str:
+    return f"{o.color} {o.shape}"
+
+
+def _count(objects, rng, shapes) -> QAItem | None:
+    kind = rng.integers(3)  # all objects / a shape in the scene / any shape (may be zero)
+    if kind == 0:
+        subject, members = "objects", objects
+    else:
+        pool = [o.shape for o in objects] if kind == 1 else shapes
+        shape = pool[rng.integers(len(pool))]
+        subject, members = plural(shape), [o for o in objects if o.shape == shape]
+    if len(members) >= len(NUMBER_WORDS):
+        return None
+    return QAItem(
+        "count",
+        COUNT_Q.format(subject),
+        NUMBER_WORDS[len(members)],
+        NUMBER_WORDS,
+        tuple(o.instance_id for o in members),
+    )
+
+
+def _relation(objects, rng, image_size) -> QAItem | None:
+    options = [
+        (a, b, rel)
+        for a, b in permutations(objects, 2)
+        if (rel := relation(a.center, b.center, image_size)) is not None
+    ]
+    if not options:
+        return None
+    a, b, rel = options[rng.integers(len(options))]
+    question = RELATION_Q.format(_name(a), _name(b))
+    return QAItem("relation", question, rel, DIRECTIONS, (a.instance_id, b.instance_id))
+
+
+def _area(o: SceneObject) -> int:
+    return (o.bbox[2] - o.bbox[0]) * (o.bbox[3] - o.bbox[1])
+
+
+def _boxes_overlap(a: SceneObject, b: SceneObject) -> bool:
+    (ay0, ax0, ay1, ax1), (by0, bx0, by1, bx1) = a.bbox, b.bbox
+    return ay0 < by1 and by0 < ay1 and ax0 < bx1 and bx0 < ax1
+
+
+def _depth(objects, rng) -> QAItem | None:
+    options = []
+    for a, b in combinations(objects, 2):
+        near, far = (a, b) if a.depth_rank > b.depth_rank else (b, a)
+        cue = _boxes_overlap(a, b) or _area(near) >= DEPTH_SIZE_RATIO * _area(far)
+        if a.shape != b.shape and a.depth_rank != b.depth_rank and cue:
+            options.append((a, b) if rng.integers(2) else (b, a))
+    if not options:
+        return None
+    a, b = options[rng.integers(len(options))]
+    near = a if a.depth_rank > b.depth_rank else b
+    question = DEPTH_Q.format(_name(a), _name(b))
+    return QAItem("depth", question, near.shape, (a.shape, b.shape), (a.instance_id, b.instance_id))
+
+
+def _gap(a: SceneObject, b: SceneObject) -> float:
+    return float(np.hypot(a.center[0] - b.center[0], a.center[1] - b.center[1]))
+
+
+def _distance(objects, rng, image_size) -> QAItem | None:
+    options = []
+    for ref in objects:
+        others = [o for o in objects if o is not ref]
+        for a, b in combinations(others, 2):
+            if a.shape != b.shape and abs(_gap(ref, a) - _gap(ref, b)) >= image_size / 8:
+                options.append((ref, a, b) if rng.integers(2) else (ref, b, a))
+    if not options:
+        return None
+    ref, a, b = options[rng.integers(len(options))]
+    answer = a.shape if _gap(ref, a) < _gap(ref, b) else b.shape
+    question = DISTANCE_Q.format(_name(ref), _name(a), _name(b))
+    ids = (ref.instance_id, a.instance_id, b.instance_id)
+    return QAItem("distance", question, answer, (a.shape, b.shape), ids)
+
+
+def _existence(objects, index, rng, shapes, colors) -> QAItem:
+    """Present iff `index` is even, so any even run of consecutive scenes is exactly balanced."""
+    if index % 2 == 0:
+        o = objects[rng.integers(len(objects))]
+        name, answer, ids = _name(o), "yes", (o.instance_id,)
+    else:
+        present = {(o.color, o.shape) for o in objects}
+        absent = [(c, s) for c in colors for s in shapes if (c, s) not in present]
+        color, shape = absent[rng.integers(len(absent))]
+        name, answer, ids = f"{color} {shape}", "no", ()
+    return QAItem("existence", EXISTENCE_Q.format(article(name), name), answer, YES_NO, ids)
+
+
+def make_questions(
+    objects: list[SceneObject],
+    index: int,
+    rng: np.random.Generator,
+    shapes: list[str],
+    colors: list[str],
+    image_size: int,
+) -> list[QAItem]:
+    """One question per feasible family, in `QUESTION_FAMILIES` order."""
+    items = [
+        _count(objects, rng, shapes),
+        _relation(objects, rng, image_size),
+        _depth(objects, rng),
+        _distance(objects, rng, image_size),
+        _existence(objects, index, rng, shapes, colors),
+    ]
+    return [item for item in items if item is not None]

@@ -1,0 +1,148 @@
+"""Prompts and questions from hand-made object lists."""
+
+import numpy as np
+import pytest
+
+from sgt_probe.data import PROMPT_FAMILIES, SceneObject
+from sgt_probe.data.text import (
+    article,
+    make_prompt,
+    make_questions,
+    plural,
+    prompt_candidates,
+    relation,
+    tokenize,
+    vocabulary,
+)
+
+SIZE = 32
+SHAPES = ["circle", "square", "triangle", "cross"]
+COLORS = ["red", "green", "blue", "orange"]
+
+
+def obj(instance_id, shape, color, center, rank, half=3):
+    y, x = center
+    bbox = (int(y - half), int(x - half), int(y + half), int(x + half))
+    return SceneObject(instance_id, shape, color, SHAPES.index(shape) + 1, bbox, rank, center)
+
+
+def rng():
+    return np.random.default_rng(0)
+
+
+def test_word_helpers():
+    assert tokenize("a red circle") == ["a", "red", "circle"]
+    assert [plural(w) for w in ("circle", "cross", "six", "one")] == [
+        "circles",
+        "crosses",
+        "sixes",
+        "ones",
+    ]
+    assert [article(w) for w in ("orange", "eight", "red")] == ["an", "an", "a"]
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        ((10, 25), (10, 5), "right"),
+        ((10, 5), (12, 25), "left"),
+        ((2, 10), (20, 12), "above"),
+        ((28, 10), (6, 12), "below"),
+        ((10, 10), (12, 11), None),  # centres too close
+        ((0, 0), (10, 11), None),  # diagonal: axes too even to call
+    ],
+)
+def test_relation(a, b, expected):
+    assert relation(a, b, SIZE) == expected
+
+
+def test_one_object_allows_only_single_object_and_colors():
+    objects = [obj(1, "circle", "red", (10, 10), 1)]
+    feasible = [f for f in PROMPT_FAMILIES if prompt_candidates(f, objects, SIZE)]
+    assert feasible == ["single_object", "colors"]
+    (colors,) = prompt_candidates("colors", objects, SIZE)
+    assert colors.text == "a red circle"
+    assert colors.spec == {
+        "objects": [{"shape": "circle", "color": "red"}],
+        "count": None,
+        "relation": None,
+    }
+
+
+def test_make_prompt_rotates_to_the_next_feasible_family():
+    objects = [obj(1, "circle", "red", (10, 10), 1)]
+    assert PROMPT_FAMILIES[2] == "counting"
+    assert make_prompt(objects, 2, rng(), SIZE).family == "colors"  # counting is infeasible
+    assert make_prompt(objects, 0, rng(), SIZE).text == "a circle"
+    with pytest.raises(ValueError, match="no prompt family"):
+        make_prompt([], 0, rng(), SIZE)
+
+
+def test_counting_and_shape_uniqueness():
+    objects = [
+        obj(1, "circle", "red", (5, 5), 1),
+        obj(2, "circle", "blue", (25, 25), 2),
+        obj(3, "square", "green", (5, 25), 3),
+    ]
+    (counting,) = prompt_candidates("counting", objects, SIZE)
+    assert counting.text == "two circles" and counting.spec["count"] == 2
+    # "a circle" would be ambiguous with two circles: only the square may be named alone
+    assert [p.text for p in prompt_candidates("single_object", objects, SIZE)] == ["a square"]
+    assert prompt_candidates("two_objects", objects, SIZE) == []
+
+
+def test_position_and_color_attribution():
+    objects = [obj(1, "circle", "red", (16, 5), 1), obj(2, "square", "orange", (16, 25), 2)]
+    texts = {p.text: p.spec["relation"] for p in prompt_candidates("position", objects, SIZE)}
+    assert texts == {"a circle left of a square": "left", "a square right of a circle": "right"}
+    attribution = {p.text for p in prompt_candidates("color_attribution", objects, SIZE)}
+    assert attribution == {"a red circle and an orange square", "an orange square and a red circle"}
+
+
+def test_questions_follow_the_object_list():
+    objects = [
+        obj(1, "circle", "red", (16, 4), 1),
+        obj(2, "square", "blue", (16, 12), 3, half=5),  # overlaps the circle's box: depth cue
+        obj(3, "cross", "green", (16, 28), 2),
+    ]
+    items = {q.family: q for q in make_questions(objects, 1, rng(), SHAPES, COLORS, SIZE)}
+    assert set(items) == {"count", "relation", "depth", "distance", "existence"}
+    assert items["count"].answer in ("zero", "one", "three")
+    existence = items["existence"]  # odd index: the named object is absent
+    assert existence.answer == "no" and existence.objects == ()
+    color, shape = existence.question.split()[-2:]
+    assert (color, shape) not in {(o.color, o.shape) for o in objects}
+    depth = items["depth"]
+    names = {f"{o.color} {o.shape}": o for o in objects}
+    named = [o for n, o in names.items() if n in depth.question]
+    assert depth.answer == max(named, key=lambda o: o.depth_rank).shape
+    distance = items["distance"]
+    assert len(distance.objects) == 3 and distance.answer in distance.choices
+
+
+def test_existence_present_on_even_index():
+    objects = [obj(1, "circle", "red", (10, 10), 1), obj(2, "square", "blue", (20, 25), 2)]
+    (existence,) = [
+        q
+        for q in make_questions(objects, 4, rng(), SHAPES, COLORS, SIZE)
+        if q.family == "existence"
+    ]
+    assert existence.answer == "yes" and len(existence.objects) == 1
+
+
+def test_depth_needs_different_shapes_and_a_visible_cue():
+    same_shape = [obj(1, "circle", "red", (5, 5), 1), obj(2, "circle", "blue", (5, 12), 2)]
+    far_apart_same_size = [
+        obj(1, "circle", "red", (5, 5), 1),
+        obj(2, "square", "blue", (25, 25), 2),
+    ]
+    for objects in (same_shape, far_apart_same_size):
+        families = [q.family for q in make_questions(objects, 0, rng(), SHAPES, COLORS, SIZE)]
+        assert "depth" not in families and "distance" not in families
+
+
+def test_vocabulary():
+    words = vocabulary(SHAPES, COLORS)
+    assert words == sorted(set(words))
+    assert {"how", "many", "circles", "crosses", "orange", "camera", "left", "of"} <= set(words)
+    assert not any("{" in w for w in words)
