@@ -1,0 +1,90 @@
+"""One-file checkpoints (DESIGN.md 6): only tensors and plain containers, written atomically.
+
+Loading uses `torch.load(weights_only=True)`, so a crafted file holding a pickled callable is
+refused by torch's restricted unpickler before anything in it runs.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+
+import torch
+
+FORMAT = "sgt-probe-checkpoint"
+FORMAT_VERSION = 1
+REQUIRED = ("model_config", "state_dict", "vocab", "tokenizer", "data_spec", "history", "step")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used; the message is one line naming the file."""
+
+
+def save_checkpoint(path: str | Path, payload: dict) -> Path:
+    """Write `payload` (plus the format stamp) to `path` atomically: temp file, fsync, rename.
+
+    A crash mid-write leaves the previous file at `path` intact.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **payload}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+_BOILERPLATE = ("Weights only load failed", "Please file an issue", "Check the documentation")
+
+
+def _reason(e: BaseException) -> str:
+    """The informative first sentence of an exception message, on one short line."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    specific = [ln for ln in lines if not ln.startswith(_BOILERPLATE)]
+    return (specific or lines or [type(e).__name__])[0].split(". ")[0][:160]
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a directory, not a checkpoint file")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        # torch wraps the restricted unpickler's refusal in boilerplate; a file that names a
+        # Python global (a class or callable) is code, anything else it rejects is just not a
+        # torch file (random bytes, a raw pickle).
+        if "GLOBAL" in str(e):
+            raise CheckpointError(
+                f"{path}: refused to load: it references Python code, not only tensors and "
+                f"plain containers ({_reason(e)})"
+            ) from None
+        raise CheckpointError(f"{path}: not a readable checkpoint ({_reason(e)})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint (truncated or not a torch file: {_reason(e)})"
+        ) from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not an sgt-probe checkpoint (no {FORMAT!r} stamp)")
+    version = ckpt.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format version {version!r}; this sgt-probe reads version "
+            f"{FORMAT_VERSION}"
+        )
+    missing = [k for k in REQUIRED if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"{path}: damaged checkpoint, missing {', '.join(missing)}")
+    return ckpt

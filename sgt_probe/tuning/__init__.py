@@ -1,0 +1,1 @@
+"""Base training and SGT tuning: one loop, with or without a generative proxy task."""

@@ -1,0 +1,123 @@
+"""Wire a run together: world, tokenizer, vocabulary, model, task data, then the loop.
+
+`train_base` starts from nothing; `tune` starts from a base checkpoint and adds a proxy task
+(or, for proxy "none", spends the same steps on the base tasks: the fair control).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from sgt_probe.checkpoint import CheckpointError, load_checkpoint
+from sgt_probe.data import make_world
+from sgt_probe.data.proxies import PROXIES
+from sgt_probe.data.spec import DataSpec
+from sgt_probe.model.config import ModelConfig, TrainConfig, preset
+from sgt_probe.model.loading import build_model, load_model
+from sgt_probe.model.vocab import Vocab
+from sgt_probe.tokenizer import VQTokenizer, fit_tokenizer
+from sgt_probe.tuning.loop import train_loop
+from sgt_probe.tuning.taskdata import TaskData
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _resume_state(out: Path, tcfg: TrainConfig, resume: bool) -> dict | None:
+    """The checkpoint to continue from, or None to start fresh.
+
+    Without --resume an existing file is never silently continued or overwritten.
+    """
+    if not out.exists():
+        return None
+    if not resume:
+        raise FileExistsError(f"{out} exists; pass --resume to continue it or choose another --out")
+    ckpt = load_checkpoint(out)
+    ckpt["finished"] = ckpt["step"] >= tcfg.steps
+    if ckpt.get("train_config") != tcfg.to_dict():
+        raise CheckpointError(f"{out}: was started with another training config; cannot resume")
+    return ckpt
+
+
+def _run(model, data, tcfg, out, payload, resume_ckpt, device, progress) -> Path:
+    start, opt_state, history = 0, None, None
+    if resume_ckpt is not None:
+        model.load_state_dict(resume_ckpt["state_dict"])
+        start, opt_state = resume_ckpt["step"], resume_ckpt.get("optimizer")
+        history = resume_ckpt["history"]
+        torch.set_rng_state(resume_ckpt["rng"])
+    train_loop(model, data, tcfg, out, payload, start, opt_state, history, device, progress)
+    return out
+
+
+def train_base(
+    spec: DataSpec,
+    out: str | Path,
+    preset_name: str = "tiny",
+    model_overrides: dict | None = None,
+    train_overrides: dict | None = None,
+    resume: bool = False,
+    device: str | None = None,
+    progress: bool = True,
+) -> Path:
+    out = Path(out)
+    p = preset(preset_name)
+    cfg: ModelConfig = replace(p["model"], image_size=spec.image_size, **(model_overrides or {}))
+    tcfg: TrainConfig = replace(p["train"], **(train_overrides or {}))
+    resume_ckpt = _resume_state(out, tcfg, resume)
+    if resume_ckpt is not None and resume_ckpt["finished"]:
+        return out
+    world = make_world(spec)
+    if resume_ckpt is not None:  # the codebook is part of the run: never refit on resume
+        tokenizer = VQTokenizer.from_state_dict(resume_ckpt["tokenizer"])
+    else:
+        tokenizer = fit_tokenizer(world, n_codes=cfg.n_codes, seed=tcfg.seed)
+    vocab = Vocab.build(world.words(), cfg.n_codes)
+    model = build_model(cfg, vocab, tcfg.seed)
+    data = TaskData(world, tokenizer, vocab, cfg, range(tcfg.n_scenes))
+    payload = {
+        "stage": "base", "proxy": None, "parent": None,
+        "model_config": model.cfg.to_dict(), "train_config": tcfg.to_dict(),
+        "vocab": vocab.to_dict(), "tokenizer": tokenizer.state_dict(), "data_spec": spec.to_dict(),
+    }  # fmt: skip
+    return _run(model, data, tcfg, out, payload, resume_ckpt, device or default_device(), progress)
+
+
+def tune(
+    base: str | Path,
+    proxy: str,
+    out: str | Path,
+    train_overrides: dict | None = None,
+    resume: bool = False,
+    device: str | None = None,
+    progress: bool = True,
+) -> Path:
+    if proxy not in PROXIES:
+        raise ValueError(f"unknown proxy {proxy!r}; choose one of {', '.join(PROXIES)}")
+    out = Path(out)
+    loaded = load_model(base)
+    if loaded.ckpt.get("stage") != "base":
+        raise CheckpointError(f"{base}: is a {loaded.ckpt.get('stage')!r} checkpoint; tune a base")
+    p = preset(loaded.cfg.preset)
+    tcfg: TrainConfig = replace(p["tune"], proxy=proxy, **(train_overrides or {}))
+    resume_ckpt = _resume_state(out, tcfg, resume)
+    if resume_ckpt is not None and resume_ckpt["finished"]:
+        return out
+    world = loaded.world()
+    proxies = () if proxy == "none" else (proxy,)
+    data = TaskData(
+        world, loaded.tokenizer, loaded.vocab, loaded.cfg, range(tcfg.n_scenes), proxies
+    )
+    payload = {
+        **{k: loaded.ckpt[k] for k in ("model_config", "vocab", "tokenizer", "data_spec")},
+        "stage": "tune", "proxy": proxy, "train_config": tcfg.to_dict(),
+        "parent": {"path": str(base), "step": loaded.ckpt["step"],
+                   "train_config": loaded.ckpt["train_config"]},
+    }  # fmt: skip
+    return _run(
+        loaded.model, data, tcfg, out, payload, resume_ckpt, device or default_device(), progress
+    )
