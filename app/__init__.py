@@ -1,0 +1,1 @@
+"""The sgt-probe dashboard: a multi-page Dash app that reads report dirs and nothing else."""

@@ -1,0 +1,55 @@
+"""Knockout: how much blocking text→image attention in a window of layers changes the
+probability of the correct answer, per checkpoint."""
+
+from __future__ import annotations
+
+import dash
+from dash import Input, Output, callback, html
+
+from app import data, figures, ids
+from app.components import graph, guarded
+from app.figures import Series
+
+dash.register_page(__name__, path="/knockout", name="Knockout", order=5)
+
+layout = html.Div(
+    [
+        html.H2("Attention knockout"),
+        html.P(
+            "Text→image edges (text queries attending to image keys) are blocked in a window "
+            "of layers around each centre layer; the plot shows the relative change in the "
+            "probability of the correct answer, (p_new − p_base) / p_base. More negative = "
+            "the model relies more on reading the image in that window.",
+            className="hint",
+        ),
+        html.Div(id=ids.KO_NOTE),
+        graph(ids.KO_CHANGE, 420),
+    ]
+)
+
+
+@callback(
+    Output(ids.KO_NOTE, "children"),
+    Output(ids.KO_CHANGE, "figure"),
+    Input(ids.REPORT, "value"),
+)
+@guarded()
+def render(key):
+    report = data.get(key)
+    knockout = report.data.get("knockout") or {}
+    if not knockout:
+        return "", figures.placeholder("no knockout results in this report")
+    series = {}
+    for n in report.names:
+        if k := knockout.get(n):
+            hover = [f"layers {a}–{b} blocked" for a, b in k["windows"]]
+            series[n] = Series(k["center"], k["relative_change"], k["lo"], k["hi"], hover)
+    return "", figures.layer_lines(
+        series,
+        figures.checkpoint_colors(report.names),
+        "Relative change in p(correct answer) when text→image attention is knocked out, "
+        "95% CI (lower = window matters more)",
+        "(p_new − p_base) / p_base",
+        x_title="centre layer of the knocked-out window",
+        hline=0,
+    )

@@ -1,0 +1,67 @@
+"""Overview: which checkpoints are compared, their benchmark scores, the paired deltas, and the
+proxy table when several proxies are compared."""
+
+from __future__ import annotations
+
+import dash
+from dash import Input, Output, callback, html
+
+from app import data, figures, ids
+from app.components import graph, guarded, table
+
+dash.register_page(__name__, path="/", name="Overview", order=0)
+
+layout = html.Div(
+    [
+        html.H2("Overview"),
+        html.Div(id=ids.OV_NOTE),
+        html.Div(id=ids.OV_CHECKPOINTS),
+        graph(ids.OV_SCORES, 420),
+        graph(ids.OV_DELTAS, 420),
+        html.Div(id=ids.OV_PROXY),
+    ]
+)
+
+
+@callback(
+    Output(ids.OV_NOTE, "children"),
+    Output(ids.OV_CHECKPOINTS, "children"),
+    Output(ids.OV_SCORES, "figure"),
+    Output(ids.OV_DELTAS, "figure"),
+    Output(ids.OV_PROXY, "children"),
+    Input(ids.REPORT, "value"),
+)
+@guarded()
+def render(key):
+    report = data.get(key)
+    names = report.names
+    colors = figures.checkpoint_colors(names)
+    swatches = [
+        html.Span(n, className="chip", style={"borderColor": colors[n], "color": colors[n]})
+        for n in names
+    ]
+    checkpoints = html.Div(
+        [
+            html.P([f"{len(names)} checkpoints compared, reference first: ", *swatches]),
+            table(
+                [
+                    {k: c.get(k) for k in ("name", "proxy", "seed", "step", "path")}
+                    for c in report.data["checkpoints"]
+                ]
+            ),
+        ]
+    )
+    bench = {n: report.data["benchmarks"][n] for n in names}
+    deltas = report.data.get("deltas") or []
+    delta_fig = (
+        figures.delta_dots(deltas, colors)
+        if deltas
+        else figures.placeholder("one checkpoint: no paired deltas")
+    )
+    proxy = []
+    if data.n_proxies(report) > 1:
+        proxy = [
+            html.H3("Proxies compared (proxy-task quality: higher is better)"),
+            table(data.proxy_rows(report), {"reconstruction_psnr": ".1f"}),
+        ]
+    return "", checkpoints, figures.score_bars(bench, colors), delta_fig, proxy

@@ -1,0 +1,28 @@
+"""`sgt-probe dash REPORT_DIR...`: serve the dashboard over one or more report dirs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from sgt_probe.cli import UserError, app
+
+
+@app.command("dash")
+def dash_command(
+    reports: list[Path] = typer.Argument(..., help="Report dirs written by `sgt-probe compare`."),
+    host: str = typer.Option(
+        "127.0.0.1", help="Interface to bind; 0.0.0.0 exposes it to the network."
+    ),
+    port: int = typer.Option(8050, help="Port to serve on."),
+    debug: bool = typer.Option(False, help="Dash debug mode (reloader and dev tools)."),
+) -> None:
+    """Serve a multi-page dashboard over REPORTS (pick one in the page when there are several)."""
+    for r in reports:
+        if not r.is_dir():
+            raise UserError(f"{r}: no such report directory")
+    # Imported here so that other commands do not pay for loading Dash.
+    from app.app import create_app
+
+    create_app(reports).run(host=host, port=port, debug=debug)

@@ -1,0 +1,211 @@
+"""The dashboard in headless Chromium (dash.testing): every page renders from a report dir, the
+attention explorer follows its controls, and a bad report dir shows a note, not a traceback.
+
+Each page test also times navigation -> main graph drawn, and leaves a full-page screenshot
+and the timings under tests/artifacts/.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import statistics
+import time
+from pathlib import Path
+
+import pytest
+from fixtures_report import write_synthetic_report
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
+
+from app import ids
+from app.app import create_app
+
+HAVE_BROWSER = bool(shutil.which("chromedriver")) and Path("/usr/bin/chromium").exists()
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not HAVE_BROWSER,
+        reason="needs /usr/bin/chromium and chromedriver: apt-get install chromium chromium-driver",
+    ),
+]
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+TIMEOUT = 20
+# page path -> the element whose drawing means the page is usable
+MAIN = {
+    "/": f"#{ids.OV_SCORES}",
+    "/separability": f"#{ids.SEP_ACCURACY}",
+    "/attention": f"#{ids.ATT_OVERLAY}",
+    "/embeddings": f"#{ids.EMB_SCATTER}",
+    "/generations": f"#{ids.GEN_GRID} .gen-card",
+    "/knockout": f"#{ids.KO_CHANGE}",
+}
+# true once the plotly figure inside a dcc.Graph has traces and a laid-out plot
+GRAPH_DRAWN = """
+const gd = document.querySelector(arguments[0] + ' .js-plotly-plot');
+return !!(gd && gd.data && gd.data.length && gd._fullLayout && gd.querySelector('.main-svg'));
+"""
+FIGURE = "return document.querySelector(arguments[0] + ' .js-plotly-plot')"
+
+
+@pytest.fixture(scope="module")
+def report_dir(tmp_path_factory) -> Path:
+    """The report dir the browser tests serve (swap for a real `sgt-probe compare` output)."""
+    return write_synthetic_report(tmp_path_factory.mktemp("synthetic") / "report", n_ckpts=3)
+
+
+def _wait(dash_duo, condition, message: str):
+    # a short poll, so that the page timings are not rounded up to the default half second
+    return WebDriverWait(dash_duo.driver, TIMEOUT, poll_frequency=0.02).until(condition, message)
+
+
+def _wait_drawn(dash_duo, selector: str) -> None:
+    if selector.endswith(".gen-card"):
+        _wait(dash_duo, lambda d: d.find_elements(By.CSS_SELECTOR, selector), selector)
+    else:
+        _wait(dash_duo, lambda d: d.execute_script(GRAPH_DRAWN, selector), selector)
+
+
+def _figure(dash_duo, selector: str, expr: str):
+    """Evaluate `expr` on the plotly graph div `gd` of the dcc.Graph at `selector`."""
+    js = f"const gd = document.querySelector(arguments[0] + ' .js-plotly-plot'); return {expr};"
+    return dash_duo.driver.execute_script(js, selector)
+
+
+def _title(dash_duo, selector: str) -> str:
+    return _figure(dash_duo, selector, "gd.layout.title.text")
+
+
+def _screenshot(dash_duo, name: str) -> None:
+    """A full-page PNG (Chrome's DevTools capture: the window itself is only 1000 px tall)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    driver = dash_duo.driver
+    size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    shot = driver.execute_cdp_cmd(
+        "Page.captureScreenshot",
+        {
+            "format": "png",
+            "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
+        },
+    )
+    (ARTIFACTS / f"page-{name}.png").write_bytes(base64.b64decode(shot["data"]))
+
+
+def _record_times(kind: str, times: dict[str, float]) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    out = ARTIFACTS / "time_to_interactive.json"
+    recorded = json.loads(out.read_text()) if out.exists() else {}
+    recorded.setdefault(kind, {}).update({p: round(t, 3) for p, t in times.items()})
+    out.write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")
+
+
+def _serve(dash_duo, dirs) -> None:
+    """Serve the app without opening a page, so the first page a test opens is a cold start."""
+    dash_duo.start_server(create_app(dirs), navigate=False)
+
+
+def _visit(dash_duo, path: str) -> float:
+    """Seconds from navigating to `path` until its main element is drawn."""
+    start = time.perf_counter()
+    dash_duo.driver.get(dash_duo.server.url + path)
+    _wait_drawn(dash_duo, MAIN[path])
+    return time.perf_counter() - start
+
+
+@pytest.mark.parametrize("path", list(MAIN))
+def test_page_renders(dash_duo, report_dir, path):
+    _serve(dash_duo, [report_dir])
+    # a fresh browser with an empty cache: the first visit a user makes
+    _record_times("cold_first_visit", {path: _visit(dash_duo, path)})
+    assert not dash_duo.driver.find_elements(By.CSS_SELECTOR, ".problem")
+    _screenshot(dash_duo, path.strip("/") or "overview")
+    assert dash_duo.get_logs() == []
+
+
+def test_time_to_interactive_warm(dash_duo, report_dir):
+    """Every page three times in one browser; the median is what a user sees once warmed up."""
+    _serve(dash_duo, [report_dir])
+    times = {path: [] for path in MAIN}
+    for _ in range(3):
+        for path in MAIN:
+            times[path].append(_visit(dash_duo, path))
+    _record_times("warm_median_of_3", {p: statistics.median(t) for p, t in times.items()})
+    assert dash_duo.get_logs() == []
+
+
+def test_attention_follows_layer_token_and_patch(dash_duo, report_dir):
+    overlay = f"#{ids.ATT_OVERLAY}"
+    _serve(dash_duo, [report_dir])
+    _visit(dash_duo, "/attention")
+    title = _title(dash_duo, overlay)
+    z = _figure(dash_duo, overlay, "JSON.stringify(gd.data[1].z)")
+    assert "layer 3" in title  # the last layer first
+
+    # the slider's handle, moved to its first position (layer 0) as a keyboard user would
+    dash_duo.find_element(f"#{ids.ATT_LAYER} [role='slider']").send_keys(Keys.HOME)
+    _wait(dash_duo, lambda d: "layer 0" in _title(dash_duo, overlay), "layer 0")
+    assert _figure(dash_duo, overlay, "JSON.stringify(gd.data[1].z)") != z
+
+    # play advances the layer on its own
+    dash_duo.find_element(f"#{ids.ATT_PLAY}").click()
+    _wait(dash_duo, lambda d: "layer 1" in _title(dash_duo, overlay), "play")
+    dash_duo.find_element(f"#{ids.ATT_PLAY}").click()
+
+    # a question token narrows the map to that token
+    token = dash_duo.driver.find_elements(By.CSS_SELECTOR, f"#{ids.ATT_TOKEN} label")[2]
+    word = token.text.strip()
+    token.click()
+    _wait(dash_duo, lambda d: f"“{word}”" in _title(dash_duo, overlay), word)
+
+    # a click on the image picks a patch; the readers chart shows one bar group per token
+    drag = dash_duo.find_element(f"{overlay} .nsewdrag[data-subplot='xy']")
+    ActionChains(dash_duo.driver).move_to_element(drag).click().perform()
+    readers = f"#{ids.ATT_READERS}"
+    _wait(dash_duo, lambda d: d.execute_script(GRAPH_DRAWN, readers), "readers chart")
+    assert "Which question tokens read patch" in _title(dash_duo, readers)
+    assert dash_duo.get_logs() == []
+
+
+def test_embedding_hover_shows_patch(dash_duo, report_dir):
+    scatter = f"#{ids.EMB_SCATTER}"
+    _serve(dash_duo, [report_dir])
+    _visit(dash_duo, "/embeddings")
+    point = dash_duo.find_element(f"{scatter} .scatterlayer .point")
+    ActionChains(dash_duo.driver).move_to_element(point).perform()
+    _wait(dash_duo, lambda d: d.find_elements(By.CSS_SELECTOR, f"#{ids.EMB_HOVER} img"), "hover")
+    assert dash_duo.get_logs() == []
+
+
+def test_generations_filter(dash_duo, report_dir):
+    _serve(dash_duo, [report_dir])
+    _visit(dash_duo, "/generations")
+    before = dash_duo.find_element(f"#{ids.GEN_COUNT}").text
+    dash_duo.select_dcc_dropdown(f"#{ids.GEN_STATUS}", index=1)  # fixed by tuning
+    _wait(dash_duo, lambda d: d.find_element(By.ID, ids.GEN_COUNT).text != before, "filter")
+    for card in dash_duo.driver.find_elements(By.CSS_SELECTOR, ".gen-card"):
+        imgs = card.find_elements(By.CSS_SELECTOR, "img.gen-img")
+        # [truth, reference, first tuned, ...]: fixed = reference fails, first tuned passes
+        assert "fail" in imgs[1].get_attribute("class")
+        assert "pass" in imgs[2].get_attribute("class")
+    assert dash_duo.get_logs() == []
+
+
+def test_bad_report_dirs_show_a_note(dash_duo, report_dir, tmp_path):
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "report.json").write_text("{not json")
+    missing = tmp_path / "missing"
+    dash_duo.start_server(create_app([damaged, missing, report_dir]))
+    note = f"#{ids.OV_NOTE} .problem"
+    dash_duo.wait_for_contains_text(note, "damaged JSON", timeout=TIMEOUT)
+    dash_duo.select_dcc_dropdown(f"#{ids.REPORT}", index=1)
+    dash_duo.wait_for_contains_text(note, "not a report directory", timeout=TIMEOUT)
+    dash_duo.select_dcc_dropdown(f"#{ids.REPORT}", index=2)
+    _wait(dash_duo, lambda d: not d.find_elements(By.CSS_SELECTOR, note), "note cleared")
+    _wait_drawn(dash_duo, MAIN["/"])
+    assert dash_duo.get_logs() == []
