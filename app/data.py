@@ -21,7 +21,6 @@ from sgt_probe.report.format import (
     Report,
     ReportError,
     key_attn,
-    key_embedding,
     key_generations,
     load_report,
 )
@@ -114,24 +113,6 @@ def patch_at(x: float, y: float, patch_size: int, grid: int) -> int | None:
     """The patch under pixel coordinates (x, y) from a click, or None outside the image."""
     r, c = int((y + 0.5) // patch_size), int((x + 0.5) // patch_size)
     return r * grid + c if 0 <= r < grid and 0 <= c < grid else None
-
-
-# ---- embeddings ----
-
-
-def embedding_labels(report: Report, color_by: str) -> list[str]:
-    """One legend label per embedded patch. The report stores indices only, so labels say
-    what the index is ("class 3"), with the background named."""
-    values = report.arrays[f"embeddings/meta/{color_by}"]
-    background = {"class": 0, "color": -1, "depth": 0}[color_by]
-    return [
-        "background" if v == background else f"{color_by} {v}" for v in values.astype(int).tolist()
-    ]
-
-
-def embedding_coords(report: Report, names: Sequence[str], layer: int) -> dict[str, np.ndarray]:
-    need(report, *(key_embedding(n, layer) for n in names))
-    return {n: report.arrays[key_embedding(n, layer)] for n in names}
 
 
 # ---- generations ----

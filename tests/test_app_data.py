@@ -111,14 +111,6 @@ def test_generation_indices_fixed_and_broken_are_relative_to_the_reference(repor
     assert counting and all(items[i]["family"] == "counting" for i in counting)
 
 
-def test_embedding_labels_name_the_background(report):
-    labels = data.embedding_labels(report, "color")
-    values = report.arrays["embeddings/meta/color"]
-    assert len(labels) == len(values)
-    assert {labels[i] for i in np.nonzero(values == -1)[0]} == {"background"}
-    assert labels[int(np.argmax(values >= 0))].startswith("color ")
-
-
 def test_proxy_rows_one_per_checkpoint(report):
     rows = data.proxy_rows(report)
     assert [r["checkpoint"] for r in rows] == report.names

@@ -4,25 +4,16 @@ layer by layer; which tokens read a clicked patch; attention mass and grounded p
 from __future__ import annotations
 
 import dash
-import numpy as np
 from dash import Input, Output, State, callback, dcc, html
 from dash.exceptions import PreventUpdate
 
-from app import data, figures, ids
+from app import data, figures, ids, views
 from app.components import control, graph, guarded
-from app.figures import Series
 from sgt_probe.report.format import MASS_KINDS, ReportError, key_attn
 
 dash.register_page(__name__, path="/attention", name="Attention", order=2)
 
 MEAN = -1  # the value meaning "average" for the token and head pickers
-MASS_TITLES = {
-    "text->image": "text→image",
-    "image->image": "image→image",
-    "text->text": "text→text",
-    "generated->input": "generated-image→input-image",
-    "sink": "first-token (sink)",
-}
 
 
 layout = html.Div(
@@ -67,7 +58,9 @@ layout = html.Div(
                     [
                         dcc.Dropdown(
                             id=ids.ATT_MASS_KIND,
-                            options=[{"label": MASS_TITLES[k], "value": k} for k in MASS_KINDS],
+                            options=[
+                                {"label": views.MASS_TITLES[k], "value": k} for k in MASS_KINDS
+                            ],
                             value=MASS_KINDS[0],
                             clearable=False,
                         ),
@@ -218,40 +211,8 @@ def readers(key, sample, head, layer, names, patch):
 )
 @guarded(note=False)
 def by_layer(key, kind):
-    report = data.get(key)
-    colors = figures.checkpoint_colors(report.names)
-    att = {n: report.data["attention"][n] for n in report.names}
-    mass = {}
-    for n, a in att.items():
-        per_head = np.asarray(a["mass"][kind], float)  # [L, H]
-        mass[n] = Series(range(len(per_head)), per_head.mean(1))
-    grounded = {
-        n: Series(
-            range(len(a["grounded_precision"])),
-            a["grounded_precision"],
-            a["grounded_lo"],
-            a["grounded_hi"],
-            hover=[f"{r:.2f}× chance" for r in a["grounded_ratio"]],
-        )
-        for n, a in att.items()
-    }
-    chance = att[report.names[0]]["grounded_chance"]
-    return (
-        figures.layer_lines(
-            mass,
-            colors,
-            f"{MASS_TITLES[kind]} attention mass (query→key) by layer, mean over heads",
-            "attention mass per query (0–1)",
-        ),
-        figures.layer_lines(
-            grounded,
-            colors,
-            "Grounded precision: share of text→image mass on the named object, 95% CI",
-            "share on the named object (higher = better grounded)",
-            hline=chance,
-            hline_label=f"chance {chance:.2f}",
-        ),
-    )
+    report = data.get(key).data
+    return views.attention_mass(report, kind), views.grounded(report)
 
 
 @callback(

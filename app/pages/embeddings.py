@@ -7,7 +7,7 @@ import dash
 from dash import Input, Output, callback, dcc, html
 from dash.exceptions import PreventUpdate
 
-from app import data, figures, ids
+from app import data, figures, ids, views
 from app.components import control, graph, guarded, png_uri
 from sgt_probe.report.format import EMBED_COLOR_BY, ReportError
 
@@ -81,13 +81,7 @@ def scatter(key, layer, names, color_by):
     if not names:
         return figures.placeholder("pick at least one checkpoint")
     report = data.get(key)
-    return figures.embedding_scatter(
-        data.embedding_coords(report, names, layer),
-        data.embedding_labels(report, color_by),
-        figures.checkpoint_colors(report.names),
-        f"UMAP of image-token hidden states at layer {layer}, colored by {color_by} "
-        "(tighter, farther-apart groups = more separable)",
-    )
+    return views.embeddings(report.data, report.arrays, names, layer, color_by)
 
 
 @callback(

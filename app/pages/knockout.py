@@ -6,9 +6,8 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, callback, html
 
-from app import data, figures, ids
+from app import data, ids, views
 from app.components import graph, guarded
-from app.figures import Series
 
 dash.register_page(__name__, path="/knockout", name="Knockout", order=5)
 
@@ -35,21 +34,4 @@ layout = html.Div(
 )
 @guarded()
 def render(key):
-    report = data.get(key)
-    knockout = report.data.get("knockout") or {}
-    if not knockout:
-        return "", figures.placeholder("no knockout results in this report")
-    series = {}
-    for n in report.names:
-        if k := knockout.get(n):
-            hover = [f"layers {a}–{b} blocked" for a, b in k["windows"]]
-            series[n] = Series(k["center"], k["relative_change"], k["lo"], k["hi"], hover)
-    return "", figures.layer_lines(
-        series,
-        figures.checkpoint_colors(report.names),
-        "Relative change in p(correct answer) when text→image attention is knocked out, "
-        "95% CI (lower = window matters more)",
-        "(p_new − p_base) / p_base",
-        x_title="centre layer of the knocked-out window",
-        hline=0,
-    )
+    return "", views.knockout(data.get(key).data)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, callback, html
 
-from app import data, figures, ids
+from app import data, figures, ids, views
 from app.components import graph, guarded, table
 
 dash.register_page(__name__, path="/", name="Overview", order=0)
@@ -51,17 +51,10 @@ def render(key):
             ),
         ]
     )
-    bench = {n: report.data["benchmarks"][n] for n in names}
-    deltas = report.data.get("deltas") or []
-    delta_fig = (
-        figures.delta_dots(deltas, colors)
-        if deltas
-        else figures.placeholder("one checkpoint: no paired deltas")
-    )
     proxy = []
     if data.n_proxies(report) > 1:
         proxy = [
             html.H3("Proxies compared (proxy-task quality: higher is better)"),
             table(data.proxy_rows(report), {"reconstruction_psnr": ".1f"}),
         ]
-    return "", checkpoints, figures.score_bars(bench, colors), delta_fig, proxy
+    return "", checkpoints, views.scores(report.data), views.deltas(report.data), proxy

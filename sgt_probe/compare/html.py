@@ -1,0 +1,122 @@
+"""report.html: a report dir's figures on one self-contained page, for a person.
+
+The figures are drawn by `app.views`, the same functions the dashboard and analyses/ use.
+plotly.js is inlined once, in the first figure: the machines that read reports are often
+offline, so the page loads nothing from the network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from html import escape
+from pathlib import Path
+
+import plotly.graph_objects as go
+
+from app import data, views
+from sgt_probe.report.format import MASS_KINDS, PROBE_TARGETS, REPORT_HTML, Report, load_report
+
+PLOT_CONFIG = {"displaylogo": False}
+STYLE = """
+body { margin: 0; font-family: system-ui, sans-serif; color: #222; background: #fafafa; }
+main { max-width: 1200px; margin: 0 auto; padding: 8px 24px 40px; }
+h2 { margin-top: 32px; border-bottom: 1px solid #ddd; }
+.hint { color: #666; font-size: 14px; }
+table { border-collapse: collapse; font-size: 13px; margin: 6px 0 12px; background: #fff; }
+th, td { border-bottom: 1px solid #e6e6e6; padding: 4px 12px; text-align: left; }
+th { background: #f4f4f4; }
+dt { font-weight: 600; margin-top: 8px; }
+"""
+
+
+def html_table(rows: Sequence[Mapping], formats: Mapping[str, str] | None = None) -> str:
+    """An HTML table from same-keyed dicts; floats formatted by column (default .3f)."""
+    if not rows:
+        return ""
+    formats = formats or {}
+    cols = list(rows[0])
+
+    def cell(col, value) -> str:
+        if isinstance(value, float):
+            return f"{value:{formats.get(col, '.3f')}}"
+        return "—" if value is None else escape(str(value))
+
+    head = "".join(f"<th>{escape(c.replace('_', ' '))}</th>" for c in cols)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{cell(c, r.get(c))}</td>" for c in cols) + "</tr>" for r in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def figure_page(title: str, blocks: Sequence[str | go.Figure]) -> str:
+    """A whole HTML document: `blocks` in order, each an HTML string or a figure."""
+    parts, plotlyjs = [], True
+    for block in blocks:
+        if isinstance(block, go.Figure):
+            parts.append(
+                block.to_html(full_html=False, include_plotlyjs=plotlyjs, config=PLOT_CONFIG)
+            )
+            plotlyjs = False
+        else:
+            parts.append(block)
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{escape(title)}</title><style>{STYLE}</style></head>\n"
+        f"<body><main>\n{chr(10).join(parts)}\n</main></body></html>\n"
+    )
+
+
+def _report_blocks(report: Report) -> list[str | go.Figure]:
+    d = report.data
+    world = d.get("data", {}).get("world", "?")
+    model = d["model"]
+    ckpts = [
+        {k: c.get(k) for k in ("name", "proxy", "stage", "seed", "step", "path")}
+        for c in d["checkpoints"]
+    ]
+    blocks: list[str | go.Figure] = [
+        f"<h1>sgt-probe report: {escape(str(world))} world</h1>",
+        f'<p class="hint">{escape(str(report.path))}, created {escape(str(d.get("created")))}; '
+        f"model: {model['n_layers']} layers, {model['n_heads']} heads, "
+        f"d_model {model.get('d_model')}, {model.get('grid')}×{model.get('grid')} patches.</p>",
+        "<h2>Checkpoints compared</h2>",
+        f'<p class="hint">The first, {escape(ckpts[0]["name"])}, is the reference for paired '
+        "deltas and CKA.</p>",
+        html_table(ckpts),
+        "<h2>Benchmarks</h2>",
+        views.scores(d),
+        views.deltas(d),
+    ]
+    if data.n_proxies(report) > 1:
+        blocks += [
+            "<h3>Proxies compared (proxy-task quality: higher is better)</h3>",
+            html_table(data.proxy_rows(report), {"reconstruction_psnr": ".1f"}),
+        ]
+    blocks.append("<h2>Linear separability</h2>")
+    for target in PROBE_TARGETS:
+        blocks += [views.probe_accuracy(d, target), views.probe_selectivity(d, target)]
+    blocks += [views.label_free(d, kind) for kind in views.LABEL_FREE]
+    blocks += [views.cka(d), "<h2>Attention</h2>"]
+    blocks += [views.attention_mass(d, kind) for kind in MASS_KINDS]
+    blocks += [views.grounded(d), "<h2>Attention knockout</h2>", views.knockout(d)]
+    definitions = d.get("definitions") or {}
+    if definitions:
+        items = "".join(
+            f"<dt>{escape(k)}</dt><dd>{escape(str(v))}</dd>" for k, v in definitions.items()
+        )
+        blocks += ["<h2>Definitions</h2>", f"<dl>{items}</dl>"]
+    return blocks
+
+
+def write_html(report_dir: str | Path) -> Path:
+    """Write REPORT_HTML into `report_dir` (whole or not at all) and return its path.
+
+    Raises ReportError (one line) when the dir is missing or damaged.
+    """
+    report = load_report(report_dir)
+    page = figure_page(f"sgt-probe report: {report.path}", _report_blocks(report))
+    out = report.path / REPORT_HTML
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(out)
+    return out

@@ -1,0 +1,141 @@
+"""app/views.py on the synthetic report: the numbers each figure shows are the report's."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from fixtures_report import write_synthetic_report
+
+from app import figures, views
+from sgt_probe.report.format import MASS_KINDS, PROBE_TARGETS, load_report
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    return load_report(write_synthetic_report(tmp_path_factory.mktemp("v") / "r", n_ckpts=3))
+
+
+def _lines(fig) -> dict:
+    """Legend name -> the line trace (CI bands are the unnamed-in-legend fills)."""
+    return {t.name: t for t in fig.data if t.mode == "lines+markers"}
+
+
+def _band(fig, name: str):
+    return next(t for t in fig.data if t.name == f"{name} 95% CI")
+
+
+def test_scores_and_deltas_are_the_benchmarks(report):
+    d = report.data
+    scores = views.scores(d)
+    assert len(scores.data) == 2 * 3  # understanding and generation, per checkpoint
+    bar = next(t for t in scores.data if t.name == "depth" and t.xaxis == "x2")
+    gen = d["benchmarks"]["depth"]["generation"]
+    assert list(bar.y) == [gen["overall"], *gen["families"].values()]
+    dots = views.deltas(d)
+    assert {t.name for t in dots.data} == {"segmentation − base", "depth − base"}
+    assert "no paired deltas" in views.deltas({**d, "deltas": []}).layout.annotations[0].text
+
+
+@pytest.mark.parametrize("target", PROBE_TARGETS)
+def test_probe_accuracy_and_selectivity_by_layer(report, target):
+    d = report.data
+    acc = views.probe_accuracy(d, target)
+    p = d["probes"]["segmentation"][target]
+    np.testing.assert_allclose(_lines(acc)["segmentation"].y, p["accuracy"])
+    band = _band(acc, "segmentation")
+    np.testing.assert_allclose(band.y, p["hi"] + p["lo"][::-1])
+    assert target.replace("_", " ") in acc.layout.title.text
+    assert "95% bootstrap CI" in acc.layout.title.text
+    sel = views.probe_selectivity(d, target)
+    np.testing.assert_allclose(_lines(sel)["base"].y, d["probes"]["base"][target]["selectivity"])
+
+
+def test_an_image_level_probe_without_a_control_task_has_no_selectivity(report):
+    d = json.loads(json.dumps(report.data))
+    for p in d["probes"].values():  # as compare writes object_count: no control, no selectivity
+        del p["object_count"]["control"], p["object_count"]["selectivity"]
+    assert _lines(views.probe_accuracy(d, "object_count"))
+    empty = views.probe_selectivity(d, "object_count")
+    assert "no selectivity for object count" in empty.layout.annotations[0].text
+
+
+def test_a_selection_keeps_each_checkpoints_color(report):
+    d = report.data
+    both = _lines(views.probe_accuracy(d, "color"))
+    one = _lines(views.probe_accuracy(d, "color", only=["depth"], ci="mean of 3 seeds"))
+    assert list(one) == ["depth"]
+    assert one["depth"].line.color == both["depth"].line.color != figures.REFERENCE_COLOR
+
+
+def test_label_free_and_cka(report):
+    d = report.data
+    fisher = views.label_free(d, "fisher")
+    np.testing.assert_allclose(_lines(fisher)["depth"].y, d["label_free"]["depth"]["fisher"])
+    assert "silhouette" in views.label_free(d, "silhouette").layout.title.text
+    cka = _lines(views.cka(d))
+    assert list(cka) == ["base vs segmentation", "base vs depth"]
+    assert cka["base vs depth"].line.color == views.colors(d)["depth"]
+    assert "no CKA" in views.cka({**d, "cka": []}).layout.annotations[0].text
+
+
+@pytest.mark.parametrize("kind", MASS_KINDS)
+def test_attention_mass_is_the_head_mean(report, kind):
+    d = report.data
+    fig = views.attention_mass(d, kind)
+    want = np.mean(d["attention"]["base"]["mass"][kind], axis=1)
+    np.testing.assert_allclose(_lines(fig)["base"].y, want)
+    assert views.MASS_TITLES[kind] in fig.layout.title.text
+
+
+def test_attention_mass_skips_a_kind_a_checkpoint_lacks(report):
+    d = json.loads(json.dumps(report.data))
+    d["attention"]["segmentation"]["mass"]["generated->input"] = None
+    assert list(_lines(views.attention_mass(d, "generated->input"))) == ["base", "depth"]
+    for a in d["attention"].values():
+        a["mass"]["generated->input"] = None
+    empty = views.attention_mass(d, "generated->input")
+    assert "no generated-image→input-image" in empty.layout.annotations[0].text
+
+
+def test_grounded_precision_beside_chance(report):
+    d = report.data
+    fig = views.grounded(d)
+    a = d["attention"]["depth"]
+    np.testing.assert_allclose(_lines(fig)["depth"].y, a["grounded_precision"])
+    assert fig.layout.shapes[0].y0 == a["grounded_chance"]
+    assert _lines(fig)["depth"].text[1] == f"{a['grounded_ratio'][1]:.2f}× chance"
+
+
+def test_knockout_curves(report):
+    d = report.data
+    fig = views.knockout(d, only=["base", "depth"])
+    k = d["knockout"]["base"]
+    line = _lines(fig)["base"]
+    assert list(_lines(fig)) == ["base", "depth"]
+    np.testing.assert_allclose(line.y, k["relative_change"])
+    assert list(line.x) == k["center"]
+    assert "no knockout" in views.knockout({**d, "knockout": {}}).layout.annotations[0].text
+
+
+def test_embedding_labels_use_the_reports_names_when_present(report):
+    d = json.loads(json.dumps(report.data))
+    values = report.arrays["embeddings/meta/class"]
+    unnamed = views.embedding_labels(d, report.arrays, "class")
+    assert {unnamed[i] for i in np.nonzero(values == 0)[0]} == {"background"}
+    assert unnamed[int(np.argmax(values == 2))] == "class 2"
+    d["embeddings"]["labels"] = {"class": ["background", "square", "circle", "triangle", "cross"]}
+    named = views.embedding_labels(d, report.arrays, "class")
+    assert named[int(np.argmax(values == 2))] == "circle"
+    colors = views.embedding_labels(d, report.arrays, "color")  # no color names: indices
+    assert "background" in colors and any(c.startswith("color ") for c in colors)
+
+
+def test_embeddings_panels_per_selected_checkpoint(report):
+    d = report.data
+    fig = views.embeddings(d, report.arrays, ["base", "depth"], 2, "class")
+    assert [a.text for a in fig.layout.annotations] == ["base", "depth"]
+    assert "layer 2" in fig.layout.title.text
+    with pytest.raises(KeyError, match="embeddings/base/1"):
+        views.embeddings(d, report.arrays, ["base"], 1, "class")
