@@ -53,9 +53,11 @@ unique labels ("base", "segmentation", ...), in `checkpoints` order; the first i
       },
       "explorer": {   # the attention explorer's samples (arrays under "explorer/...")
         "samples": [{"index": int, "family": str, "question": str, "tokens": [str, ...],
-                     "answer": str, "target_instance": int}, ...]
+                     "answer": str, "target_instance": int,
+                     "target_tokens": [int, ...]}, ...]   # tokens naming the target
       },
-      "embeddings": {"layers": [int, ...], "color_by": ["class", "color", "depth"]},
+      "embeddings": {"layers": [int, ...], "color_by": ["class", "color", "depth"],
+                     "labels": {"class": [class names], "color": [color names]}},
       "generations": {
         "items": [{"prompt": str, "family": str}, ...],
         "verdicts": {"<name>": [bool, ...]}

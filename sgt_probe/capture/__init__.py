@@ -1,0 +1,1 @@
+"""Hooked forward passes through TransformerLens `TransformerBridge` (DESIGN.md 3, 5)."""

@@ -1,0 +1,101 @@
+"""Wrap a model in TransformerLens 4.x `TransformerBridge`, sharing its weights.
+
+The bridge gives analysis code one set of hook names for any supported decoder:
+`hook_embed`, `blocks.{L}.hook_resid_post`, `blocks.{L}.attn.hook_pattern` [batch, head,
+query, key] and `blocks.{L}.attn.hook_attn_scores` (pre-softmax, used for knockouts).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterable
+
+import torch
+from transformer_lens.model_bridge import TransformerBridge
+
+from sgt_probe.model.sequences import ROLE_IMAGE, collate
+
+
+def resid_name(layer: int) -> str:
+    return f"blocks.{layer}.hook_resid_post"
+
+
+def pattern_name(layer: int) -> str:
+    return f"blocks.{layer}.attn.hook_pattern"
+
+
+def scores_name(layer: int) -> str:
+    return f"blocks.{layer}.attn.hook_attn_scores"
+
+
+def boot(hf_model, tokenizer, name: str = "sgt-probe") -> TransformerBridge:
+    """`boot_transformers` over an in-memory HF model (no download): shared weights."""
+    return TransformerBridge.boot_transformers(name, hf_model=hf_model, tokenizer=tokenizer)
+
+
+def boot_loaded(loaded) -> TransformerBridge:
+    """A bridge over a checkpoint's `UnifiedModel.lm`, with its word-level tokenizer.
+
+    The tokenizer must come from disk (an in-memory one fails with KeyError 'name_or_path').
+    """
+    with tempfile.TemporaryDirectory() as d:  # booting reads files beside the tokenizer
+        tok = loaded.vocab.save_hf_tokenizer(d)
+        return boot(loaded.model.lm, tok, name=f"sgt-probe-{loaded.cfg.preset}")
+
+
+HookFn = Callable[[torch.Tensor, object], torch.Tensor | None]
+
+
+class HookedRunner:
+    """Runs batches through a bridge with the patch embeddings injected at image positions.
+
+    `run(batch, names)` returns (logits, {hook name: tensor}) caching only `names`
+    (TransformerLens' names_filter); `extra_hooks` are temporary (removed after the pass).
+    `cfg` gives the image geometry for batching; `model` (a UnifiedModel) is only needed when
+    image positions take patch embeddings rather than token ids.
+    """
+
+    def __init__(self, bridge: TransformerBridge, cfg, model=None, device=None):
+        self.bridge = bridge
+        self.cfg = cfg
+        self.model = model
+        self.device = torch.device(device or next(bridge.parameters()).device)
+        self.n_layers = bridge.cfg.n_layers
+        self.n_heads = bridge.cfg.n_heads
+
+    @classmethod
+    def for_loaded(cls, loaded) -> HookedRunner:
+        return cls(boot_loaded(loaded), loaded.cfg, loaded.model)
+
+    def batches(self, items: list, batch_size: int):
+        """(start, items, batch on the device) for consecutive chunks of `items`."""
+        for s in range(0, len(items), batch_size):
+            chunk = items[s : s + batch_size]
+            batch = collate(chunk, self.cfg.n_patches, self.cfg.patch_size**2 * 3)
+            yield s, chunk, {k: v.to(self.device) for k, v in batch.items()}
+
+    def _inject(self, batch: dict) -> list[tuple[str, HookFn]]:
+        if self.model is None or self.cfg.vision_input != "patch":
+            return []
+        if not bool((batch["roles"] == ROLE_IMAGE).any()):
+            return []
+        emb = self.model.embed(batch["input_ids"], batch["pixels"])
+
+        def hook(x: torch.Tensor, hook) -> torch.Tensor:
+            return emb.to(x.dtype)
+
+        return [("hook_embed", hook)]
+
+    @torch.no_grad()
+    def run(
+        self, batch: dict, names: Iterable[str] = (), extra_hooks: Iterable = ()
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        wanted = set(names)
+        hooks = self._inject(batch) + list(extra_hooks)
+        with self.bridge.hooks(fwd_hooks=hooks):
+            if not wanted:
+                return self.bridge(batch["input_ids"]), {}
+            logits, cache = self.bridge.run_with_cache(
+                batch["input_ids"], names_filter=lambda n: n in wanted
+            )
+        return logits, {k: cache[k] for k in wanted}

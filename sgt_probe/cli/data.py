@@ -1,0 +1,109 @@
+"""`sgt-probe data preview` and `sgt-probe data stats`: look at a world before training on it."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from sgt_probe.cli import app
+
+data_app = typer.Typer(help="Preview a scene world and count what is in it.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+console = Console()
+status = Console(stderr=True)
+
+World = Annotated[str, typer.Option(help="shapes | digits | folder")]
+Path_ = Annotated[str | None, typer.Option("--path", help="data dir for --world folder")]
+Seed = Annotated[int, typer.Option(help="world seed")]
+ImageSize = Annotated[int, typer.Option(help="scene side in pixels (multiple of 4)")]
+
+
+def _world(world: str, path: str | None, seed: int, image_size: int):
+    from sgt_probe.data import DataSpec, make_world
+
+    return make_world(DataSpec(world=world, seed=seed, image_size=image_size, path=path))
+
+
+@contextmanager
+def _working(what: str):
+    """A spinner on stderr for steps that take seconds (tokenizer fitting)."""
+    columns = (SpinnerColumn(), TextColumn(what), TimeElapsedColumn())
+    with Progress(*columns, console=status, transient=True) as progress:
+        progress.add_task(what, total=None)
+        yield
+
+
+@data_app.command()
+def preview(
+    out: Annotated[Path, typer.Option(help="PNG to write")] = Path("preview.png"),
+    world: World = "shapes",
+    path: Path_ = None,
+    n: Annotated[int, typer.Option(help="samples to show")] = 16,
+    seed: Seed = 0,
+    image_size: ImageSize = 32,
+    n_codes: Annotated[int, typer.Option(help="VQ codebook size")] = 256,
+    patch_size: Annotated[int, typer.Option(help="VQ patch side in pixels")] = 4,
+    fit_scenes: Annotated[int, typer.Option(help="scenes the VQ tokenizer is fitted on")] = 512,
+) -> None:
+    """Write a PNG grid: image, segmentation, depth, edges and the VQ round trip per sample."""
+    from sgt_probe.data.preview import preview_grid
+    from sgt_probe.tokenizer import fit_tokenizer
+
+    w = _world(world, path, seed, image_size)
+    with _working("fitting the VQ tokenizer"):
+        tok = fit_tokenizer(w, n_scenes=fit_scenes, n_codes=n_codes, patch_size=patch_size)
+    picture = preview_grid(w, n, tok)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    picture.save(out)
+    status.print(f"wrote {out} ({picture.width}x{picture.height})")
+
+
+def _table(title: str, columns: list[str], rows: list[list]) -> Table:
+    table = Table(title=title)
+    for i, column in enumerate(columns):
+        table.add_column(column, justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*(str(v) for v in row))
+    return table
+
+
+@data_app.command()
+def stats(
+    world: World = "shapes",
+    path: Path_ = None,
+    n: Annotated[int, typer.Option(help="scenes to count")] = 1000,
+    seed: Seed = 0,
+    image_size: ImageSize = 32,
+) -> None:
+    """Print counts per semantic class, question family (with answer balance) and prompt family."""
+    from sgt_probe.data.preview import world_stats
+
+    s = world_stats(_world(world, path, seed, image_size), n)
+    console.print(f"{world}: {s['n_scenes']} scenes")
+    console.print(
+        _table(
+            "semantic classes",
+            ["class", "pixels", "objects"],
+            [[name, c["pixels"], c["objects"]] for name, c in s["classes"].items()],
+        )
+    )
+    console.print(
+        _table(
+            "question families",
+            ["family", "questions", "answers"],
+            [
+                [f, count, ", ".join(f"{a} {k}" for a, k in s["answers"][f].items())]
+                for f, count in s["questions"].items()
+            ],
+        )
+    )
+    console.print(
+        _table("prompt families", ["family", "prompts"], [[f, k] for f, k in s["prompts"].items()])
+    )

@@ -1,0 +1,1 @@
+"""`sgt-probe compare`: every analysis on the same items for several checkpoints."""

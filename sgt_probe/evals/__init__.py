@@ -1,0 +1,1 @@
+"""Evaluations: understanding and generation benchmarks, and the independent generation judge."""

@@ -1,0 +1,130 @@
+"""Evaluation of one checkpoint on held-out scenes (indices >= EVAL_OFFSET).
+
+- understanding (CV-Bench analogue): accuracy per question family, argmax over the item's
+  choices; overall = mean of the family accuracies.
+- generation (GenEval analogue): the prompt's image is generated greedily, decoded to pixels and
+  judged by `Judge` (independent of the model; trained on ground-truth renders); overall = mean
+  of the family accuracies.
+- proxy quality on decoded target maps: segmentation mIoU, depth pixel accuracy, edge F1,
+  reconstruction PSNR.
+Every result keeps a per-item list so comparisons between checkpoints can be paired.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sgt_probe.data.proxies import read_depth, read_edges, read_segmentation, render_proxy
+from sgt_probe.data.scene import PROMPT_FAMILIES, QUESTION_FAMILIES
+from sgt_probe.evals.judge import Judge
+from sgt_probe.evals.metrics import binary_f1, mean_iou, pixel_accuracy
+from sgt_probe.model.generate import answer_probs, generate_codes
+from sgt_probe.model.loading import Loaded
+from sgt_probe.tokenizer.vq import psnr
+from sgt_probe.tuning.taskdata import EVAL_OFFSET, TaskData
+
+PROXY_METRICS = {
+    "segmentation": "segmentation_miou",
+    "depth": "depth_accuracy",
+    "edge": "edge_f1",
+    "reconstruction": "reconstruction_psnr",
+}
+
+_JUDGES: dict = {}
+
+
+def judge_for(world) -> Judge:
+    """One judge per world spec per process: it is trained once on ground-truth renders."""
+    key = tuple(sorted(world.spec.to_dict().items()))
+    if key not in _JUDGES:
+        _JUDGES[key] = Judge(world)
+    return _JUDGES[key]
+
+
+def eval_data(loaded: Loaded, n_scenes: int, proxies=()) -> TaskData:
+    return TaskData(
+        loaded.world(), loaded.tokenizer, loaded.vocab, loaded.cfg,
+        range(EVAL_OFFSET, EVAL_OFFSET + n_scenes), proxies,
+    )  # fmt: skip
+
+
+def family_scores(items: list[dict], families) -> dict:
+    fams = {f: [it["correct"] for it in items if it["family"] == f] for f in families}
+    per = {f: float(np.mean(v)) for f, v in fams.items() if v}
+    return {"overall": float(np.mean(list(per.values()))) if per else float("nan"), "families": per}
+
+
+def understanding_items(data: TaskData) -> list[tuple[int, int]]:
+    return [(i, q) for i in range(len(data)) for q in range(len(data.scenes[i].questions))]
+
+
+def evaluate_understanding(loaded: Loaded, data: TaskData, forward=None) -> dict:
+    pairs = understanding_items(data)
+    items = [data.understanding(i, q) for i, q in pairs]
+    qas = [data.scenes[i].questions[q] for i, q in pairs]
+    p_ans, p_choices = answer_probs(
+        loaded.model, items, loaded.vocab, [qa.choices for qa in qas], forward=forward
+    )
+    out = []
+    for (i, q), qa, pa, pc in zip(pairs, qas, p_ans, p_choices, strict=True):
+        pred = qa.choices[int(np.argmax(pc))]
+        out.append({
+            "scene": data.indices[i], "q": q, "family": qa.family, "answer": qa.answer,
+            "pred": pred, "correct": pred == qa.answer, "p_answer": float(pa),
+        })  # fmt: skip
+    return {**family_scores(out, QUESTION_FAMILIES), "items": out}
+
+
+def generate_images(loaded: Loaded, data: TaskData) -> np.ndarray:
+    """uint8 [N, H, W, 3]: the image each eval scene's prompt makes the model draw."""
+    items = [data.generation(i, with_target=False) for i in range(len(data))]
+    codes = generate_codes(loaded.model, items, loaded.vocab)
+    return loaded.tokenizer.decode(codes, loaded.cfg.image_size)
+
+
+def evaluate_generation(loaded: Loaded, data: TaskData) -> tuple[dict, np.ndarray]:
+    images = generate_images(loaded, data)
+    judge = judge_for(loaded.world())
+    out = []
+    for i, img in enumerate(images):
+        prompt = data.scenes[i].prompt
+        ok = bool(judge.check(img, prompt))
+        out.append({"scene": data.indices[i], "family": prompt.family, "prompt": prompt.text,
+                    "correct": ok})  # fmt: skip
+    return {**family_scores(out, PROMPT_FAMILIES), "items": out}, images
+
+
+def evaluate_proxy(loaded: Loaded, data: TaskData, proxy: str) -> float:
+    """The proxy's quality metric (PROXY_METRICS) on maps generated from held-out scenes."""
+    items = [data.proxy(proxy, i, with_target=False) for i in range(len(data))]
+    codes = generate_codes(loaded.model, items, loaded.vocab)
+    pred = loaded.tokenizer.decode(codes, loaded.cfg.image_size)
+    n_classes = len(loaded.world().class_names)
+    truth = [render_proxy(s, proxy, n_classes)[1] for s in data.scenes]
+    if proxy == "segmentation":
+        t = np.stack([s.segmentation for s in data.scenes])
+        p = np.stack([read_segmentation(x, n_classes) for x in pred])
+        return mean_iou(t, p, n_classes)
+    if proxy == "depth":
+        t = np.stack([read_depth(x) for x in truth])
+        return pixel_accuracy(t, np.stack([read_depth(x) for x in pred]))
+    if proxy == "edge":
+        return binary_f1(
+            np.stack([s.edges for s in data.scenes]), np.stack([read_edges(x) for x in pred])
+        )
+    return psnr(np.stack(truth), pred)  # reconstruction and inpainting: the full image
+
+
+def evaluate(
+    loaded: Loaded, n_scenes: int = 64, proxies=("segmentation",), generation: bool = True
+) -> dict:
+    """All benchmarks on the first `n_scenes` held-out scenes."""
+    proxies = tuple(p for p in proxies if p != "none")
+    data = eval_data(loaded, n_scenes, proxies)
+    result = {"n_scenes": n_scenes, "understanding": evaluate_understanding(loaded, data)}
+    if generation:
+        result["generation"], _ = evaluate_generation(loaded, data)
+    result["proxy_quality"] = {
+        PROXY_METRICS.get(p, f"{p}_psnr"): evaluate_proxy(loaded, data, p) for p in proxies
+    }
+    return result

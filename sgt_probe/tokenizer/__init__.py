@@ -1,0 +1,69 @@
+"""Visual tokenizer: every image the model reads or writes becomes VQ codes.
+
+tok = fit_tokenizer(world)           # codebook over scenes and every proxy map
+codes = tok.encode(images)           # uint8 [N, S, S, 3] -> int64 [N, P]
+images = tok.decode(codes, S)        # and back
+tokenizer_report(tok, world)         # PSNR (dB) per image kind, on scenes not fitted on
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sgt_probe.data import Scene, World
+from sgt_probe.data.proxies import render_proxy
+
+from .vq import VQTokenizer, patchify, psnr, unpatchify
+
+# Image kind -> (proxy, which image of render_proxy's (input, target) pair). Together they are
+# every image the model reads or writes: scenes (also the reconstruction and inpainting
+# targets), the three proxy maps it generates, and the masked inpainting input it reads.
+HELD_OUT_START = 10**6  # first scene `tokenizer_report` evaluates on
+
+IMAGE_KINDS = {
+    "scene": ("reconstruction", 1),
+    "segmentation": ("segmentation", 1),
+    "depth": ("depth", 1),
+    "edge": ("edge", 1),
+    "inpainting_input": ("inpainting", 0),
+}
+
+
+def kind_images(world: World, scenes: list[Scene], kind: str) -> np.ndarray:
+    """uint8 [N, S, S, 3]: the `kind` image of each scene."""
+    proxy, which = IMAGE_KINDS[kind]
+    n_classes = len(world.class_names)
+    return np.stack([render_proxy(s, proxy, n_classes)[which] for s in scenes])
+
+
+def fit_tokenizer(
+    world: World, n_scenes: int = 512, n_codes: int = 256, seed: int = 0, patch_size: int = 4
+) -> VQTokenizer:
+    """A tokenizer fitted on scenes 0..n_scenes and every image kind rendered from them."""
+    scenes = world.scenes(0, min(n_scenes, len(world)))
+    images = np.concatenate([kind_images(world, scenes, kind) for kind in IMAGE_KINDS])
+    return VQTokenizer(n_codes, patch_size, seed).fit(images)
+
+
+def tokenizer_report(tok: VQTokenizer, world: World, n: int = 128) -> dict[str, float]:
+    """Round-trip PSNR (dB) per image kind on n scenes far past those `fit_tokenizer` uses,
+    so the figure is held out (a folder world smaller than that gets its last n scenes)."""
+    start = min(HELD_OUT_START, max(len(world) - n, 0))
+    scenes = world.scenes(start, min(start + n, len(world)))
+    report = {}
+    for kind in IMAGE_KINDS:
+        images = kind_images(world, scenes, kind)
+        report[kind] = psnr(tok.decode(tok.encode(images), world.image_size), images)
+    return report
+
+
+__all__ = [
+    "IMAGE_KINDS",
+    "VQTokenizer",
+    "fit_tokenizer",
+    "kind_images",
+    "patchify",
+    "psnr",
+    "tokenizer_report",
+    "unpatchify",
+]

@@ -1,0 +1,181 @@
+"""Capture through TransformerBridge against independent computations on the plain HF model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sgt_probe.capture.activations import ActivationStore, ShardWriter, capture_residuals
+from sgt_probe.capture.bridge import HookedRunner, pattern_name, scores_name
+from sgt_probe.capture.labels import object_patches, patch_labels
+from sgt_probe.capture.standin import emu3_runner, tiny_emu3
+from sgt_probe.compare import suites
+from sgt_probe.data import DataSpec, make_world
+from sgt_probe.model.config import ModelConfig
+from sgt_probe.model.loading import Loaded, build_model
+from sgt_probe.model.sequences import ROLE_IMAGE, ROLE_TASK, ROLE_TEXT, collate
+from sgt_probe.model.vocab import Vocab
+from sgt_probe.tokenizer import fit_tokenizer
+from sgt_probe.tuning.taskdata import TaskData
+
+SPEC = DataSpec()
+
+
+@pytest.fixture(scope="module")
+def world():
+    return make_world(SPEC)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(world):
+    return fit_tokenizer(world, n_scenes=32, n_codes=32, seed=0)
+
+
+def _loaded(world, tokenizer, vision_input="patch") -> Loaded:
+    cfg = ModelConfig(d_model=32, n_layers=3, n_heads=2, d_ff=64, n_codes=32,
+                      vision_input=vision_input)  # fmt: skip
+    vocab = Vocab.build(world.words(), cfg.n_codes)
+    model = build_model(cfg, vocab, seed=0).eval()
+    return Loaded(None, {}, model, vocab, tokenizer, SPEC)
+
+
+@pytest.fixture(scope="module")
+def loaded(world, tokenizer):
+    return _loaded(world, tokenizer)
+
+
+@pytest.fixture(scope="module")
+def plain(world, tokenizer):
+    """The same weights (same seed), never wrapped: booting a bridge swaps the wrapped model's
+    attention modules for bridge components, so references must come from a separate copy."""
+    return _loaded(world, tokenizer).model
+
+
+@pytest.fixture(scope="module")
+def data(loaded, world):
+    return TaskData(world, loaded.tokenizer, loaded.vocab, loaded.cfg, range(12), ("segmentation",))
+
+
+@pytest.fixture(scope="module")
+def runner(loaded):
+    return HookedRunner.for_loaded(loaded)
+
+
+def _batch(data, n=6):
+    items = [data.understanding(i, 0) for i in range(n)]
+    return items, collate(items, data.cfg.n_patches, data.cfg.patch_size**2 * 3)
+
+
+def test_bridge_logits_equal_plain_hf_forward(plain, data, runner):
+    _, batch = _batch(data)
+    logits, _ = runner.run(batch)
+    with torch.no_grad():
+        expected = plain(batch["input_ids"], batch["pixels"]).logits
+    assert torch.allclose(logits, expected, atol=1e-4)
+
+
+def test_captured_residuals_equal_hf_hidden_states(plain, data, runner):
+    items, batch = _batch(data)
+    acts, meta = capture_residuals(runner, items, [0, 1], batch_size=4, progress=False)
+    with torch.no_grad():
+        hidden = plain(batch["input_ids"], batch["pixels"], output_hidden_states=True)
+    sel = batch["roles"] == ROLE_IMAGE
+    for row, layer in enumerate([0, 1]):  # the last entry of hidden_states is after the norm
+        # hidden_states[0] is the embedding output; [layer + 1] follows block `layer`
+        expected = hidden.hidden_states[layer + 1][sel].numpy()
+        np.testing.assert_allclose(acts[row], expected, atol=1e-4)
+    assert acts.shape[1] == len(items) * data.cfg.n_patches
+    assert np.array_equal(np.unique(meta["item"]), np.arange(len(items)))
+
+
+def test_captured_patterns_equal_hf_attentions(plain, data, runner):
+    _, batch = _batch(data, 3)
+    _, cache = runner.run(batch, [pattern_name(1)])
+    with torch.no_grad():
+        out = plain(batch["input_ids"], batch["pixels"], output_attentions=True)
+    torch.testing.assert_close(cache[pattern_name(1)], out.attentions[1], atol=1e-5, rtol=1e-4)
+
+
+def test_sharded_capture_matches_memory_and_streams(tmp_path, data, runner):
+    items = [data.understanding(i, 0) for i in range(8)]
+    in_memory, meta = capture_residuals(runner, items, [1], batch_size=3, progress=False)
+    writer = ShardWriter(tmp_path / "store", [1], shard_rows=100)
+    store = capture_residuals(runner, items, [1], sink=writer, batch_size=3, progress=False)
+    assert isinstance(store, ActivationStore) and store.n_shards > 1
+    assert store.n_rows == in_memory.shape[1]
+    acts, meta2 = ActivationStore(tmp_path / "store").load()
+    np.testing.assert_allclose(acts, in_memory, atol=2e-3 * np.abs(in_memory).max())  # float16
+    assert np.array_equal(meta["item"], meta2["item"])
+
+
+def test_knockout_zeroes_text_to_image_edges_only(data, runner):
+    _, batch = _batch(data, 4)
+    roles = batch["roles"]
+    text = (roles == ROLE_TEXT) | (roles == ROLE_TASK)
+    image = roles == ROLE_IMAGE
+    add = torch.zeros(text.shape + (text.shape[1],))
+    add = add.masked_fill(text[:, :, None] & image[:, None, :], torch.finfo(torch.float32).min)
+
+    def hook(scores, hook):
+        return scores + add[:, None]
+
+    _, plain = runner.run(batch, [pattern_name(1)])
+    _, knocked = runner.run(batch, [pattern_name(1)], extra_hooks=[(scores_name(1), hook)])
+    p, k = plain[pattern_name(1)], knocked[pattern_name(1)]
+    blocked = (text[:, :, None] & image[:, None, :])[:, None].expand_as(k)
+    assert torch.all(k[blocked] == 0)
+    assert torch.all(p[blocked] > 0)
+    untouched = (~text)[:, None, :, None].expand_as(k)  # rows of non-text queries
+    assert torch.equal(k[untouched], p[untouched])
+    assert torch.allclose(k.sum(-1), torch.ones_like(k.sum(-1)), atol=1e-5)
+
+
+def test_attention_suite_masses_partition_text_queries(data, runner):
+    items = [
+        data.understanding(i, q) for i in range(6) for q in range(len(data.scenes[i].questions))
+    ]
+    scenes = [data.scenes[i] for i in range(6) for _ in data.scenes[i].questions]
+    qas = [q for i in range(6) for q in data.scenes[i].questions]
+    objects = [qa.objects[0] if qa.objects else 0 for qa in qas]
+    seg = [data.proxy("segmentation", i) for i in range(4)]
+    out = suites.attention_suite(runner, items, scenes, objects, seg, n_boot=50)
+    mass = {k: np.array(v) for k, v in out["mass"].items()}
+    assert mass["text->image"].shape == (3, 2)
+    for kind in ("text->image", "image->image", "text->text", "generated->input", "sink"):
+        assert np.all((mass[kind] >= 0) & (mass[kind] <= 1 + 1e-6)), kind
+    # text queries only see <bos>, <boi>, image, <eoi> and text keys: the masses partition 1
+    specials = 1 - mass["text->image"] - mass["text->text"]
+    assert np.all(specials >= mass["sink"] - 1e-6)
+    assert 0 < out["grounded_chance"] < 1 and len(out["grounded_precision"]) == 3
+
+
+def test_object_patches_follow_the_mask(world):
+    scene = world.scene(3)
+    obj = scene.objects[0]
+    m = object_patches(scene, obj.instance_id, 4)  # [P]
+    grid = m.reshape(8, 8)
+    for r in range(8):
+        for c in range(8):
+            patch = scene.instances[4 * r : 4 * r + 4, 4 * c : 4 * c + 4]
+            assert grid[r, c] == bool((patch == obj.instance_id).any())
+    labels = patch_labels([scene], 4, world.colors)
+    assert labels["class"].shape == (1, 64)
+
+
+def test_emu3_standin_captures_hidden_states_and_attention(world, tokenizer):
+    vq = _loaded(world, tokenizer, vision_input="vq")
+    data = TaskData(world, tokenizer, vq.vocab, vq.cfg, range(4))
+    runner, _ = emu3_runner(vq.vocab, vq.cfg)
+    hf = tiny_emu3(vq.vocab)  # same seed, never wrapped
+    items = [data.understanding(i, 0) for i in range(4)]
+    acts, meta = capture_residuals(runner, items, [0, 1], progress=False)
+    assert acts.shape == (2, 4 * vq.cfg.n_patches, 64) and np.isfinite(acts).all()
+    batch = next(runner.batches(items, 4))[2]
+    logits, cache = runner.run(batch, [pattern_name(1)])
+    with torch.no_grad():
+        plain = hf(input_ids=batch["input_ids"]).logits
+    assert torch.allclose(logits, plain, atol=1e-4)
+    pattern = cache[pattern_name(1)]
+    assert pattern.shape[:2] == (4, 4)  # the stand-in has 4 heads
+    assert torch.allclose(pattern.sum(-1), torch.ones(pattern.shape[:-1]), atol=1e-5)
