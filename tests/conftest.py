@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 CHROMIUM = "/usr/bin/chromium"
 # Root in a container needs --no-sandbox; the rest keep an offline Chromium from retrying
 # connections to Google services and from flooding the log with refusals.
@@ -35,3 +37,22 @@ def pytest_setup_options():
 def pytest_configure(config):
     # selenium 4.2 calls a urllib3 API that warns on every webdriver request (hundreds a test)
     config.addinivalue_line("filterwarnings", "ignore:HTTPResponse.getheader:DeprecationWarning")
+
+
+@pytest.fixture(scope="session")
+def real_report(tmp_path_factory):
+    """A report dir written by a real `sgt-probe compare` run on two tiny checkpoints (a base
+    and its segmentation tuning), shared by the compare, dashboard and analyses tests."""
+    from helpers_train import shared_base, single_thread, tune_tiny
+
+    from sgt_probe.cli import main
+
+    base = shared_base(tmp_path_factory)
+    root = tmp_path_factory.mktemp("real")
+    seg = tune_tiny(base, root / "segmentation.pt", steps=60)
+    out = root / "report"
+    argv = ["compare", str(base), str(seg), "--out", str(out), "--n-scenes", "16",
+            "--n-probe-scenes", "24", "--device", "cpu"]  # fmt: skip
+    with single_thread():
+        assert main(argv) == 0
+    return out

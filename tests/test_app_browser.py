@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-from fixtures_report import write_synthetic_report
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -53,9 +52,9 @@ FIGURE = "return document.querySelector(arguments[0] + ' .js-plotly-plot')"
 
 
 @pytest.fixture(scope="module")
-def report_dir(tmp_path_factory) -> Path:
-    """The report dir the browser tests serve (swap for a real `sgt-probe compare` output)."""
-    return write_synthetic_report(tmp_path_factory.mktemp("synthetic") / "report", n_ckpts=3)
+def report_dir(real_report) -> Path:
+    """The report dir the browser tests serve: written by a real `sgt-probe compare` run."""
+    return real_report
 
 
 def _wait(dash_duo, condition, message: str):

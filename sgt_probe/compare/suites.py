@@ -74,11 +74,11 @@ def _text_queries(roles: torch.Tensor) -> torch.Tensor:
 
 def probe_target(
     X: np.ndarray, y: np.ndarray, groups: np.ndarray, train: np.ndarray, control_types=None,
-    Cs=(0.1, 1.0, 10.0), n_folds: int = 3, n_boot: int = 1000, seed: int = 0,
+    Cs=(0.1, 1.0, 10.0), n_folds: int = 3, n_boot: int = 1000, seed: int = 0, max_iter: int = 50,
 ) -> dict:  # fmt: skip
     """Fit on the `train` rows (grouped CV for C), score the others; X [L, N, d]."""
     test = ~train
-    probe = LayerwiseProbe(Cs=Cs, n_folds=n_folds, seed=seed).fit(
+    probe = LayerwiseProbe(Cs=Cs, n_folds=n_folds, max_iter=max_iter, seed=seed).fit(
         X[:, train], y[train], groups[train]
     )
     correct = probe.predict(X[:, test]) == y[test]  # [L, n_test]
@@ -89,7 +89,7 @@ def probe_target(
     }  # fmt: skip
     if control_types is not None:
         yc = control_labels(control_types, len(np.unique(y)), seed=seed, labels=y)
-        cprobe = LayerwiseProbe(Cs=Cs, n_folds=n_folds, seed=seed)
+        cprobe = LayerwiseProbe(Cs=Cs, n_folds=n_folds, max_iter=max_iter, seed=seed)
         cacc = cprobe.fit(X[:, train], yc[train], groups[train]).score(X[:, test], yc[test])
         out["control"] = [float(a) for a in cacc]
         out["selectivity"] = [a - c for a, c in zip(out["accuracy"], out["control"], strict=True)]

@@ -12,6 +12,8 @@ Every result keeps a per-item list so comparisons between checkpoints can be pai
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
 from sgt_probe.data.proxies import read_depth, read_edges, read_segmentation, render_proxy
@@ -33,11 +35,14 @@ PROXY_METRICS = {
 _JUDGES: dict = {}
 
 
-def judge_for(world) -> Judge:
-    """One judge per world spec per process: it is trained once on ground-truth renders."""
-    key = tuple(sorted(world.spec.to_dict().items()))
+def judge_for(world, tokenizer=None) -> Judge:
+    """One judge per (world spec, codebook) per process: it is trained once, on ground-truth
+    renders and, given the tokenizer, on their VQ-decoded versions too (what generated images
+    look like at best), so VQ blur is not mistaken for a wrong shape."""
+    code = tokenizer.codebook_.tobytes() if tokenizer is not None else b""
+    key = (tuple(sorted(world.spec.to_dict().items())), hashlib.sha1(code).hexdigest())
     if key not in _JUDGES:
-        _JUDGES[key] = Judge(world)
+        _JUDGES[key] = Judge(world, tokenizer=tokenizer)
     return _JUDGES[key]
 
 
@@ -84,7 +89,7 @@ def generate_images(loaded: Loaded, data: TaskData) -> np.ndarray:
 
 def evaluate_generation(loaded: Loaded, data: TaskData) -> tuple[dict, np.ndarray]:
     images = generate_images(loaded, data)
-    judge = judge_for(loaded.world())
+    judge = judge_for(loaded.world(), loaded.tokenizer)
     out = []
     for i, img in enumerate(images):
         prompt = data.scenes[i].prompt
