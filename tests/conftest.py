@@ -6,6 +6,8 @@ import os
 
 import pytest
 
+import sgt_probe  # noqa: F401  (sets OMP_WAIT_POLICY before any test module imports torch)
+
 CHROMIUM = "/usr/bin/chromium"
 # Root in a container needs --no-sandbox; the rest keep an offline Chromium from retrying
 # connections to Google services and from flooding the log with refusals.
