@@ -242,12 +242,12 @@ def _naming_tokens(question: str, scene, instance: int) -> list[int]:
 
 
 def _embeddings(residuals, names, labels, probe_data, cfg, arrays, class_names, colors) -> dict:
-    """UMAP of image-token residuals at the first, middle and last layer (computed once)."""
+    """UMAP of image-token residuals at the middle and last layer (computed once)."""
     import umap
 
     m = min(cfg.n_embed_scenes, len(probe_data))
     n_layers = residuals[names[0]].shape[0]
-    layers = sorted({0, n_layers // 2, n_layers - 1})
+    layers = sorted({n_layers // 2, n_layers - 1})
     n_patch = labels["class"].shape[1]
     rows = np.arange(m * n_patch)
     for name in names:

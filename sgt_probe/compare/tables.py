@@ -15,14 +15,14 @@ def _delta(d: dict | None) -> str:
         return ""
     sign = "[green]" if d["lo"] > 0 else "[red]" if d["hi"] < 0 else ""
     end = "[/]" if sign else ""
-    return f"{sign}{d['delta']:+.3f} [{d['lo']:+.3f}, {d['hi']:+.3f}]{end}"
+    return f"{sign}{d['delta']:+.3f} ({d['lo']:+.2f},{d['hi']:+.2f}){end}"
 
 
 def benchmark_table(report: dict) -> Table:
     names = [c["name"] for c in report["checkpoints"]]
     ref = names[0]
     deltas = {(d["b"], d["benchmark"], d["family"]): d for d in report["deltas"]}
-    t = Table(title=f"benchmarks (Δ vs {ref}: paired, 95% CI)")
+    t = Table(title=f"benchmarks (Δ vs {ref}: paired, 95% CI)", min_width=60)
     t.add_column("benchmark")
     t.add_column("family")
     for n in names:
@@ -68,7 +68,7 @@ def layer_table(report: dict) -> Table:
             ko = report["knockout"][n]
             t.add_row(
                 str(layer) if n == names[0] else "", n,
-                f"{p['accuracy'][layer]:.3f} [{p['lo'][layer]:.3f}, {p['hi'][layer]:.3f}]",
+                f"{p['accuracy'][layer]:.3f} ({p['lo'][layer]:.3f}-{p['hi'][layer]:.3f})",
                 _f(p["selectivity"][layer]),
                 _f(sum(mass) / len(mass)),
                 _f(att["grounded_ratio"][layer], 2) if att.get("grounded_ratio") else "—",
@@ -80,6 +80,7 @@ def layer_table(report: dict) -> Table:
 
 
 def print_report(report: dict, console: Console | None = None) -> None:
-    console = console or Console()
+    # Piped output (a log, CI) would otherwise be cut to 80 columns and wrap every cell.
+    console = console or Console(width=None if Console().is_terminal else 160)
     console.print(benchmark_table(report))
     console.print(layer_table(report))
