@@ -1,0 +1,104 @@
+"""Tiny training runs for the training, checkpoint, distributed and evaluation tests.
+
+The model and data are shrunk until a few hundred steps take seconds on two busy cores; the
+loop, runner and checkpoint code are the real ones. The file is also a command-line driver, so
+tests can train in separate processes (to SIGKILL one, or to launch two under torchrun):
+
+    python tests/helpers_train.py OUT [--resume] [key=value ...]   # TrainConfig overrides
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import functools
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from sgt_probe.data import DataSpec, make_world
+from sgt_probe.tokenizer import fit_tokenizer
+from sgt_probe.tuning import runner
+
+SPEC = DataSpec(world="shapes", seed=0)
+TINY_MODEL = {"d_model": 32, "n_layers": 2, "n_heads": 2, "d_ff": 64, "n_codes": 64}
+TINY_TRAIN = {
+    "n_scenes": 200, "batch_size": 8, "steps": 300, "warmup": 10, "ckpt_every": 50,
+    "log_every": 50,
+}  # fmt: skip
+TINY_TUNE = {"n_scenes": 200, "batch_size": 8, "steps": 200, "ckpt_every": 50, "log_every": 50}
+
+
+@contextlib.contextmanager
+def single_thread():
+    """One torch thread for the duration. On two cores shared with other test processes, two
+    intra-op threads spin-wait on each other and a tiny step gets ~15x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@functools.cache
+def _tokenizer(spec: DataSpec, n_codes: int, seed: int):
+    # 64 scenes instead of 512: plenty for a 64-code codebook, and ~1 s instead of ~4 s.
+    return fit_tokenizer(make_world(spec), n_scenes=64, n_codes=n_codes, seed=seed)
+
+
+def _cached_fit(world, n_codes: int, seed: int):
+    return _tokenizer(world.spec, n_codes, seed)
+
+
+@contextlib.contextmanager
+def _fast():
+    # The k-means fit is the same for every run with the same spec and seed: do it once per
+    # process, and small.
+    with single_thread(), pytest.MonkeyPatch.context() as mp:
+        mp.setattr(runner, "fit_tokenizer", _cached_fit)
+        yield
+
+
+def train_tiny(out: str | Path, resume: bool = False, **overrides) -> Path:
+    """Base-train the tiny model on SPEC; `overrides` replace TINY_TRAIN's TrainConfig fields."""
+    with _fast():
+        return runner.train_base(
+            SPEC, out, "tiny", TINY_MODEL, {**TINY_TRAIN, **overrides},
+            resume=resume, device="cpu", progress=False,
+        )  # fmt: skip
+
+
+def tune_tiny(
+    base: str | Path,
+    out: str | Path,
+    proxy: str = "segmentation",
+    resume: bool = False,
+    **overrides,
+) -> Path:
+    with _fast():
+        return runner.tune(
+            base, proxy, out, {**TINY_TUNE, **overrides}, resume, device="cpu", progress=False
+        )
+
+
+_SHARED: dict[str, Path] = {}
+
+
+def shared_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One 300-step base checkpoint for the whole session; callers must not modify it."""
+    if "base" not in _SHARED:
+        _SHARED["base"] = train_tiny(tmp_path_factory.mktemp("shared") / "base.pt")
+    return _SHARED["base"]
+
+
+def main(argv: list[str]) -> None:
+    out, *rest = argv
+    overrides = dict(arg.split("=", 1) for arg in rest if arg != "--resume")
+    train_tiny(out, "--resume" in rest, **{k: ast.literal_eval(v) for k, v in overrides.items()})
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,179 @@
+"""Checkpoints: exact round trip, safe loading, one-line errors for every kind of bad file."""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from helpers_train import SPEC, TINY_MODEL, TINY_TRAIN, shared_base
+
+from sgt_probe.checkpoint import FORMAT_VERSION, CheckpointError, load_checkpoint, save_checkpoint
+from sgt_probe.cli import main
+from sgt_probe.data import make_world
+from sgt_probe.model.config import ModelConfig, TrainConfig
+from sgt_probe.model.loading import build_model, load_model
+from sgt_probe.model.vocab import Vocab
+from sgt_probe.tokenizer import VQTokenizer
+
+PLAIN = (torch.Tensor, dict, list, tuple, str, int, float, bool, type(None))
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    return shared_base(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def contents() -> dict:
+    """Everything a checkpoint describes, built directly (not by training) so the round trip
+    compares the loaded objects with the very objects that were saved."""
+    world = make_world(SPEC)
+    vocab = Vocab.build(world.words(), TINY_MODEL["n_codes"])
+    model = build_model(ModelConfig(**TINY_MODEL), vocab, seed=3)
+    images = np.stack([s.image for s in world.scenes(0, 8)])
+    tokenizer = VQTokenizer(n_codes=TINY_MODEL["n_codes"], seed=1).fit(images)
+    return {
+        "stage": "base", "proxy": None, "parent": None, "step": 2,
+        "model_config": model.cfg.to_dict(), "train_config": TrainConfig(**TINY_TRAIN).to_dict(),
+        "vocab": vocab.to_dict(), "tokenizer": tokenizer.state_dict(),
+        "data_spec": SPEC.to_dict(), "state_dict": model.state_dict(),
+        "history": [{"step": 1, "loss": 4.5, "loss/understanding": 1 / 3}, {"step": 2}],
+    }  # fmt: skip
+
+
+def test_round_trip_is_exact(tmp_path, contents):
+    saved = contents
+    path = save_checkpoint(tmp_path / "c.pt", saved)
+    loaded = load_model(path)
+    state = loaded.model.state_dict()
+    assert state.keys() == saved["state_dict"].keys()
+    assert all(torch.equal(state[k], v) for k, v in saved["state_dict"].items())
+    assert loaded.vocab == Vocab.from_dict(saved["vocab"])
+    assert loaded.cfg.to_dict() == saved["model_config"]
+    assert loaded.spec == SPEC
+    assert torch.equal(loaded.tokenizer.state_dict()["codebook"], saved["tokenizer"]["codebook"])
+    ckpt = loaded.ckpt
+    assert TrainConfig.from_dict(ckpt["train_config"]).to_dict() == saved["train_config"]
+    assert ckpt["history"] == saved["history"]
+    assert (ckpt["step"], ckpt["stage"], ckpt["format_version"]) == (2, "base", FORMAT_VERSION)
+
+
+def walk(x):
+    yield x
+    if isinstance(x, dict):
+        for k, v in x.items():
+            yield from walk(k)
+            yield from walk(v)
+    elif isinstance(x, list | tuple):
+        for v in x:
+            yield from walk(v)
+
+
+def test_a_trained_checkpoint_holds_only_tensors_and_plain_containers(base):
+    ckpt = torch.load(base, weights_only=True)
+    assert ckpt["format"] == "sgt-probe-checkpoint" and ckpt["step"] == 300
+    assert {type(x) for x in walk(ckpt) if not isinstance(x, PLAIN)} == set()
+
+
+def test_a_failed_write_leaves_the_previous_checkpoint(tmp_path, contents, monkeypatch):
+    path = save_checkpoint(tmp_path / "c.pt", contents)
+
+    def dies_midway(obj, f):
+        f.write(b"PK\x03\x04 half a zip")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", dies_midway)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(path, {**contents, "step": 3})
+    assert load_checkpoint(path)["step"] == 2
+    assert os.listdir(tmp_path) == ["c.pt"]  # no temp file left behind
+
+
+class RunsCode:
+    """Unpickling this calls os.system: what a hostile .pt would do."""
+
+    def __init__(self, sentinel):
+        self.sentinel = sentinel
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.sentinel}",))
+
+
+def write_torch_code(path, sentinel):
+    torch.save({"format": "sgt-probe-checkpoint", "format_version": 1, "x": RunsCode(sentinel)},
+               path)  # fmt: skip
+
+
+def write_pickle_code(path, sentinel):
+    with open(path, "wb") as f:
+        pickle.dump({"x": RunsCode(sentinel)}, f, protocol=2)
+
+
+@pytest.mark.parametrize("write", [write_torch_code, write_pickle_code])
+def test_a_checkpoint_holding_code_is_refused_without_running_it(tmp_path, write, capsys):
+    path, sentinel = tmp_path / "hostile.pt", tmp_path / "SENTINEL"
+    write(path, sentinel)
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(path)
+    assert "\n" not in str(err.value) and str(path) in str(err.value)
+    assert main(["eval", str(path)]) == 2
+    stderr = capsys.readouterr().err.strip()
+    assert "\n" not in stderr and str(path) in stderr
+    assert not sentinel.exists()
+
+
+def truncated(path, base):
+    data = base.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def random_bytes(path, base):
+    path.write_bytes(np.random.default_rng(0).bytes(4096))
+
+
+def unstamped_dict(path, base):
+    torch.save({"state_dict": {"w": torch.ones(2)}, "step": 1}, path)
+
+
+def other_version(path, base):
+    save_checkpoint(path, {**load_checkpoint(base), "format_version": FORMAT_VERSION + 1})
+
+
+def missing_parts(path, base):
+    ckpt = load_checkpoint(base)
+    del ckpt["state_dict"]
+    save_checkpoint(path, ckpt)
+
+
+def missing_file(path, base):
+    pass
+
+
+def a_directory(path, base):
+    path.mkdir()
+
+
+@pytest.mark.parametrize(
+    "make, reason",
+    [
+        (truncated, "truncated"),
+        (random_bytes, "not a readable checkpoint"),
+        (unstamped_dict, "not an sgt-probe checkpoint"),
+        (other_version, f"version {FORMAT_VERSION + 1}"),
+        (missing_parts, "missing state_dict"),
+        (missing_file, "no such"),
+        (a_directory, "directory"),
+    ],
+)
+def test_a_bad_file_gets_a_one_line_error_naming_it(tmp_path, base, make, reason, capsys):
+    path = tmp_path / "bad.pt"
+    make(path, base)
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(path)
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith(f"{path}: ") and reason in msg
+    assert main(["eval", str(path)]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {msg}"

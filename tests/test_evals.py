@@ -1,0 +1,76 @@
+"""Evaluation: family scores are the means of their items, and the proxy metrics are the
+standard ones (checked against scikit-learn)."""
+
+from __future__ import annotations
+
+from statistics import fmean
+
+import numpy as np
+import pytest
+from helpers_train import shared_base, single_thread
+from sklearn.metrics import accuracy_score, f1_score, jaccard_score
+
+from sgt_probe.data import PROMPT_FAMILIES, QUESTION_FAMILIES
+from sgt_probe.evals.benchmarks import evaluate
+from sgt_probe.evals.metrics import binary_f1, mean_iou, pixel_accuracy
+from sgt_probe.model.loading import load_model
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory):
+    loaded = load_model(shared_base(tmp_path_factory))
+    with single_thread():
+        return evaluate(loaded, n_scenes=12, proxies=("segmentation",))
+
+
+@pytest.mark.parametrize(
+    "bench, families", [("understanding", QUESTION_FAMILIES), ("generation", PROMPT_FAMILIES)]
+)
+def test_scores_are_means_of_the_per_item_results(result, bench, families):
+    r = result[bench]
+    items = r["items"]
+    assert {it["family"] for it in items} == set(r["families"]) <= set(families)
+    for fam, score in r["families"].items():
+        assert score == fmean(it["correct"] for it in items if it["family"] == fam)
+    assert r["overall"] == pytest.approx(fmean(r["families"].values()), abs=1e-12)
+
+
+def test_understanding_items_are_scored_against_their_answers(result):
+    items = result["understanding"]["items"]
+    assert len(items) > result["n_scenes"]  # several questions per scene
+    assert all(it["correct"] == (it["pred"] == it["answer"]) for it in items)
+    assert all(0.0 <= it["p_answer"] <= 1.0 for it in items)
+    assert 0.0 <= result["proxy_quality"]["segmentation_miou"] <= 1.0
+
+
+@pytest.fixture
+def labels():
+    """Truth and prediction over 6 classes: class 4 appears only in the prediction and class 5
+    in neither, the two cases mean_iou must treat as sklearn does on the present labels."""
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 4, size=(5, 16, 16))
+    pred = np.where(rng.random(truth.shape) < 0.6, truth, rng.integers(0, 5, size=truth.shape))
+    return truth, pred
+
+
+def test_mean_iou_is_macro_jaccard_over_present_classes(labels):
+    truth, pred = labels
+    present = np.union1d(truth, pred)
+    assert 4 in present and 5 not in present
+    want = jaccard_score(truth.ravel(), pred.ravel(), labels=present, average="macro")
+    assert mean_iou(truth, pred, n_classes=6) == pytest.approx(want, abs=1e-12)
+
+
+def test_pixel_accuracy_is_accuracy(labels):
+    truth, pred = labels
+    assert pixel_accuracy(truth, pred) == pytest.approx(accuracy_score(truth.ravel(), pred.ravel()))
+
+
+@pytest.mark.parametrize("share", [0.0, 0.1, 0.5])
+def test_binary_f1_is_f1_of_the_positive_class(share):
+    rng = np.random.default_rng(1)
+    truth = rng.random((4, 12, 12)) < share
+    pred = truth ^ (rng.random(truth.shape) < share / 2)
+    # Both empty (share 0) is a perfect prediction: sklearn's zero_division=1.0.
+    want = f1_score(truth.ravel(), pred.ravel(), zero_division=1.0)
+    assert binary_f1(truth, pred) == pytest.approx(want, abs=1e-12)

@@ -1,0 +1,80 @@
+"""Base training and SGT tuning learn, refuse misuse, and stop cleanly on a diverging run."""
+
+from __future__ import annotations
+
+import math
+from statistics import fmean
+
+import pytest
+import torch
+from helpers_train import shared_base, train_tiny, tune_tiny
+
+from sgt_probe.checkpoint import CheckpointError, load_checkpoint
+from sgt_probe.tuning.loop import TrainingError
+
+WINDOW = 30  # steps averaged at each end of a run: single batches of 8 are noisy
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    return shared_base(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def tuned(base, tmp_path_factory):
+    return tune_tiny(base, tmp_path_factory.mktemp("tune") / "seg.pt")
+
+
+def early_late(history: list[dict], key: str) -> tuple[float, float]:
+    values = [r[key] for r in history if key in r]
+    assert len(values) >= 2 * WINDOW, f"{key} logged on only {len(values)} steps"
+    return fmean(values[:WINDOW]), fmean(values[-WINDOW:])
+
+
+@pytest.mark.parametrize("task", ["understanding", "generation"])
+def test_base_training_lowers_each_task_loss(base, task):
+    ckpt = load_checkpoint(base)
+    assert ckpt["step"] == len(ckpt["history"]) == 300
+    early, late = early_late(ckpt["history"], f"loss/{task}")
+    assert late < 0.8 * early, (early, late)
+
+
+def test_tuning_with_a_proxy_lowers_the_proxy_loss(tuned, base):
+    ckpt = load_checkpoint(tuned)
+    assert (ckpt["stage"], ckpt["proxy"]) == ("tune", "segmentation")
+    assert ckpt["parent"]["step"] == load_checkpoint(base)["step"]
+    # The base tasks keep being trained alongside the proxy, and are logged per task.
+    assert {"loss/understanding", "loss/generation"} <= set().union(*ckpt["history"])
+    early, late = early_late(ckpt["history"], "loss/segmentation")
+    assert late < 0.5 * early, (early, late)
+
+
+def test_tune_refuses_an_existing_out_without_resume(base, tuned):
+    before = tuned.read_bytes()
+    with pytest.raises(FileExistsError, match="--resume"):
+        tune_tiny(base, tuned)
+    assert tuned.read_bytes() == before
+
+
+def test_tune_refuses_a_tuned_checkpoint_as_base(tuned, tmp_path):
+    with pytest.raises(CheckpointError, match="tune a base"):
+        tune_tiny(tuned, tmp_path / "again.pt")
+    assert not (tmp_path / "again.pt").exists()
+
+
+def test_a_diverging_run_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    # lr 1e6 (3e4 at the first warmup step) inflates the weights until, a few steps in, the
+    # forward or backward pass overflows; checkpointing every step means good checkpoints exist
+    # by then.
+    out = tmp_path / "diverge.pt"
+    with pytest.raises(TrainingError) as err:
+        train_tiny(out, lr=1e6, warmup=30, steps=100, ckpt_every=1)
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert "nan" in msg or "inf" in msg
+    ckpt = load_checkpoint(out)
+    assert 1 <= ckpt["step"] < 100
+    assert f"{out} (step {ckpt['step']})" in msg
+    assert len(ckpt["history"]) == ckpt["step"]
+    assert all(math.isfinite(r["loss"]) for r in ckpt["history"])
+    assert all(torch.isfinite(w).all() for w in ckpt["state_dict"].values())
