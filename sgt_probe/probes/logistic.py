@@ -73,8 +73,13 @@ class LayerwiseProbe:
 
     def fit(self, X, y, groups) -> "LayerwiseProbe":
         """Fit on X [L, N, d], y [N] (any int labels) and groups [N] (image id per row)."""
+        y, groups = np.asarray(y), np.asarray(groups)
+        if np.ndim(X) != 3 or not len(y) == len(groups) == np.shape(X)[1]:
+            raise ValueError(
+                f"need X [L, N, d], y [N], groups [N]; got {tuple(np.shape(X))}, "
+                f"{y.shape}, {groups.shape}"
+            )
         Xt, mean, scale = _standardize(X, self._device())
-        y = np.asarray(y)
         self.classes_, y_idx = np.unique(y, return_inverse=True)
         n_layers, n, _ = Xt.shape
         Cs = np.asarray(self.Cs, dtype=np.float64)
