@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -64,6 +65,10 @@ def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):
     for name, w in want["state_dict"].items():
         assert torch.equal(got["state_dict"][name], w), name
     assert losses(got["history"]) == losses(want["history"])
+    # the metrics log beside it reads like the uninterrupted run's: no step logged twice
+    read = [json.loads(line) for line in killed.with_suffix(".log.jsonl").read_text().splitlines()]
+    ref_log = reference.with_suffix(".log.jsonl").read_text().splitlines()
+    assert [r["step"] for r in read] == [json.loads(line)["step"] for line in ref_log]
 
 
 def test_two_ddp_processes_match_one_process_at_the_same_global_batch(tmp_path):

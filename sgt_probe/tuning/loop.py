@@ -112,6 +112,11 @@ def train_loop(
         optimizer.load_state_dict(optimizer_state)
     history = list(history or [])
     log_path = out.with_suffix(".log.jsonl")
+    if ddp.main and log_path.exists():
+        # A killed run logged steps past its last checkpoint; the resumed run logs them again.
+        keep = [ln for ln in log_path.read_text().splitlines()
+                if ln.strip() and json.loads(ln)["step"] <= start_step]  # fmt: skip
+        log_path.write_text("".join(ln + "\n" for ln in keep))
     out.parent.mkdir(parents=True, exist_ok=True)  # the log is written before any checkpoint
     last_saved = start_step if start_step else None
 
