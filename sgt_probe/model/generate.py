@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import inspect
 from collections import defaultdict
 
 import numpy as np
 import torch
+from transformers import LlamaForCausalLM
 
 from sgt_probe.model.sequences import Item, collate
 from sgt_probe.model.unified import UnifiedModel
 from sgt_probe.model.vocab import Vocab
+
+# transformers renamed `past_key_values` to `cache` (5.2x); accept either release.
+_CACHE_KW = (
+    "cache" if "cache" in inspect.signature(LlamaForCausalLM.forward).parameters
+    else "past_key_values"
+)  # fmt: skip
 
 
 def _device(model: UnifiedModel) -> torch.device:
@@ -47,7 +55,7 @@ def generate_codes(
                     break
                 res = model.lm(
                     inputs_embeds=embed_tokens(code + lo)[:, None],
-                    cache=past,
+                    **{_CACHE_KW: past},
                     use_cache=True,
                 )
                 past, logits = res.past_key_values, res.logits[:, -1]
