@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sgt_probe.data.scene import PROMPT_FAMILIES, QUESTION_FAMILIES
 from sgt_probe.report.format import (
     ARRAYS_NPZ,
     EMBED_COLOR_BY,
@@ -27,15 +28,6 @@ from sgt_probe.report.format import (
 )
 
 NAMES = ("base", "segmentation", "depth", "edge", "reconstruct")
-QUESTION_FAMILIES = ("count", "relation", "depth", "distance", "existence")
-PROMPT_FAMILIES = (
-    "single_object",
-    "two_objects",
-    "counting",
-    "colors",
-    "position",
-    "color_attribution",
-)
 COLORS = np.array(
     [[220, 50, 47], [38, 139, 210], [133, 153, 0], [181, 137, 0], [211, 54, 130], [42, 161, 152]],
     dtype=np.uint8,
