@@ -13,7 +13,8 @@ from sgt_probe.cli import UserError, app
 def dash_command(
     reports: list[Path] = typer.Argument(..., help="Report dirs written by `sgt-probe compare`."),
     host: str = typer.Option(
-        "127.0.0.1", help="Interface to bind; 0.0.0.0 exposes it to the network."
+        "127.0.0.1",
+        help="Interface to bind; anything but loopback exposes the dashboard to the network.",
     ),
     port: int = typer.Option(8050, help="Port to serve on."),
     debug: bool = typer.Option(False, help="Dash debug mode (reloader and dev tools)."),
