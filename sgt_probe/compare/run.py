@@ -22,6 +22,7 @@ from sgt_probe.capture.labels import patch_labels
 from sgt_probe.checkpoint import CheckpointError
 from sgt_probe.compare import suites
 from sgt_probe.data.proxies import PROXIES
+from sgt_probe.data.scene import PROMPT_FAMILIES, QUESTION_FAMILIES
 from sgt_probe.evals.benchmarks import (
     PROXY_METRICS,
     eval_data,
@@ -204,10 +205,11 @@ def run_compare(paths: list[str | Path], out: str | Path, cfg: CompareConfig = C
         for b in names[1:]:
             report["cka"].append({"a": names[0], "b": b,
                                   "values": suites.cka_by_layer(residuals[names[0]], residuals[b])})  # fmt: skip
-    report["deltas"] = _deltas(names, per_item_u, "understanding",
-                               sorted({it["family"] for it in per_item_u[names[0]]}), cfg.n_boot, cfg.seed)  # fmt: skip
-    report["deltas"] += _deltas(names, per_item_g, "generation",
-                                sorted({it["family"] for it in per_item_g[names[0]]}), cfg.n_boot, cfg.seed)  # fmt: skip
+    # families in the benchmark's own order, as the score tables and bars show them
+    u_fams = [f for f in QUESTION_FAMILIES if any(it["family"] == f for it in per_item_u[names[0]])]
+    g_fams = [f for f in PROMPT_FAMILIES if any(it["family"] == f for it in per_item_g[names[0]])]
+    report["deltas"] = _deltas(names, per_item_u, "understanding", u_fams, cfg.n_boot, cfg.seed)
+    report["deltas"] += _deltas(names, per_item_g, "generation", g_fams, cfg.n_boot, cfg.seed)
     report["explorer"] = {"samples": [
         {"index": int(data.indices[pairs[k][0]]), "family": qas[k].family, "question": qas[k].question,
          "tokens": qas[k].question.split(" ") + ["<task:answer>"], "answer": qas[k].answer,
