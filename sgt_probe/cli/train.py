@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Annotated
@@ -14,6 +15,12 @@ from rich.table import Table
 from sgt_probe.cli import app
 
 console = Console(stderr=True)
+
+
+def _done(out: Path, t0: float) -> None:
+    # under torchrun every rank runs this command; only rank 0 wrote the checkpoint
+    if os.environ.get("RANK", "0") == "0":
+        console.print(f"wrote {out} in {time.perf_counter() - t0:.1f}s")
 
 
 @app.command()
@@ -39,7 +46,7 @@ def train(
     overrides = {"seed": seed, **({"steps": steps} if steps else {})}
     t0 = time.perf_counter()
     train_base(spec, out, preset, {"vision_input": vision_input}, overrides, resume, device)
-    console.print(f"wrote {out} in {time.perf_counter() - t0:.1f}s")
+    _done(out, t0)
 
 
 @app.command()
@@ -65,7 +72,7 @@ def tune(
         overrides["steps"] = steps
     t0 = time.perf_counter()
     run_tune(base, proxy, out, overrides, resume, device)
-    console.print(f"wrote {out} in {time.perf_counter() - t0:.1f}s")
+    _done(out, t0)
 
 
 def print_eval(name: str, result: dict) -> None:
