@@ -9,7 +9,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from sgt_probe.attention.knockout import apply_knockout_to_scores, layer_windows, relative_change
+from sgt_probe.attention.knockout import (
+    apply_knockout_to_scores,
+    knockout_mask,
+    layer_windows,
+    relative_change,
+)
 from sgt_probe.attention.stats import (
     attention_entropy,
     attention_mass,
@@ -246,9 +251,8 @@ def knockout_suite(
 
         def hooks(batch, first=first, last=last):
             roles = batch["roles"]
-            blocked = _text_queries(roles)[:, :, None] & (roles == ROLE_IMAGE)[:, None, :]
-            add = torch.zeros(blocked.shape, device=roles.device)
-            add = add.masked_fill(blocked, torch.finfo(torch.float32).min)[:, None]  # [B,1,T,T]
+            # the hooked scores already carry the causal mask: add only the blocked edges
+            add = knockout_mask(_text_queries(roles), roles == ROLE_IMAGE, causal=False)
 
             def hook(scores, hook):
                 return apply_knockout_to_scores(scores, add)

@@ -89,7 +89,7 @@ def generate_images(loaded: Loaded, data: TaskData) -> np.ndarray:
 
 def evaluate_generation(loaded: Loaded, data: TaskData) -> tuple[dict, np.ndarray]:
     images = generate_images(loaded, data)
-    judge = judge_for(loaded.world(), loaded.tokenizer)
+    judge = judge_for(data.world, loaded.tokenizer)
     out = []
     for i, img in enumerate(images):
         prompt = data.scenes[i].prompt
@@ -104,7 +104,7 @@ def evaluate_proxy(loaded: Loaded, data: TaskData, proxy: str) -> float:
     items = [data.proxy(proxy, i, with_target=False) for i in range(len(data))]
     codes = generate_codes(loaded.model, items, loaded.vocab)
     pred = loaded.tokenizer.decode(codes, loaded.cfg.image_size)
-    n_classes = len(loaded.world().class_names)
+    n_classes = len(data.world.class_names)
     truth = [render_proxy(s, proxy, n_classes)[1] for s in data.scenes]
     if proxy == "segmentation":
         t = np.stack([s.segmentation for s in data.scenes])

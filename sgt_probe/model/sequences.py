@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from sgt_probe.model.vocab import TASKS, Vocab
+from sgt_probe.tokenizer.vq import patchify
 
 # Token roles. Text = question or prompt words; image = input-image positions; generated =
 # image codes the model writes (and <eog>); answer = the answer word.
@@ -35,10 +36,7 @@ class Item:
 
 def patch_pixels(images: np.ndarray, patch: int) -> np.ndarray:
     """uint8 [N, H, W, 3] -> float32 [N, P, patch*patch*3] in [-1, 1], patches row-major."""
-    n, h, w, c = images.shape
-    g = h // patch
-    x = images.reshape(n, g, patch, g, patch, c).transpose(0, 1, 3, 2, 4, 5)
-    return (x.reshape(n, g * g, patch * patch * c).astype(np.float32) / 127.5) - 1.0
+    return patchify(images, patch).astype(np.float32) / 127.5 - 1.0
 
 
 def _image_span(vocab: Vocab, codes: np.ndarray, vision_input: str) -> list[int]:

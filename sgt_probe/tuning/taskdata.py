@@ -25,7 +25,7 @@ EVAL_OFFSET = 1_000_000  # eval scenes come from indices >= this, never seen in 
 
 class TaskData:
     def __init__(self, world, tokenizer, vocab: Vocab, cfg: ModelConfig, indices, proxies=()):
-        self.vocab, self.cfg, self.proxies = vocab, cfg, tuple(proxies)
+        self.world, self.vocab, self.cfg, self.proxies = world, vocab, cfg, tuple(proxies)
         self.indices = list(indices)
         if not self.indices:
             raise ValueError("no scenes to build task data from (empty index range)")
