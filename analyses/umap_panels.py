@@ -26,7 +26,7 @@ def make(reports: list[Report], out: Path) -> common.Result:
         if not layers:
             raise ReportError(f"{r.path}: no embeddings in this report")
         layer = layers[len(layers) // 2]
-        only = common.present([r], WANTED) or r.names[:2]
+        only = [n for n in WANTED if n in r.embedded] or r.embedded[:2]
         world, seed = common.world(r), common.run_seed(r)
         key = f"umap_panels_{world}_seed{seed}"
         while key in figs:  # two runs of one world and seed: keep both

@@ -196,6 +196,20 @@ def test_pages_render_from_the_report(report_dir):
     assert sum(t["type"] == "heatmap" for t in overlay["data"]) == 2
 
 
+def test_embeddings_offer_only_the_embedded_checkpoints(report_dir, tmp_path):
+    key = {ids.REPORT: str(report_dir)}
+    setup = _call(_serve([report_dir]), ids.EMB_NOTE, key)  # no "names": every checkpoint
+    assert setup[ids.EMB_CHECKPOINTS]["options"] == ["base", "segmentation", "depth"]
+
+    path = write_synthetic_report(tmp_path / "study", n_ckpts=3)
+    doc = json.loads((path / "report.json").read_text())
+    doc["embeddings"]["names"] = ["base", "depth"]  # as `reproduce` writes: the figures' pair
+    (path / "report.json").write_text(json.dumps(doc))
+    setup = _call(_serve([path]), ids.EMB_NOTE, {ids.REPORT: str(path)})
+    assert setup[ids.EMB_CHECKPOINTS]["options"] == ["base", "depth"]
+    assert setup[ids.EMB_CHECKPOINTS]["value"] == ["base", "depth"]
+
+
 # ---- CLI ----
 
 

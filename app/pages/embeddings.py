@@ -66,7 +66,7 @@ def setup(key):
         raise ReportError(f"{report.path}: no embeddings in this report")
     data.need(report, "embeddings/images", "embeddings/meta/sample", "embeddings/meta/patch")
     options = [{"label": f"layer {layer}", "value": layer} for layer in layers]
-    return "", options, layers[-1], report.names, report.names[:2]
+    return "", options, layers[-1], report.embedded, report.embedded[:2]
 
 
 @callback(

@@ -15,6 +15,9 @@ from rich.console import Console
 
 from sgt_probe.cli import app
 
+# the UMAP panels the figures show; embedding every checkpoint would cost a minute per report
+EMBED = ("base", "segmentation")
+
 
 def _report_is_current(report_dir: Path, ckpts: list[Path]) -> bool:
     from sgt_probe.report.format import REPORT_JSON
@@ -24,8 +27,11 @@ def _report_is_current(report_dir: Path, ckpts: list[Path]) -> bool:
 
 
 def run_study(out: Path, preset: str, seeds: int, worlds: list[str], proxies: list[str],
-              device: str, n_scenes: int = 64) -> list[Path]:  # fmt: skip
-    """Train, tune and compare every (world, seed); return the report dirs."""
+              device: str, compare_overrides: dict | None = None) -> list[Path]:  # fmt: skip
+    """Train, tune and compare every (world, seed); return the report dirs.
+
+    compare_overrides: CompareConfig fields for every report (tests shrink them).
+    """
     from sgt_probe.compare.html import write_html
     from sgt_probe.compare.run import CompareConfig, run_compare
     from sgt_probe.data.spec import DataSpec
@@ -46,7 +52,8 @@ def run_study(out: Path, preset: str, seeds: int, worlds: list[str], proxies: li
                 tune(base, proxy, ckpts[-1], {"seed": seed}, resume=True, device=device)
             report = run / "report"
             if not _report_is_current(report, ckpts):
-                cfg = CompareConfig(n_scenes=n_scenes, seed=seed, device=device)
+                cfg = CompareConfig(seed=seed, device=device, embed=EMBED,
+                                    **(compare_overrides or {}))  # fmt: skip
                 run_compare(ckpts, report, cfg)
                 write_html(report)
             reports.append(report)

@@ -44,6 +44,7 @@ class CompareConfig:
     n_probe_scenes: int = 160  # held-out scenes whose image patches the probes see
     n_explorer: int = 8
     n_embed_scenes: int = 24
+    embed: tuple[str, ...] = ()  # checkpoints that get UMAP panels (empty: all of them)
     knockout_window: int = 0  # 0: about a quarter of the layers
     n_boot: int = 1000
     seed: int = 0
@@ -244,7 +245,11 @@ def _naming_tokens(question: str, scene, instance: int) -> list[int]:
 
 
 def _embeddings(residuals, names, labels, probe_data, cfg, arrays, class_names, colors) -> dict:
-    """UMAP of image-token residuals at the middle and last layer (computed once)."""
+    """UMAP of image-token residuals at the middle and last layer (computed once).
+
+    Each fit costs seconds, so a study comparing many checkpoints embeds only those its
+    figures show (`cfg.embed`).
+    """
     import umap
 
     m = min(cfg.n_embed_scenes, len(probe_data))
@@ -252,7 +257,8 @@ def _embeddings(residuals, names, labels, probe_data, cfg, arrays, class_names, 
     layers = sorted({n_layers // 2, n_layers - 1})
     n_patch = labels["class"].shape[1]
     rows = np.arange(m * n_patch)
-    for name in names:
+    embedded = [n for n in names if not cfg.embed or n in cfg.embed]
+    for name in embedded:
         for layer in layers:
             # 200 epochs instead of 500: the layout of ~1.5k points is settled by then.
             reducer = umap.UMAP(n_neighbors=15, min_dist=0.1, n_epochs=200,
@@ -265,7 +271,7 @@ def _embeddings(residuals, names, labels, probe_data, cfg, arrays, class_names, 
     arrays["embeddings/meta/sample"] = np.repeat(np.arange(m), n_patch).astype(np.int32)
     arrays["embeddings/meta/patch"] = np.tile(np.arange(n_patch), m).astype(np.int16)
     arrays["embeddings/images"] = np.stack([s.image for s in probe_data.scenes[:m]])
-    return {"layers": layers, "color_by": list(fmt.EMBED_COLOR_BY),
+    return {"layers": layers, "names": embedded, "color_by": list(fmt.EMBED_COLOR_BY),
             "labels": {"class": list(class_names), "color": list(colors)}}  # fmt: skip
 
 

@@ -56,7 +56,8 @@ unique labels ("base", "segmentation", ...), in `checkpoints` order; the first i
                      "answer": str, "target_instance": int,
                      "target_tokens": [int, ...]}, ...]   # tokens naming the target
       },
-      "embeddings": {"layers": [int, ...], "color_by": ["class", "color", "depth"],
+      "embeddings": {"layers": [int, ...], "names": [embedded checkpoint names],
+                     "color_by": ["class", "color", "depth"],
                      "labels": {"class": [class names], "color": [color names]}},
       "generations": {
         "items": [{"prompt": str, "family": str}, ...],
@@ -127,6 +128,11 @@ class Report:
     @property
     def names(self) -> list[str]:
         return [c["name"] for c in self.data["checkpoints"]]
+
+    @property
+    def embedded(self) -> list[str]:
+        """The checkpoints with UMAP panels (reports before `names` was recorded: all)."""
+        return (self.data.get("embeddings") or {}).get("names") or self.names
 
 
 def load_report(path: str | Path) -> Report:

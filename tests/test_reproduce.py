@@ -1,0 +1,71 @@
+"""`sgt-probe reproduce`: the study grid, its layout, its figures and its resumption."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from helpers_train import TINY_MODEL, TINY_TRAIN, TINY_TUNE, _fast
+
+from analyses.make_all import make_all
+from sgt_probe.cli.reproduce import EMBED, run_study
+from sgt_probe.model import config
+from sgt_probe.report.format import load_report
+
+PROXIES = ["none", "segmentation"]
+SMALL_COMPARE = {"n_scenes": 12, "n_probe_scenes": 12, "n_explorer": 2, "n_embed_scenes": 4,
+                 "n_boot": 50}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    out = tmp_path_factory.mktemp("study")
+    micro = {
+        "model": config.ModelConfig(preset="micro", **TINY_MODEL),
+        "train": config.TrainConfig(**{**TINY_TRAIN, "steps": 40}),
+        "tune": config.TrainConfig(**{**TINY_TUNE, "steps": 20}),
+    }
+    with pytest.MonkeyPatch.context() as mp, _fast():
+        mp.setitem(config.PRESETS, "micro", micro)
+        reports = run_study(out, "micro", 2, ["shapes"], PROXIES, "cpu", SMALL_COMPARE)
+        stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+        again = run_study(out, "micro", 2, ["shapes"], PROXIES, "cpu", SMALL_COMPARE)
+        restamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    return out, reports, again, stamps, restamps
+
+
+def test_every_seed_gets_a_base_every_proxy_and_a_report(study):
+    out, reports, *_ = study
+    assert reports == [out / "shapes" / f"seed{s}" / "report" for s in range(2)]
+    for seed, path in enumerate(reports):
+        report = load_report(path)
+        assert report.names == ["base", *PROXIES]
+        assert {c["seed"] for c in report.data["checkpoints"]} == {seed}
+        # the base is trained per seed, not shared: the seeds are independent replicates
+        assert report.data["checkpoints"][0]["stage"] == "base"
+    bases = [(out / "shapes" / f"seed{s}" / "base.pt").read_bytes() for s in range(2)]
+    assert bases[0] != bases[1]
+
+
+def test_only_the_figures_umap_panels_are_embedded(study):
+    report = load_report(study[1][0])
+    assert report.embedded == list(EMBED)
+    layers = report.data["embeddings"]["layers"]
+    stored = {k for k in report.arrays if k.count("/") == 2 and k.startswith("embeddings/")}
+    stored -= {k for k in stored if k.startswith("embeddings/meta/")}
+    assert stored == {f"embeddings/{n}/{layer}" for n in EMBED for layer in layers}
+
+
+def test_a_rerun_reuses_every_checkpoint_and_report(study):
+    _, reports, again, stamps, restamps = study
+    assert again == reports
+    assert restamps == stamps
+
+
+def test_the_figures_read_the_studys_reports(study, tmp_path):
+    out = study[0]
+    assert make_all(out, tmp_path, static=False) == 0  # 0: no analysis was skipped
+    table = json.loads((tmp_path / "proxy_taxonomy.json").read_text())
+    # two seeds of each proxy against the none control
+    assert [(r["proxy"], r["seeds"]) for r in table["rows"]] == [("segmentation", "0 1")]
+    assert (tmp_path / "umap_panels.html").exists()
