@@ -190,7 +190,11 @@ def pooled(reports: Sequence[Report]) -> dict:
             if probes := _entries(reports, "probes", n):
                 out["probes"][n] = {
                     t: _band(ps, "accuracy")
-                    | {k: _mean(ps, k) for k in ("selectivity", "control") if k in ps[0]}
+                    | {
+                        k: _mean(ps, k)
+                        for k in ("selectivity", "control", "majority")
+                        if all(p.get(k) is not None for p in ps)
+                    }  # fmt: skip
                     for t in probes[0]
                     if (ps := [p[t] for p in probes if t in p])
                 }

@@ -93,11 +93,14 @@ def probe_accuracy(
         n: Series(_layers(p["accuracy"]), p["accuracy"], p["lo"], p["hi"]) for n, p in per.items()
     }
     what = target.replace("_", " ")
+    majority = [p["majority"] for p in per.values() if p.get("majority") is not None]
     return figures.layer_lines(
         series,
         colors(report),
         f"Probe accuracy for {what} by layer, {ci} (higher = more separable)",
         "held-out probe accuracy",
+        hline=float(np.mean(majority)) if majority else None,
+        hline_label="always the commonest label",
     )
 
 

@@ -246,7 +246,11 @@ def test_pooled_averages_layer_sections_over_seeds(analyses, runs):
     for r in shapes:  # as compare writes the image-level probe: no control task
         for p in r.data["probes"].values():
             p["object_count"].pop("control"), p["object_count"].pop("selectivity")
+    for r, share in zip(shapes, (0.8, 0.9), strict=True):  # reports written with the floor
+        r.data["probes"]["base"]["color"]["majority"] = share
     pooled = common.pooled(shapes)
+    assert pooled["probes"]["base"]["color"]["majority"] == pytest.approx(0.85)
+    assert "majority" not in pooled["probes"]["none"]["color"]  # no report has it
     assert [c["name"] for c in pooled["checkpoints"]] == shapes[0].names
     got = pooled["knockout"]["none"]
     x = [r.data["knockout"]["none"]["relative_change"] for r in shapes]

@@ -28,6 +28,9 @@ def test_compare_writes_a_complete_report(real_report):
                 lo <= a <= hi for a, lo, hi in zip(p["accuracy"], p["lo"], p["hi"], strict=True)
             )
         sc = d["probes"][n]["semantic_class"]
+        # the floor depends on the labels only, which every checkpoint shares
+        assert sc["majority"] == d["probes"]["base"]["semantic_class"]["majority"]
+        assert 0.5 < sc["majority"] < 1  # most patches are background
         np.testing.assert_allclose(
             sc["selectivity"], np.array(sc["accuracy"]) - np.array(sc["control"]), atol=1e-12
         )

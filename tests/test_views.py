@@ -52,6 +52,15 @@ def test_probe_accuracy_and_selectivity_by_layer(report, target):
     np.testing.assert_allclose(_lines(sel)["base"].y, d["probes"]["base"][target]["selectivity"])
 
 
+def test_probe_accuracy_draws_the_majority_floor_when_the_report_has_it(report):
+    assert not views.probe_accuracy(report.data, "color").layout.shapes  # older reports: none
+    d = json.loads(json.dumps(report.data))
+    for n, share in zip(("base", "segmentation", "depth"), (0.8, 0.9, 0.7), strict=True):
+        d["probes"][n]["color"]["majority"] = share
+    (line,) = views.probe_accuracy(d, "color").layout.shapes
+    assert line.y0 == line.y1 == pytest.approx(0.8)
+
+
 def test_an_image_level_probe_without_a_control_task_has_no_selectivity(report):
     d = json.loads(json.dumps(report.data))
     for p in d["probes"].values():  # as compare writes object_count: no control, no selectivity

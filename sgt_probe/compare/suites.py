@@ -81,8 +81,14 @@ def probe_target(
     X: np.ndarray, y: np.ndarray, groups: np.ndarray, train: np.ndarray, control_types=None,
     Cs=(0.1, 1.0, 10.0), n_folds: int = 3, n_boot: int = 1000, seed: int = 0, max_iter: int = 50,
 ) -> dict:  # fmt: skip
-    """Fit on the `train` rows (grouped CV for C), score the others; X [L, N, d]."""
+    """Fit on the `train` rows (grouped CV for C), score the others; X [L, N, d].
+
+    `majority` is the held-out accuracy of always answering the training rows' most common
+    label: the floor a probe must beat (most image patches are background).
+    """
     test = ~train
+    values, counts = np.unique(y[train], return_counts=True)
+    majority = float(np.mean(y[test] == values[np.argmax(counts)]))
     probe = LayerwiseProbe(Cs=Cs, n_folds=n_folds, max_iter=max_iter, seed=seed).fit(
         X[:, train], y[train], groups[train]
     )
@@ -90,7 +96,7 @@ def probe_target(
     cis = [bootstrap_ci(c, groups[test], n_boot=n_boot, seed=seed) for c in correct]
     out = {
         "accuracy": [c[0] for c in cis], "lo": [c[1] for c in cis], "hi": [c[2] for c in cis],
-        "C": [float(c) for c in probe.C_],
+        "C": [float(c) for c in probe.C_], "majority": majority,
     }  # fmt: skip
     if control_types is not None:
         yc = control_labels(control_types, len(np.unique(y)), seed=seed, labels=y)

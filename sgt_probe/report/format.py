@@ -33,7 +33,8 @@ unique labels ("base", "segmentation", ...), in `checkpoints` order; the first i
         "<name>": {
           "<target>": {   # target in PROBE_TARGETS
             "accuracy": [L], "lo": [L], "hi": [L],      # bootstrap 95% CI, images resampled
-            "control": [L], "selectivity": [L], "C": [L]
+            "control": [L], "selectivity": [L], "C": [L],
+            "majority": float   # held-out accuracy of always answering the commonest label
           }, ...
         }, ...
       },
