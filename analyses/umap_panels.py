@@ -14,9 +14,7 @@ from pathlib import Path
 
 from analyses import common
 from app import views
-from sgt_probe.report.format import Report, ReportError
-
-WANTED = ("base", "segmentation")
+from sgt_probe.report.format import UMAP_PAIR, Report, ReportError
 
 
 def make(reports: list[Report], out: Path) -> common.Result:
@@ -26,7 +24,7 @@ def make(reports: list[Report], out: Path) -> common.Result:
         if not layers:
             raise ReportError(f"{r.path}: no embeddings in this report")
         layer = layers[len(layers) // 2]
-        only = [n for n in WANTED if n in r.embedded] or r.embedded[:2]
+        only = [n for n in UMAP_PAIR if n in r.embedded] or r.embedded[:2]
         world, seed = common.world(r), common.run_seed(r)
         key = f"umap_panels_{world}_seed{seed}"
         while key in figs:  # two runs of one world and seed: keep both

@@ -33,7 +33,7 @@ def demo(
     from sgt_probe.compare.run import CompareConfig, run_compare
     from sgt_probe.compare.tables import print_report
     from sgt_probe.data.spec import DataSpec
-    from sgt_probe.report.format import REPORT_JSON
+    from sgt_probe.report.format import REPORT_JSON, is_current
     from sgt_probe.tuning.runner import default_device, train_base, tune
 
     console = Console(stderr=True)
@@ -51,13 +51,11 @@ def demo(
         tuned.append(path)
     report_dir = out / "report"
     ckpts = [base, *tuned]
-    newest = max(p.stat().st_mtime for p in ckpts)
-    report_json = report_dir / REPORT_JSON
     console.rule(f"[bold]3/3 compare[/] -> {report_dir}")
-    if report_json.exists() and report_json.stat().st_mtime > newest:
+    if is_current(report_dir, ckpts):
         import json
 
-        report = json.loads(report_json.read_text())
+        report = json.loads((report_dir / REPORT_JSON).read_text())
         console.print("report is newer than every checkpoint: reused")
     else:
         report = run_compare(ckpts, report_dir, CompareConfig(seed=seed, device=device))

@@ -14,16 +14,10 @@ import typer
 from rich.console import Console
 
 from sgt_probe.cli import app
+from sgt_probe.report.format import UMAP_PAIR
 
-# the UMAP panels the figures show; embedding every checkpoint would cost a minute per report
-EMBED = ("base", "segmentation")
-
-
-def _report_is_current(report_dir: Path, ckpts: list[Path]) -> bool:
-    from sgt_probe.report.format import REPORT_JSON
-
-    report = report_dir / REPORT_JSON
-    return report.exists() and report.stat().st_mtime > max(p.stat().st_mtime for p in ckpts)
+# only the UMAP figure's pair: embedding every checkpoint costs about a minute per report
+EMBED = UMAP_PAIR
 
 
 def run_study(out: Path, preset: str, seeds: int, worlds: list[str], proxies: list[str],
@@ -35,6 +29,7 @@ def run_study(out: Path, preset: str, seeds: int, worlds: list[str], proxies: li
     from sgt_probe.compare.html import write_html
     from sgt_probe.compare.run import CompareConfig, run_compare
     from sgt_probe.data.spec import DataSpec
+    from sgt_probe.report.format import is_current
     from sgt_probe.tuning.runner import train_base, tune
 
     console = Console(stderr=True)
@@ -51,7 +46,7 @@ def run_study(out: Path, preset: str, seeds: int, worlds: list[str], proxies: li
                 ckpts.append(run / f"{proxy}.pt")
                 tune(base, proxy, ckpts[-1], {"seed": seed}, resume=True, device=device)
             report = run / "report"
-            if not _report_is_current(report, ckpts):
+            if not is_current(report, ckpts):
                 cfg = CompareConfig(seed=seed, device=device, embed=EMBED,
                                     **(compare_overrides or {}))  # fmt: skip
                 run_compare(ckpts, report, cfg)

@@ -102,6 +102,8 @@ REPORT_HTML = "report.html"
 PROBE_TARGETS = ("semantic_class", "color", "object_count")
 MASS_KINDS = ("text->image", "image->image", "text->text", "generated->input", "sink")
 EMBED_COLOR_BY = ("class", "color", "depth")
+# the checkpoints the UMAP figure contrasts (analyses/umap_panels.py); a study embeds only these
+UMAP_PAIR = ("base", "segmentation")
 
 
 def key_attn(name: str) -> str:
@@ -134,6 +136,12 @@ class Report:
     def embedded(self) -> list[str]:
         """The checkpoints with UMAP panels (reports before `names` was recorded: all)."""
         return (self.data.get("embeddings") or {}).get("names") or self.names
+
+
+def is_current(report_dir: str | Path, ckpts: list[Path]) -> bool:
+    """Whether report_dir holds a report written after every checkpoint it compares."""
+    report = Path(report_dir) / REPORT_JSON
+    return report.exists() and report.stat().st_mtime > max(p.stat().st_mtime for p in ckpts)
 
 
 def load_report(path: str | Path) -> Report:
