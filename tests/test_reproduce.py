@@ -9,7 +9,6 @@ from helpers_train import TINY_MODEL, TINY_TRAIN, TINY_TUNE, _fast
 
 from analyses.make_all import make_all
 from sgt_probe.cli.reproduce import EMBED, run_study
-from sgt_probe.model import config
 from sgt_probe.report.format import load_report
 
 PROXIES = ["none", "segmentation"]
@@ -17,20 +16,20 @@ SMALL_COMPARE = {"n_scenes": 12, "n_probe_scenes": 12, "n_explorer": 2, "n_embed
                  "n_boot": 50}  # fmt: skip
 
 
+# the tiny preset shrunk further; passed as data, so it reaches the worker processes
+MICRO = {"model": TINY_MODEL, "train": {**TINY_TRAIN, "steps": 40},
+         "tune": {**TINY_TUNE, "steps": 20}}  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     out = tmp_path_factory.mktemp("study")
-    micro = {
-        "model": config.ModelConfig(preset="micro", **TINY_MODEL),
-        "train": config.TrainConfig(**{**TINY_TRAIN, "steps": 40}),
-        "tune": config.TrainConfig(**{**TINY_TUNE, "steps": 20}),
-    }
-    with pytest.MonkeyPatch.context() as mp, _fast():
-        mp.setitem(config.PRESETS, "micro", micro)
-        reports = run_study(out, "micro", 2, ["shapes"], PROXIES, "cpu", SMALL_COMPARE)
-        stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
-        again = run_study(out, "micro", 2, ["shapes"], PROXIES, "cpu", SMALL_COMPARE)
-        restamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    args = (out, "tiny", 2, ["shapes"], PROXIES, "cpu", SMALL_COMPARE, MICRO)
+    reports = run_study(*args, jobs=2)  # two worker processes, as on a 2-core CPU
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    with _fast():
+        again = run_study(*args, jobs=1)  # in this process
+    restamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
     return out, reports, again, stamps, restamps
 
 

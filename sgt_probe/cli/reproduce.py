@@ -14,45 +14,41 @@ import typer
 from rich.console import Console
 
 from sgt_probe.cli import app
+from sgt_probe.pipeline import Run, run_pipeline
 from sgt_probe.report.format import UMAP_PAIR
 
 # only the UMAP figure's pair: embedding every checkpoint costs about a minute per report
 EMBED = UMAP_PAIR
 
 
-def run_study(out: Path, preset: str, seeds: int, worlds: list[str], proxies: list[str],
-              device: str, compare_overrides: dict | None = None) -> list[Path]:  # fmt: skip
-    """Train, tune and compare every (world, seed); return the report dirs.
+def study_runs(out: Path, preset: str, seeds: int, worlds: list[str], proxies: list[str],
+               compare: dict | None = None, overrides: dict | None = None) -> list[Run]:  # fmt: skip
+    """One run per (world, seed): its own base and tunings, compared in its own report.
 
-    compare_overrides: CompareConfig fields for every report (tests shrink them).
+    compare: CompareConfig fields; overrides: preset fields (tests shrink both).
     """
-    from sgt_probe.compare.html import write_html
-    from sgt_probe.compare.run import CompareConfig, run_compare
-    from sgt_probe.data.spec import DataSpec
-    from sgt_probe.report.format import is_current
-    from sgt_probe.tuning.runner import train_base, tune
+    return [
+        Run(
+            out / world / f"seed{seed}",
+            world,
+            seed,
+            preset,
+            tuple(proxies),
+            compare={"embed": EMBED, **(compare or {})},
+            overrides=overrides or {},
+        )
+        for world in worlds
+        for seed in range(seeds)
+    ]
 
-    console = Console(stderr=True)
-    reports = []
-    for world in worlds:
-        for seed in range(seeds):
-            run = out / world / f"seed{seed}"
-            console.rule(f"[bold]{world}[/] seed {seed}")
-            base = run / "base.pt"
-            train_base(DataSpec(world=world, seed=seed), base, preset,
-                       train_overrides={"seed": seed}, resume=True, device=device)  # fmt: skip
-            ckpts = [base]
-            for proxy in proxies:
-                ckpts.append(run / f"{proxy}.pt")
-                tune(base, proxy, ckpts[-1], {"seed": seed}, resume=True, device=device)
-            report = run / "report"
-            if not is_current(report, ckpts):
-                cfg = CompareConfig(seed=seed, device=device, embed=EMBED,
-                                    **(compare_overrides or {}))  # fmt: skip
-                run_compare(ckpts, report, cfg)
-                write_html(report)
-            reports.append(report)
-    return reports
+
+def run_study(out: Path, preset: str, seeds: int, worlds: list[str], proxies: list[str],
+              device: str, compare: dict | None = None, overrides: dict | None = None,
+              jobs: int | None = None) -> list[Path]:  # fmt: skip
+    """Train, tune and compare every (world, seed); return the report dirs."""
+    runs = study_runs(out, preset, seeds, worlds, proxies, compare, overrides)
+    run_pipeline(runs, device, jobs)
+    return [run.report for run in runs]
 
 
 @app.command()
@@ -67,13 +63,18 @@ def reproduce(
     device: Annotated[
         str | None, typer.Option(help="cpu | cuda (default: cuda if present)")
     ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option(help="jobs side by side (default: 1 per CPU core, up to 4; 1 on GPU)"),
+    ] = None,
 ) -> None:
     """Run the whole study (every proxy, seed and world), then the analyses/ figures."""
     from analyses.make_all import make_all
     from sgt_probe.tuning.runner import default_device
 
     t0 = time.perf_counter()
-    run_study(out, preset, seeds, worlds.split(","), proxies.split(","), device or default_device())
+    device = device or default_device()
+    run_study(out, preset, seeds, worlds.split(","), proxies.split(","), device, jobs=jobs)
     make_all(out, out / "figures")
     Console(stderr=True).print(
         f"study finished in {time.perf_counter() - t0:.0f}s; figures in {out / 'figures'}"

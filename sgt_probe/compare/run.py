@@ -80,12 +80,13 @@ def checkpoint_names(loaded: list[Loaded]) -> list[str]:
 
 
 @contextmanager
-def _timed(timings: dict, stage: str):
+def _timed(timings: dict, stage: str, quiet: bool = False):
     t0 = time.perf_counter()
     yield
     dt = time.perf_counter() - t0
     timings[stage] = timings.get(stage, 0.0) + dt
-    console.print(f"  [dim]{stage}: {dt:.1f}s[/]")
+    if not quiet:
+        console.print(f"  [dim]{stage}: {dt:.1f}s[/]")
 
 
 def _deltas(names, per_item: dict, bench: str, families, n_boot, seed) -> list[dict]:
@@ -116,7 +117,11 @@ def run_compare(paths: list[str | Path], out: str | Path, cfg: CompareConfig = C
         raise ValueError("compare needs at least two checkpoints")
     out = Path(out)
     timings: dict[str, float] = {}
-    with _timed(timings, "load"):
+
+    def timed(stage: str):
+        return _timed(timings, stage, quiet=not progress)
+
+    with timed("load"):
         loaded = [load_model(p, cfg.device) for p in paths]
         check_comparable(loaded)
     names = checkpoint_names(loaded)
@@ -126,7 +131,7 @@ def run_compare(paths: list[str | Path], out: str | Path, cfg: CompareConfig = C
         {ld.proxy for ld in loaded if ld.proxy and ld.proxy != "none"} | {"segmentation"}
     )
     proxies = [p for p in PROXIES if p in proxies]
-    with _timed(timings, "data"):
+    with timed("data"):
         data = eval_data(ref, cfg.n_scenes, proxies)
         probe_data = TaskData(world, ref.tokenizer, ref.vocab, ref.cfg,
                               range(2_000_000, 2_000_000 + cfg.n_probe_scenes))  # fmt: skip
@@ -163,12 +168,13 @@ def run_compare(paths: list[str | Path], out: str | Path, cfg: CompareConfig = C
     arrays: dict[str, np.ndarray] = {}
     per_item_u, per_item_g, residuals = {}, {}, {}
     for name, ld in zip(names, loaded, strict=True):
-        console.print(f"[bold]{name}[/] ({ld.path})")
+        if progress:
+            console.print(f"[bold]{name}[/] ({ld.path})")
         report["checkpoints"].append({
             "name": name, "path": str(ld.path), "proxy": ld.proxy, "stage": ld.ckpt.get("stage"),
             "seed": ld.ckpt["train_config"].get("seed"), "step": ld.ckpt["step"],
         })  # fmt: skip
-        with _timed(timings, "eval"):
+        with timed("eval"):
             u = evaluate_understanding(ld, data)
             g, images = evaluate_generation(ld, data)
             pq = {PROXY_METRICS.get(p, f"{p}_psnr"): evaluate_proxy(ld, data, p) for p in proxies}
@@ -180,29 +186,29 @@ def run_compare(paths: list[str | Path], out: str | Path, cfg: CompareConfig = C
         }
         arrays[fmt.key_generations(name)] = images
         runner = HookedRunner.for_loaded(ld)
-        with _timed(timings, "capture"):
+        with timed("capture"):
             X, _ = capture_residuals(
                 runner, probe_items, list(range(cm.n_layers)), progress=progress
             )
         residuals[name] = X
-        with _timed(timings, "probes"):
+        with timed("probes"):
             report["probes"][name] = suites.probe_suite(
                 X, flat, image_of, codes, counts, seed=cfg.seed, n_boot=cfg.n_boot
             )
             report["label_free"][name] = suites.label_free(X, flat["class"], seed=cfg.seed)
-        with _timed(timings, "attention"):
+        with timed("attention"):
             report["attention"][name] = suites.attention_suite(
                 runner, qa_items, qa_scenes, qa_objects, seg_items, n_boot=cfg.n_boot, seed=cfg.seed
             )
             arrays[fmt.key_attn(name)] = suites.text_image_attention(
                 runner, [qa_items[k] for k in explorer]
             )
-        with _timed(timings, "knockout"):
+        with timed("knockout"):
             report["knockout"][name] = suites.knockout_suite(
                 runner, qa_items, ld.vocab, [qa.choices for qa in qas], window,
                 n_boot=cfg.n_boot, seed=cfg.seed,
             )  # fmt: skip
-    with _timed(timings, "cka"):
+    with timed("cka"):
         for b in names[1:]:
             report["cka"].append({"a": names[0], "b": b,
                                   "values": suites.cka_by_layer(residuals[names[0]], residuals[b])})  # fmt: skip
@@ -226,7 +232,7 @@ def run_compare(paths: list[str | Path], out: str | Path, cfg: CompareConfig = C
         "verdicts": {n: [bool(it["correct"]) for it in per_item_g[n]] for n in names},
     }
     arrays["generations/truth"] = np.stack([s.image for s in data.scenes])
-    with _timed(timings, "umap"):
+    with timed("umap"):
         report["embeddings"] = _embeddings(
             residuals, names, labels, probe_data, cfg, arrays, world.class_names, world.colors
         )

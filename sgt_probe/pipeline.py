@@ -1,0 +1,184 @@
+"""The pipeline as a graph of jobs: per run directory, base -> one tuning per proxy -> compare.
+
+`demo` is one run; `reproduce` is one run per (world, seed). With several runs, jobs whose
+inputs are finished run side by side in worker processes, the cores split evenly among them. On
+2 CPU cores, two single-threaded tunings get through ~1.4x the steps of one two-threaded tuning:
+at these sizes the second intra-op thread spends much of each step waiting
+(benchmarks/pipeline_bench.py times the whole graph both ways). A job's thread count depends
+only on --jobs and the core count, never on what else happens to be running: the thread count
+changes float rounding, so the same command on the same machine gives the same numbers.
+
+Every job resumes or reuses what is finished, so a killed pipeline picks up where it stopped,
+and a rerun of a finished one touches no file. Layout of a run directory: base.pt,
+<proxy>.pt, report/.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+console = Console(stderr=True)
+
+
+@dataclass(frozen=True)
+class Run:
+    dir: Path
+    world: str
+    seed: int
+    preset: str
+    proxies: tuple[str, ...]
+    compare: dict = field(default_factory=dict)  # CompareConfig fields besides seed and device
+    overrides: dict = field(default_factory=dict)  # {"model"|"train"|"tune": {field: value}}
+
+    @property
+    def base(self) -> Path:
+        return self.dir / "base.pt"
+
+    @property
+    def checkpoints(self) -> list[Path]:
+        return [self.base, *(self.dir / f"{p}.pt" for p in self.proxies)]
+
+    @property
+    def report(self) -> Path:
+        return self.dir / "report"
+
+
+@dataclass(frozen=True)
+class Job:
+    run: Run
+    kind: str  # "base" | "tune" | "compare"
+    proxy: str | None = None
+    deps: tuple[int, ...] = ()  # indices of the jobs this one reads
+
+    @property
+    def output(self) -> Path:
+        if self.kind == "compare":
+            return self.run.report / "report.json"
+        return self.run.base if self.kind == "base" else self.run.dir / f"{self.proxy}.pt"
+
+    @property
+    def label(self) -> str:
+        what = {"base": "base training", "compare": "compare"}.get(self.kind, f"tune {self.proxy}")
+        return f"{self.run.dir} · {what}"
+
+
+def job_graph(runs: list[Run]) -> list[Job]:
+    """Each run's jobs in order; the list order is also the scheduling priority, so earlier
+    runs finish (and their reports appear) before later runs start their tunings."""
+    jobs: list[Job] = []
+    for run in runs:
+        base = len(jobs)
+        jobs.append(Job(run, "base"))
+        jobs += [Job(run, "tune", p, (base,)) for p in run.proxies]
+        jobs.append(Job(run, "compare", deps=tuple(range(base, len(jobs)))))
+    return jobs
+
+
+def execute(job: Job, device: str, threads: int | None = None, progress: bool = True) -> float:
+    """Run one job (reusing whatever is finished); return its wall time in seconds."""
+    import torch
+
+    from sgt_probe.data.spec import DataSpec
+    from sgt_probe.tuning.runner import train_base, tune
+
+    if threads:
+        torch.set_num_threads(threads)
+    t0, run, over = time.perf_counter(), job.run, job.run.overrides
+    if job.kind == "base":
+        train_base(DataSpec(world=run.world, seed=run.seed), run.base, run.preset,
+                   model_overrides=over.get("model"),
+                   train_overrides={"seed": run.seed, **over.get("train", {})},
+                   resume=True, device=device, progress=progress)  # fmt: skip
+    elif job.kind == "tune":
+        tune(run.base, job.proxy, job.output, {"seed": run.seed, **over.get("tune", {})},
+             resume=True, device=device, progress=progress)  # fmt: skip
+    else:
+        from sgt_probe.compare.html import write_html
+        from sgt_probe.compare.run import CompareConfig, run_compare
+        from sgt_probe.report.format import is_current
+
+        if not is_current(run.report, run.checkpoints):
+            cfg = CompareConfig(seed=run.seed, device=device, **run.compare)
+            run_compare(run.checkpoints, run.report, cfg, progress=progress)
+            write_html(run.report)
+    return time.perf_counter() - t0
+
+
+def default_jobs(device: str, n_runs: int) -> int:
+    """One job at a time on a GPU (a single job keeps it busy) or for a single run (its graph is
+    mostly a line: base, then tunings, then compare, and a lone job wants every core); else one
+    per CPU core, at most 4."""
+    return 1 if device.startswith("cuda") or n_runs < 2 else min(4, _cores())
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def _mtime(path: Path) -> int | None:
+    return path.stat().st_mtime_ns if path.exists() else None
+
+
+def _worker_init() -> None:
+    # The parent owns Ctrl-C (it terminates the pool) and the only progress display.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ["TQDM_DISABLE"] = "1"
+
+
+def run_pipeline(runs: list[Run], device: str, jobs: int | None = None) -> None:
+    """Run every job of `runs`, up to `jobs` at a time (default: `default_jobs`), each with
+    cores // jobs threads.
+
+    A failing job stops the pipeline with its own error; what other jobs finished is kept.
+    """
+    graph = job_graph(runs)
+    jobs = jobs or default_jobs(device, len(runs))
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TextColumn("{task.fields[running]}"))  # fmt: skip
+
+    def finished(job: Job, before: int | None, seconds: float) -> None:
+        reused = before is not None and _mtime(job.output) == before
+        console.print(
+            f"  [green]✓[/] {job.label}  [dim]{'reused' if reused else f'{seconds:.0f}s'}"
+        )
+
+    if jobs <= 1:  # in this process, with each job's own progress bars
+        for job in graph:
+            before = _mtime(job.output)
+            finished(job, before, execute(job, device))
+        return
+    threads, done, todo = max(1, _cores() // jobs), set(), list(range(len(graph)))
+    running: dict[int, tuple] = {}
+    with (
+        mp.get_context("spawn").Pool(jobs, initializer=_worker_init) as pool,
+        Progress(*columns, console=console) as bar,
+    ):
+        task = bar.add_task("pipeline", total=len(graph), running="")
+        while todo or running:
+            ready = [i for i in todo if all(d in done for d in graph[i].deps)]
+            for i in ready[: jobs - len(running)]:
+                todo.remove(i)
+                args = (graph[i], device, threads, False)
+                running[i] = (pool.apply_async(execute, args), _mtime(graph[i].output))
+            names = ", ".join(graph[i].label for i in running)
+            bar.update(task, running=f"[dim]{names}")
+            time.sleep(0.2)
+            for i, (result, before) in list(running.items()):
+                if result.ready():
+                    try:
+                        seconds = result.get()  # re-raises the job's own error
+                    except BaseException:
+                        console.print(f"  [red]✗[/] {graph[i].label} failed")
+                        raise
+                    del running[i]
+                    done.add(i)
+                    finished(graph[i], before, seconds)
+                    bar.advance(task)
