@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
-# The CUDA path in one short run (for a lent GPU machine whose image has torch, transformers
-# and scikit-learn but no transformer-lens): train, tune and eval on cuda, then the probe
-# suite on GPU against the scikit-learn loop. Usage: bash benchmarks/gpu_check.sh
+# The whole study on a GPU: `reproduce --preset small --seeds 3` on cuda, timed, job by job.
+# For a lent GPU machine whose image has torch, transformers and scikit-learn but not the rest:
+# wheels for those (transformer-lens, umap-learn, plotly, ...) travel in .whl/ and install into
+# /tmp/site first. Usage: bash benchmarks/gpu_check.sh [SECONDS] [OUTDIR]
 set -uo pipefail
-export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
-python3 -c "import torch, transformers; print(torch.__version__, transformers.__version__, torch.cuda.get_device_name())"
-out=$(mktemp -d)
+limit=${1:-480}
+out=${2:-${OUT:-/tmp}}
+if [ -d .whl ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl || exit 1
+fi
+export PYTHONPATH=$PWD:/tmp/site PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TQDM_DISABLE=1
+python3 -c "import torch, transformer_lens, umap; from importlib.metadata import version as v; print(*(f'{p} {v(p)}' for p in ('torch', 'transformers', 'transformer-lens')), torch.cuda.get_device_name())" || exit 1
+nproc
 t0=$(date +%s)
-timeout 200 python3 -m sgt_probe.cli train --preset small --steps 200 --out "$out/base.pt" --device cuda 2>&1 | tr '\r' '\n' | tail -2
-t1=$(date +%s); echo "train small 200 steps on cuda: $((t1 - t0)) s"
-timeout 120 python3 -m sgt_probe.cli tune "$out/base.pt" --proxy segmentation --steps 100 --out "$out/seg.pt" --device cuda 2>&1 | tr '\r' '\n' | tail -2
-t2=$(date +%s); echo "tune small 100 steps on cuda: $((t2 - t1)) s"
-timeout 150 python3 -m sgt_probe.cli eval "$out/seg.pt" --n 64 --device cuda 2>&1 | tail -22
-t3=$(date +%s); echo "eval on cuda: $((t3 - t2)) s"
-timeout 240 python3 benchmarks/probe_bench.py --layers 8 --patches 20000 --dim 256 2>&1 | tail -25
+timeout "$limit" python3 -m sgt_probe.cli reproduce --preset small --seeds 3 --out /tmp/repro 2>&1 | tee "$out/reproduce.log"
+echo "reproduce exit ${PIPESTATUS[0]} after $(( $(date +%s) - t0 )) s"
+cp /tmp/repro/figures/proxy_taxonomy.json "$out/" 2>/dev/null
+python3 - <<'EOF'
+import json, pathlib
+for f in sorted(pathlib.Path("/tmp/repro").glob("*/seed*/report/report.json")):
+    r = json.loads(f.read_text())
+    print(f.parent.parent, {k: round(v, 1) for k, v in r["timings"].items()})
+EOF
