@@ -68,3 +68,15 @@ def test_the_figures_read_the_studys_reports(study, tmp_path):
     # two seeds of each proxy against the none control
     assert [(r["proxy"], r["seeds"]) for r in table["rows"]] == [("segmentation", "0 1")]
     assert (tmp_path / "umap_panels.html").exists()
+
+
+def test_a_failing_job_stops_the_study_with_its_own_error(tmp_path, capsys):
+    from sgt_probe.cli import main
+
+    code = main(["reproduce", "--out", str(tmp_path), "--worlds", "shapes,nowhere",
+                 "--seeds", "1", "--proxies", "none", "--jobs", "2"])  # fmt: skip
+    assert code == 2
+    err = " ".join(capsys.readouterr().err.split())  # rich wraps long lines
+    assert "error: unknown world 'nowhere'" in err
+    assert "nowhere/seed0 · base training failed" in err
+    assert not (tmp_path / "figures").exists()  # no figures from a study that stopped
