@@ -141,20 +141,26 @@ def run_pipeline(runs: list[Run], device: str, jobs: int | None = None) -> None:
     """
     graph = job_graph(runs)
     jobs = jobs or default_jobs(device, len(runs))
+    try:
+        if jobs <= 1:  # in this process, with each job's own progress bars
+            for job in graph:
+                before = _mtime(job.output)
+                _finished(job, before, execute(job, device))
+        else:
+            _in_workers(graph, device, jobs)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: finished jobs are kept; the same command resumes")
+        raise
+
+
+def _finished(job: Job, before: int | None, seconds: float) -> None:
+    reused = before is not None and _mtime(job.output) == before
+    console.print(f"  [green]✓[/] {job.label}  [dim]{'reused' if reused else f'{seconds:.0f}s'}")
+
+
+def _in_workers(graph: list[Job], device: str, jobs: int) -> None:
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TextColumn("{task.fields[running]}"))  # fmt: skip
-
-    def finished(job: Job, before: int | None, seconds: float) -> None:
-        reused = before is not None and _mtime(job.output) == before
-        console.print(
-            f"  [green]✓[/] {job.label}  [dim]{'reused' if reused else f'{seconds:.0f}s'}"
-        )
-
-    if jobs <= 1:  # in this process, with each job's own progress bars
-        for job in graph:
-            before = _mtime(job.output)
-            finished(job, before, execute(job, device))
-        return
     threads, done, todo = max(1, _cores() // jobs), set(), list(range(len(graph)))
     running: dict[int, tuple] = {}
     with (
@@ -180,5 +186,5 @@ def run_pipeline(runs: list[Run], device: str, jobs: int | None = None) -> None:
                         raise
                     del running[i]
                     done.add(i)
-                    finished(graph[i], before, seconds)
+                    _finished(graph[i], before, seconds)
                     bar.advance(task)
