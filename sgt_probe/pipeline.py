@@ -25,6 +25,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from sgt_probe.report.format import REPORT_JSON, is_current
+
 console = Console(stderr=True)
 
 
@@ -42,9 +44,12 @@ class Run:
     def base(self) -> Path:
         return self.dir / "base.pt"
 
+    def tuned(self, proxy: str) -> Path:
+        return self.dir / f"{proxy}.pt"
+
     @property
     def checkpoints(self) -> list[Path]:
-        return [self.base, *(self.dir / f"{p}.pt" for p in self.proxies)]
+        return [self.base, *map(self.tuned, self.proxies)]
 
     @property
     def report(self) -> Path:
@@ -61,8 +66,8 @@ class Job:
     @property
     def output(self) -> Path:
         if self.kind == "compare":
-            return self.run.report / "report.json"
-        return self.run.base if self.kind == "base" else self.run.dir / f"{self.proxy}.pt"
+            return self.run.report / REPORT_JSON
+        return self.run.base if self.kind == "base" else self.run.tuned(self.proxy)
 
     @property
     def label(self) -> str:
@@ -103,7 +108,6 @@ def execute(job: Job, device: str, threads: int | None = None, progress: bool = 
     else:
         from sgt_probe.compare.html import write_html
         from sgt_probe.compare.run import CompareConfig, run_compare
-        from sgt_probe.report.format import is_current
 
         if not is_current(run.report, run.checkpoints):
             cfg = CompareConfig(seed=run.seed, device=device, **run.compare)

@@ -72,7 +72,8 @@ PRESETS: dict[str, dict] = {
         "tune": TrainConfig(steps=150, batch_size=32, lr=1.5e-3, warmup=10),
     },
     # small: the reproduction study, 6 bases + 36 tunings + 6 compares in 48 minutes on 2 CPU
-    # cores (two jobs side by side). Deeper than tiny (6 layers) so the by-layer analyses have a middle to look at.
+    # cores (two jobs side by side). Deeper than tiny (6 layers) so the by-layer analyses have
+    # a middle to look at.
     "small": {
         "model": ModelConfig(preset="small", n_layers=6),
         "train": TrainConfig(steps=400, batch_size=32),
