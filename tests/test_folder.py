@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from sgt_probe.data import DataError, DataSpec, make_world
+from sgt_probe.data.folder import _held_out
 
 SIZE = 32
 
@@ -82,6 +83,42 @@ def test_valid_folder_loads(folder):
     assert {"cat", "dog", "dogs", "how"} <= set(world.words())
     with pytest.raises(IndexError):
         world.scene(2)
+
+
+def test_split_holds_images_out_by_name(folder):
+    world = _load(folder)
+    train, evals = world.split("train"), world.split("eval")
+    assert sorted(train + evals) == [0, 1] and not set(train) & set(evals)
+    assert world.split("probe") == evals  # a folder holds out one set for evals and probes
+    # adding images never moves an existing one to the other side
+    for k in range(2, 30):
+        shutil.copy(folder / "images" / "img0.png", folder / "images" / f"img{k}.png")
+        shutil.copy(folder / "masks" / "img0.png", folder / "masks" / f"img{k}.png")
+    records = [_annotation(f"img{k}.png") for k in range(30)]
+    _write_lines(folder / "annotations.jsonl", records)
+    bigger = _load(folder)
+    held = {bigger.names[i] for i in bigger.split("eval")}
+    assert {world.names[i] for i in evals} <= held
+    assert {world.names[i] for i in train}.isdisjoint(held)
+
+
+def test_split_follows_the_eval_fraction():
+    names = [f"photo_{k}.png" for k in range(4000)]
+    for fraction in (0.1, 0.5):
+        share = sum(_held_out(n, fraction) for n in names) / len(names)
+        assert abs(share - fraction) < 0.03, (fraction, share)
+
+
+def test_a_folder_too_small_to_split_is_a_one_line_error(folder):
+    for sub in ("images", "masks"):
+        (folder / sub / "img0.png").unlink()
+    _write_lines(folder / "annotations.jsonl", [_annotation("img1.png")])
+    world = _load(folder)  # a one-image folder still loads (data stats, data preview)
+    with pytest.raises(DataError) as info:
+        world.split("train")
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(f"{folder}: 1 images split into")
+    assert "--eval-fraction" in message
 
 
 def test_default_class_names(folder):

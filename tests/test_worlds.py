@@ -36,6 +36,17 @@ def test_world_attributes(world):
     assert words == sorted(set(words))
 
 
+def test_splits_are_the_index_ranges_runs_always_used(world):
+    # training from 0, evals from 1,000,000, probes from 2,000,000: earlier results stay valid
+    assert world.split("train")[:3000] == range(0, 3000)
+    assert world.split("eval")[:64] == range(1_000_000, 1_000_064)
+    assert world.split("probe")[:160] == range(2_000_000, 2_000_160)
+    train, evals, probe = (world.split(s) for s in ("train", "eval", "probe"))
+    assert train.stop <= evals.start and evals.stop <= probe.start and probe.stop <= len(world)
+    with pytest.raises(ValueError, match="unknown split 'test'"):
+        world.split("test")
+
+
 def test_same_seed_and_index_give_identical_scenes(world):
     again = make_world(DataSpec(world=world.name, seed=3))
     for index in (0, 5, 11):

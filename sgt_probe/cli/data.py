@@ -57,8 +57,11 @@ def preview(
     from sgt_probe.tokenizer import fit_tokenizer
 
     w = _world(world, path, seed, image_size)
+    # fitted on the first scenes whatever their split: a preview also works on a folder too
+    # small to split into train and eval
+    fit = range(min(fit_scenes, len(w)))
     with _working("fitting the VQ tokenizer"):
-        tok = fit_tokenizer(w, n_scenes=fit_scenes, n_codes=n_codes, patch_size=patch_size)
+        tok = fit_tokenizer(w, n_codes=n_codes, patch_size=patch_size, indices=fit)
     picture = preview_grid(w, n, tok)
     out.parent.mkdir(parents=True, exist_ok=True)
     picture.save(out)

@@ -133,8 +133,8 @@ def run_compare(paths: list[str | Path], out: str | Path, cfg: CompareConfig = C
     proxies = [p for p in PROXIES if p in proxies]
     with timed("data"):
         data = eval_data(ref, cfg.n_scenes, proxies)
-        probe_data = TaskData(world, ref.tokenizer, ref.vocab, ref.cfg,
-                              range(2_000_000, 2_000_000 + cfg.n_probe_scenes))  # fmt: skip
+        probe_scenes = world.split("probe")[: cfg.n_probe_scenes]
+        probe_data = TaskData(world, ref.tokenizer, ref.vocab, ref.cfg, probe_scenes)
     cm = ref.cfg
     labels = patch_labels(probe_data.scenes, cm.patch_size, world.colors)  # [n, P] each
     n_img, n_patch = labels["class"].shape

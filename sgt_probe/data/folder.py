@@ -12,10 +12,13 @@
 Any problem raises `DataError` with the one-line message "<file>: <problem>". Objects are the
 connected components (4-neighbourhood) of each class in the mask: shape = class name, color
 "unknown", depth_rank 0 (no depth is known, and the depth map is all 0).
+
+Train and held-out images are told apart by a hash of the file name (`FolderWorld.split`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import NoReturn
@@ -28,7 +31,7 @@ from . import text
 from .render import instance_edges
 from .scene import PROMPT_FAMILIES, QUESTION_FAMILIES, Prompt, QAItem, Scene, SceneObject
 from .spec import DataSpec
-from .world import DataError, World
+from .world import DataError, World, split_position
 
 ANNOTATIONS = "annotations.jsonl"
 CLASSES = "classes.json"
@@ -139,10 +142,18 @@ def _read_classes(path: Path, n_needed: int) -> list[str]:
     return [_words(n) for n in names]
 
 
+def _held_out(name: str, fraction: float) -> bool:
+    """Whether image `name` is held out: the first 8 bytes of its name's SHA-256, read as a
+    fraction of 2**64, fall below `fraction`. It depends on the name alone, so adding images to
+    a folder never moves one that was trained on into the held-out set."""
+    digest = hashlib.sha256(name.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") < fraction * 2**64
+
+
 class FolderWorld(World):
     def __init__(self, spec: DataSpec):
         super().__init__(spec)
-        root = Path(spec.path)
+        self.root = root = Path(spec.path)
         if not root.is_dir():
             _fail(root, "data folder not found")
         image_dir = root / "images"
@@ -188,6 +199,27 @@ class FolderWorld(World):
 
     def __len__(self) -> int:
         return len(self.names)
+
+    def split(self, name: str) -> list[int]:
+        """Image indices in name order. Train: the images not held out (`_held_out`, by file
+        name and spec.eval_fraction). Eval and probe: the same held-out images (a folder of a
+        few dozen images has too few to hold out two disjoint sets).
+
+        A folder whose train or held-out side comes out empty is a DataError.
+        """
+        split_position(name)  # an unknown split name is an error
+        fraction = self.spec.eval_fraction
+        held = [_held_out(n, fraction) for n in self.names]
+        train = [i for i, h in enumerate(held) if not h]
+        held_out = [i for i, h in enumerate(held) if h]
+        if not (train and held_out):
+            _fail(
+                self.root,
+                f"{len(self)} images split into {len(train)} to train on and {len(held_out)} "
+                f"held out (eval_fraction {fraction}); both need at least one: add images or "
+                "change --eval-fraction",
+            )
+        return train if name == "train" else held_out
 
     def words(self) -> list[str]:
         words = set(text.vocabulary(self.shapes, self.colors))

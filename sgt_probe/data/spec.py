@@ -13,6 +13,9 @@ class DataSpec:
     seed: int = 0
     image_size: int = 32
     path: str | None = None  # only for world="folder"
+    # only for world="folder": the share of its images held out for eval and probes (the
+    # generated worlds hold out disjoint index ranges instead; see `World.split`)
+    eval_fraction: float = 0.2
 
     def __post_init__(self) -> None:
         if self.world not in WORLDS:
@@ -21,6 +24,8 @@ class DataSpec:
             raise ValueError("world 'folder' needs a path (--path DIR)")
         if self.image_size % 4 or self.image_size < 16:
             raise ValueError(f"image_size must be a multiple of 4 and >= 16, got {self.image_size}")
+        if not 0 < self.eval_fraction < 1:
+            raise ValueError(f"eval_fraction must be between 0 and 1, got {self.eval_fraction}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -4,6 +4,8 @@ that the shapes and digits worlds share (they differ only in how one object's ma
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from . import text
@@ -18,9 +20,17 @@ from .render import (
 from .scene import PROMPT_FAMILIES, Scene, SceneObject
 from .spec import DataSpec
 
+SPLITS = ("train", "eval", "probe")
+
 
 class DataError(ValueError):
     """Bad input data; the message is one line naming the file and the problem."""
+
+
+def split_position(name: str) -> int:
+    if name not in SPLITS:
+        raise ValueError(f"unknown split {name!r}; choose one of {', '.join(SPLITS)}")
+    return SPLITS.index(name)
 
 
 class World:
@@ -45,6 +55,16 @@ class World:
     def __len__(self) -> int:
         raise NotImplementedError
 
+    def split(self, name: str) -> Sequence[int]:
+        """The scene indices of split `name` (one of SPLITS), in a fixed order: training takes
+        the first `n_scenes` of "train", evals the first n of "eval", probes of "probe".
+
+        "train" never shares a scene with "eval" or "probe". Whether "eval" and "probe" share
+        scenes depends on the world: generated worlds keep them disjoint, a folder world holds
+        out one set of images for both.
+        """
+        raise NotImplementedError
+
     def words(self) -> list[str]:
         """Sorted, deduplicated: every word any prompt, question or answer of this world uses."""
         raise NotImplementedError
@@ -67,6 +87,9 @@ class GeneratedWorld(World):
     PERSPECTIVE = 0.4  # the nearest possible object is drawn (1 + PERSPECTIVE) times larger
     MAX_TRIES = 30  # placements per object before the whole layout is resampled
     MAX_LAYOUTS = 100
+    # First index of each split; each split runs to the next one's start (the last to the end).
+    # Eval and probe scenes are disjoint, and both lie far past any training run's n_scenes.
+    SPLIT_STARTS = {"train": 0, "eval": 1_000_000, "probe": 2_000_000}
 
     def __init__(self, spec: DataSpec):
         super().__init__(spec)
@@ -77,6 +100,11 @@ class GeneratedWorld(World):
 
     def __len__(self) -> int:
         return 10**9
+
+    def split(self, name: str) -> range:
+        i = split_position(name)
+        bounds = [*(self.SPLIT_STARTS[s] for s in SPLITS), len(self)]
+        return range(bounds[i], bounds[i + 1])
 
     def words(self) -> list[str]:
         return text.vocabulary(self.shapes, self.colors)

@@ -1,4 +1,4 @@
-"""Evaluation of one checkpoint on held-out scenes (indices >= EVAL_OFFSET).
+"""Evaluation of one checkpoint on held-out scenes (the world's "eval" split).
 
 - understanding (CV-Bench analogue): accuracy per question family, argmax over the item's
   choices; overall = mean of the family accuracies.
@@ -23,7 +23,7 @@ from sgt_probe.evals.metrics import binary_f1, mean_iou, pixel_accuracy
 from sgt_probe.model.generate import answer_probs, generate_codes
 from sgt_probe.model.loading import Loaded
 from sgt_probe.tokenizer.vq import psnr
-from sgt_probe.tuning.taskdata import EVAL_OFFSET, TaskData
+from sgt_probe.tuning.taskdata import TaskData
 
 PROXY_METRICS = {
     "segmentation": "segmentation_miou",
@@ -47,10 +47,10 @@ def judge_for(world, tokenizer=None) -> Judge:
 
 
 def eval_data(loaded: Loaded, n_scenes: int, proxies=()) -> TaskData:
-    return TaskData(
-        loaded.world(), loaded.tokenizer, loaded.vocab, loaded.cfg,
-        range(EVAL_OFFSET, EVAL_OFFSET + n_scenes), proxies,
-    )  # fmt: skip
+    """The first `n_scenes` of the world's "eval" split (all of it if it holds fewer)."""
+    world = loaded.world()
+    scenes = world.split("eval")[:n_scenes]
+    return TaskData(world, loaded.tokenizer, loaded.vocab, loaded.cfg, scenes, proxies)
 
 
 def family_scores(items: list[dict], families) -> dict:
@@ -123,10 +123,10 @@ def evaluate_proxy(loaded: Loaded, data: TaskData, proxy: str) -> float:
 def evaluate(
     loaded: Loaded, n_scenes: int = 64, proxies=("segmentation",), generation: bool = True
 ) -> dict:
-    """All benchmarks on the first `n_scenes` held-out scenes."""
+    """All benchmarks on the first `n_scenes` held-out scenes (fewer if the split is smaller)."""
     proxies = tuple(p for p in proxies if p != "none")
     data = eval_data(loaded, n_scenes, proxies)
-    result = {"n_scenes": n_scenes, "understanding": evaluate_understanding(loaded, data)}
+    result = {"n_scenes": len(data), "understanding": evaluate_understanding(loaded, data)}
     if generation:
         result["generation"], _ = evaluate_generation(loaded, data)
     result["proxy_quality"] = {

@@ -56,7 +56,7 @@ class TrainConfig(_Dict):
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     seed: int = 0
-    n_scenes: int = 3000  # training scenes (indices 0..n-1); eval uses a disjoint range
+    n_scenes: int = 3000  # training scenes: the first n of the world's "train" split
     proxy: str | None = None  # None: base training (understanding + generation only)
     proxy_ratio: float = 0.5  # share of each batch spent on the proxy task when tuning
     understanding_ratio: float = 0.6  # share of the base-task items that are QA

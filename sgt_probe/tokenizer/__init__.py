@@ -8,6 +8,8 @@ tokenizer_report(tok, world)         # PSNR (dB) per image kind, on scenes not f
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from sgt_probe.data import Scene, World
@@ -18,8 +20,6 @@ from .vq import VQTokenizer, patchify, psnr, unpatchify
 # Image kind -> (proxy, which image of render_proxy's (input, target) pair). Together they are
 # every image the model reads or writes: scenes (also the reconstruction and inpainting
 # targets), the three proxy maps it generates, and the masked inpainting input it reads.
-HELD_OUT_START = 10**6  # first scene `tokenizer_report` evaluates on
-
 IMAGE_KINDS = {
     "scene": ("reconstruction", 1),
     "segmentation": ("segmentation", 1),
@@ -37,19 +37,26 @@ def kind_images(world: World, scenes: list[Scene], kind: str) -> np.ndarray:
 
 
 def fit_tokenizer(
-    world: World, n_scenes: int = 512, n_codes: int = 256, seed: int = 0, patch_size: int = 4
+    world: World,
+    n_scenes: int = 512,
+    n_codes: int = 256,
+    seed: int = 0,
+    patch_size: int = 4,
+    indices: Sequence[int] | None = None,
 ) -> VQTokenizer:
-    """A tokenizer fitted on scenes 0..n_scenes and every image kind rendered from them."""
-    scenes = world.scenes(0, min(n_scenes, len(world)))
+    """A tokenizer fitted on the scenes `indices` (default: the first n_scenes of the world's
+    "train" split, as training uses) and every image kind rendered from them."""
+    if indices is None:
+        indices = world.split("train")[:n_scenes]
+    scenes = [world.scene(i) for i in indices]
     images = np.concatenate([kind_images(world, scenes, kind) for kind in IMAGE_KINDS])
     return VQTokenizer(n_codes, patch_size, seed).fit(images)
 
 
 def tokenizer_report(tok: VQTokenizer, world: World, n: int = 128) -> dict[str, float]:
-    """Round-trip PSNR (dB) per image kind on n scenes far past those `fit_tokenizer` uses,
-    so the figure is held out (a folder world smaller than that gets its last n scenes)."""
-    start = min(HELD_OUT_START, max(len(world) - n, 0))
-    scenes = world.scenes(start, min(start + n, len(world)))
+    """Round-trip PSNR (dB) per image kind on the first n scenes of the world's "eval" split,
+    which `fit_tokenizer` never sees."""
+    scenes = [world.scene(i) for i in world.split("eval")[:n]]
     report = {}
     for kind in IMAGE_KINDS:
         images = kind_images(world, scenes, kind)

@@ -78,7 +78,7 @@ def train_base(
         tokenizer = fit_tokenizer(world, n_codes=cfg.n_codes, seed=tcfg.seed)
     vocab = Vocab.build(world.words(), cfg.n_codes)
     model = build_model(cfg, vocab, tcfg.seed)
-    data = TaskData(world, tokenizer, vocab, cfg, range(tcfg.n_scenes))
+    data = TaskData(world, tokenizer, vocab, cfg, world.split("train")[: tcfg.n_scenes])
     payload = {
         "stage": "base", "proxy": None, "parent": None,
         "model_config": model.cfg.to_dict(), "train_config": tcfg.to_dict(),
@@ -109,9 +109,8 @@ def tune(
         return out
     world = loaded.world()
     proxies = () if proxy == "none" else (proxy,)
-    data = TaskData(
-        world, loaded.tokenizer, loaded.vocab, loaded.cfg, range(tcfg.n_scenes), proxies
-    )
+    scenes = world.split("train")[: tcfg.n_scenes]
+    data = TaskData(world, loaded.tokenizer, loaded.vocab, loaded.cfg, scenes, proxies)
     payload = {
         **{k: loaded.ckpt[k] for k in ("model_config", "vocab", "tokenizer", "data_spec")},
         "stage": "tune", "proxy": proxy, "train_config": tcfg.to_dict(),

@@ -20,8 +20,6 @@ from sgt_probe.model.sequences import (
 )
 from sgt_probe.model.vocab import Vocab
 
-EVAL_OFFSET = 1_000_000  # eval scenes come from indices >= this, never seen in training
-
 
 class TaskData:
     def __init__(self, world, tokenizer, vocab: Vocab, cfg: ModelConfig, indices, proxies=()):
