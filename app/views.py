@@ -182,6 +182,10 @@ def grounded(report: Mapping, only: Sequence[str] | None = None, ci: str = "95% 
     att = _selected(report, "attention", only)
     if not att:
         return figures.placeholder("no attention results in this report")
+    # absent when no question names an object (a folder world's questions need not)
+    att = {n: a for n, a in att.items() if "grounded_precision" in a}
+    if not att:
+        return figures.placeholder("no question names an object: no grounded precision")
     series = {
         n: Series(
             _layers(a["grounded_precision"]),

@@ -223,6 +223,11 @@ BAD = {
         "annotations.jsonl",
         "no annotation line for image 'img1.png'",
     ),
+    "no questions": (
+        _bad_annotations([_annotation("img0.png"), {**_annotation("img1.png"), "questions": []}]),
+        "annotations.jsonl line 2",
+        "'questions' must be a non-empty list",
+    ),
     "duplicate annotation": (
         _bad_annotations([_annotation("img0.png"), _annotation("img0.png")]),
         "annotations.jsonl line 2",

@@ -81,7 +81,7 @@ def print_eval(name: str, result: dict) -> None:
     table.add_column("family")
     table.add_column("score", justify="right")
     for bench in ("understanding", "generation"):
-        if bench not in result:
+        if bench not in result or "skipped" in result[bench]:
             continue
         table.add_row(bench, "overall", f"{result[bench]['overall']:.3f}", style="bold")
         for fam, v in result[bench]["families"].items():
@@ -89,6 +89,9 @@ def print_eval(name: str, result: dict) -> None:
     for k, v in result.get("proxy_quality", {}).items():
         table.add_row("proxy", k, f"{v:.3f}")
     Console().print(table)
+    for bench in ("understanding", "generation"):
+        if "skipped" in result.get(bench, {}):
+            console.print(f"{bench} skipped: {result[bench]['skipped']}")
 
 
 @app.command("eval")

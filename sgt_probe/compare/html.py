@@ -83,6 +83,10 @@ def _report_blocks(report: Report) -> list[str | go.Figure]:
         f'<p class="hint">The first, {escape(ckpts[0]["name"])}, is the reference for paired '
         "deltas and CKA.</p>",
         html_table(ckpts),
+        *(
+            f'<p class="hint">{escape(what)} skipped: {escape(why)}.</p>'
+            for what, why in d.get("skipped", {}).items()
+        ),
         "<h2>Benchmarks</h2>",
         views.scores(d),
         views.deltas(d),

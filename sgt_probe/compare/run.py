@@ -30,6 +30,7 @@ from sgt_probe.evals.benchmarks import (
     evaluate_proxy,
     evaluate_understanding,
 )
+from sgt_probe.evals.judge import unjudgeable
 from sgt_probe.model.loading import Loaded, load_model
 from sgt_probe.probes.stats import paired_bootstrap_delta
 from sgt_probe.report import format as fmt
@@ -140,6 +141,12 @@ def run_compare(paths: list[str | Path], out: str | Path, cfg: CompareConfig = C
     n_img, n_patch = labels["class"].shape
     image_of = np.repeat(np.arange(n_img), n_patch)
     flat = {k: v.reshape(-1) for k, v in labels.items()}
+    skipped = {}  # what this world cannot support is left out of the report, with the reason
+    if reason := unjudgeable(world):
+        skipped["generation"] = reason
+    if not world.colors:  # a folder world's objects have no color words: nothing to probe
+        skipped["color probe"] = f"the {world.name!r} world gives its objects no colors"
+        del flat["color"]
     codes = probe_data.codes.reshape(-1)
     counts = np.array([len(s.objects) for s in probe_data.scenes])
     probe_items = [probe_data.understanding(i, 0) for i in range(n_img)]
@@ -151,6 +158,8 @@ def run_compare(paths: list[str | Path], out: str | Path, cfg: CompareConfig = C
     qa_objects = [qa.objects[0] if qa.objects else 0 for qa in qas]
     seg_items = [data.proxy("segmentation", i) for i in range(len(data))]
     explorer = [k for k, o in enumerate(qa_objects) if o][: cfg.n_explorer]
+    if not explorer:  # a folder's questions need not name objects
+        skipped["attention explorer"] = "no held-out question names an object (its 'objects')"
     window = cfg.knockout_window or max(1, cm.n_layers // 4)
 
     report: dict = {
@@ -163,7 +172,7 @@ def run_compare(paths: list[str | Path], out: str | Path, cfg: CompareConfig = C
         "compare_config": asdict(cfg),
         "checkpoints": [],
         "benchmarks": {}, "deltas": [], "probes": {}, "label_free": {}, "cka": [],
-        "attention": {}, "knockout": {},
+        "attention": {}, "knockout": {}, "skipped": skipped,
     }  # fmt: skip
     arrays: dict[str, np.ndarray] = {}
     per_item_u, per_item_g, residuals = {}, {}, {}
@@ -184,7 +193,8 @@ def run_compare(paths: list[str | Path], out: str | Path, cfg: CompareConfig = C
             "generation": {k: g[k] for k in ("overall", "families")},
             "proxy_quality": pq,
         }
-        arrays[fmt.key_generations(name)] = images
+        if images is not None:
+            arrays[fmt.key_generations(name)] = images
         runner = HookedRunner.for_loaded(ld)
         with timed("capture"):
             X, _ = capture_residuals(
@@ -200,9 +210,10 @@ def run_compare(paths: list[str | Path], out: str | Path, cfg: CompareConfig = C
             report["attention"][name] = suites.attention_suite(
                 runner, qa_items, qa_scenes, qa_objects, seg_items, n_boot=cfg.n_boot, seed=cfg.seed
             )
-            arrays[fmt.key_attn(name)] = suites.text_image_attention(
-                runner, [qa_items[k] for k in explorer]
-            )
+            if explorer:
+                arrays[fmt.key_attn(name)] = suites.text_image_attention(
+                    runner, [qa_items[k] for k in explorer]
+                )
         with timed("knockout"):
             report["knockout"][name] = suites.knockout_suite(
                 runner, qa_items, ld.vocab, [qa.choices for qa in qas], window,
@@ -223,10 +234,11 @@ def run_compare(paths: list[str | Path], out: str | Path, cfg: CompareConfig = C
          "target_instance": int(qa_objects[k]),
          "target_tokens": _naming_tokens(qas[k].question, qa_scenes[k], qa_objects[k])}
         for k in explorer]}  # fmt: skip
-    arrays["explorer/images"] = np.stack([qa_scenes[k].image for k in explorer])
-    arrays["explorer/instances"] = np.stack([qa_scenes[k].instances for k in explorer]).astype(
-        np.int16
-    )
+    if explorer:
+        arrays["explorer/images"] = np.stack([qa_scenes[k].image for k in explorer])
+        arrays["explorer/instances"] = np.stack([qa_scenes[k].instances for k in explorer]).astype(
+            np.int16
+        )
     report["generations"] = {
         "items": [{"prompt": it["prompt"], "family": it["family"]} for it in per_item_g[names[0]]],
         "verdicts": {n: [bool(it["correct"]) for it in per_item_g[n]] for n in names},

@@ -111,7 +111,7 @@ def probe_suite(X: np.ndarray, labels: dict, image_of: np.ndarray, codes: np.nda
                 counts: np.ndarray, seed: int = 0, n_boot: int = 1000) -> dict:  # fmt: skip
     """Patch-level probes (semantic class, color) and an image-level probe (object count).
 
-    X [L, N, d] image-position residuals; labels[k] [N]; image_of [N] image id; codes [N] VQ
+    X [L, N, d] image-position residuals; labels[k] [N] (without "color", no color probe); image_of [N] image id; codes [N] VQ
     code of each patch (the control task's type); counts [n_images] objects per image.
     """
     rng = np.random.default_rng(seed)
@@ -120,6 +120,8 @@ def probe_suite(X: np.ndarray, labels: dict, image_of: np.ndarray, codes: np.nda
     train = np.isin(image_of, train_images)
     result = {}
     for target, key in (("semantic_class", "class"), ("color", "color")):
+        if key not in labels:
+            continue
         result[target] = probe_target(
             X, labels[key], image_of, train, control_types=codes, seed=seed, n_boot=n_boot
         )

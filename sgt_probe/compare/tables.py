@@ -30,6 +30,8 @@ def benchmark_table(report: dict) -> Table:
         if n != ref:
             t.add_column(f"Δ {n}", justify="right")
     for bench in ("understanding", "generation"):
+        if bench in report.get("skipped", {}):
+            continue
         fams = ["overall", *report["benchmarks"][ref][bench]["families"]]
         for fam in fams:
             row = [bench if fam == "overall" else "", fam]
@@ -84,3 +86,5 @@ def print_report(report: dict, console: Console | None = None) -> None:
     console = console or Console(width=None if Console().is_terminal else 160)
     console.print(benchmark_table(report))
     console.print(layer_table(report))
+    for what, why in report.get("skipped", {}).items():
+        console.print(f"{what} skipped: {why}")

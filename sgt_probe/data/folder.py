@@ -2,7 +2,7 @@
 
     DIR/images/NAME.png      RGB, image_size x image_size (DataSpec.image_size)
     DIR/masks/NAME.png       single channel, same size, pixel value = class id
-    DIR/annotations.jsonl    one JSON object per image, e.g.
+    DIR/annotations.jsonl    one JSON object per image, with at least one question, e.g.
         {"image": "a.png", "prompt": {"family": "two_objects", "text": "a cat and a dog"},
          "questions": [{"family": "count", "question": "how many cats are there",
                         "answer": "one", "choices": ["zero", "one", "two"]}]}
@@ -120,9 +120,10 @@ def _read_annotations(path: Path, names: list[str]) -> dict[str, tuple[Prompt, l
             _fail(where, f"image {image!r} is not in images/")
         if image in out:
             _fail(where, f"second annotation for image {image!r}")
-        questions = record.get("questions", [])
-        if not isinstance(questions, list):
-            _fail(where, f"'questions' must be a list, got {questions!r}")
+        questions = record.get("questions")
+        # training, evals and probes all read an image through one of its questions
+        if not (isinstance(questions, list) and questions):
+            _fail(where, f"'questions' must be a non-empty list, got {questions!r}")
         out[image] = (_parse_prompt(record, where), [_parse_question(q, where) for q in questions])
     for name in names:
         if name not in out:

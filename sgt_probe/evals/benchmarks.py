@@ -18,7 +18,7 @@ import numpy as np
 
 from sgt_probe.data.proxies import read_depth, read_edges, read_segmentation, render_proxy
 from sgt_probe.data.scene import PROMPT_FAMILIES, QUESTION_FAMILIES
-from sgt_probe.evals.judge import Judge
+from sgt_probe.evals.judge import Judge, unjudgeable
 from sgt_probe.evals.metrics import binary_f1, mean_iou, pixel_accuracy
 from sgt_probe.model.generate import answer_probs, generate_codes
 from sgt_probe.model.loading import Loaded
@@ -87,7 +87,12 @@ def generate_images(loaded: Loaded, data: TaskData) -> np.ndarray:
     return loaded.tokenizer.decode(codes, loaded.cfg.image_size)
 
 
-def evaluate_generation(loaded: Loaded, data: TaskData) -> tuple[dict, np.ndarray]:
+def evaluate_generation(loaded: Loaded, data: TaskData) -> tuple[dict, np.ndarray | None]:
+    """Judged generations and the images drawn; on a world the judge cannot check, no items,
+    no images and the reason under "skipped" (drawing images nobody can judge is wasted)."""
+    reason = unjudgeable(data.world)
+    if reason:
+        return {"overall": None, "families": {}, "items": [], "skipped": reason}, None
     images = generate_images(loaded, data)
     judge = judge_for(data.world, loaded.tokenizer)
     out = []

@@ -141,6 +141,15 @@ def _round_trip(tokenizer: VQTokenizer, images: np.ndarray) -> np.ndarray:
     return tokenizer.decode(tokenizer.encode(images), images.shape[1])
 
 
+def unjudgeable(world: World) -> str | None:
+    """Why the judge cannot check `world`'s generations, or None when it can: it finds objects
+    by the generated worlds' palette colors and learns shapes from their renders, so a world
+    of the user's own images (folder) has nothing it could judge by."""
+    if isinstance(world, GeneratedWorld):
+        return None
+    return f"the generation judge needs a generated world (shapes, digits), not {world.name!r}"
+
+
 class Judge:
     """Detects objects in a decoded image and checks prompts against them.
 
@@ -152,10 +161,9 @@ class Judge:
     """
 
     def __init__(self, world: World, n_train: int = 2000, tokenizer: VQTokenizer | None = None):
-        if not isinstance(world, GeneratedWorld):
-            raise ValueError(
-                f"the generation judge needs a generated world (shapes, digits), not {world.name!r}"
-            )
+        reason = unjudgeable(world)
+        if reason:
+            raise ValueError(reason)
         self.world = world
         self.palette = np.asarray(world.palette, dtype=np.uint8)
         self.min_area = max(4, round(MIN_AREA_FRACTION * world.image_size**2))

@@ -64,6 +64,9 @@ unique labels ("base", "segmentation", ...), in `checkpoints` order; the first i
         "items": [{"prompt": str, "family": str}, ...],
         "verdicts": {"<name>": [bool, ...]}
       },
+      "skipped": {"<what>": "<why>", ...},   # analyses the world cannot support (a folder
+                                             # world: "generation", "color probe"); their
+                                             # sections are empty or absent
       "timings": {"<stage>": seconds, ...}
     }
 
