@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import sys
 
 import pytest
 
@@ -22,6 +24,37 @@ CHROMIUM_FLAGS = (
     "--no-first-run",
     "--window-size=1400,1000",
 )
+
+
+# No test may install anything. TransformerLens runs `pip install torchvision` when a multimodal
+# model's processor fails to load (`sgt_probe.capture.bridge.boot` keeps it from trying), which
+# put a CUDA torch into .venv. An audit hook (PEP 578) sees every way Python starts a program,
+# however deep in a library: it refuses any command that installs, and records it, so the test
+# that tried fails. Every audit event passes through it; at ~0.4 us each it costs about 1%.
+REFUSED_INSTALLS: list[str] = []
+# the events that start a program; where one carries the environment, it is the last argument
+SPAWN_EVENTS = ("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn")
+
+
+def _refuse_installs(event: str, args: tuple) -> None:
+    if event not in SPAWN_EVENTS:
+        return
+    parts = args if event == "os.system" else args[:-1]
+    words = [w for p in parts for w in (p if isinstance(p, list | tuple) else [p])]
+    command = " ".join(map(str, words))
+    if re.search(r"\binstall\b", command):  # pip, uv, conda and apt all say it
+        REFUSED_INSTALLS.append(command)
+        raise PermissionError(f"tests may not install anything: {command}")
+
+
+sys.addaudithook(_refuse_installs)
+
+
+@pytest.fixture(autouse=True)
+def _installs_nothing():
+    before = len(REFUSED_INSTALLS)
+    yield
+    assert REFUSED_INSTALLS[before:] == [], "this test tried to install something"
 
 
 def pytest_setup_options():

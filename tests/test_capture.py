@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 import torch
+from conftest import REFUSED_INSTALLS
 
 from sgt_probe.capture.activations import ActivationStore, ShardWriter, capture_residuals
 from sgt_probe.capture.bridge import HookedRunner, pattern_name, scores_name
@@ -179,3 +182,26 @@ def test_emu3_standin_captures_hidden_states_and_attention(world, tokenizer):
     pattern = cache[pattern_name(1)]
     assert pattern.shape[:2] == (4, 4)  # the stand-in has 4 heads
     assert torch.allclose(pattern.sum(-1), torch.ones(pattern.shape[:-1]), atol=1e-5)
+
+
+def test_booting_the_multimodal_standin_installs_nothing(world, tokenizer):
+    vq = _loaded(world, tokenizer, vision_input="vq")
+    before = len(REFUSED_INSTALLS)
+    runner, _ = emu3_runner(vq.vocab, vq.cfg)
+    assert REFUSED_INSTALLS[before:] == []
+    assert runner.n_layers == 2  # it did boot
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("torchvision") is not None,
+    reason="TransformerLens only tries to install torchvision when it is missing",
+)
+def test_installs_blocked_catches_transformer_lens_installing_torchvision():
+    # the very call `boot` keeps TransformerLens from making: the guard must see (and stop) it
+    from transformer_lens.model_bridge.sources.transformers.helpers import _ensure_torchvision
+
+    before = len(REFUSED_INSTALLS)
+    assert _ensure_torchvision() is False
+    tried = REFUSED_INSTALLS[before:]
+    assert len(tried) == 1 and "pip install torchvision" in tried[0]
+    del REFUSED_INSTALLS[before:]  # seen and refused, as it should be: not this test's failure

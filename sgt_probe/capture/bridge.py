@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Iterable
+from unittest import mock
 
 import torch
 from transformer_lens.model_bridge import TransformerBridge
+from transformer_lens.model_bridge.sources.transformers import source as hf_source
 
 from sgt_probe.model.sequences import ROLE_IMAGE, collate
 
@@ -28,9 +30,23 @@ def scores_name(layer: int) -> str:
     return f"blocks.{layer}.attn.hook_attn_scores"
 
 
+def _no_processor(*args, **kwargs) -> None:
+    """Stands in for TransformerLens' `load_modality_processor` while booting (see `boot`)."""
+
+
 def boot(hf_model, tokenizer, name: str = "sgt-probe") -> TransformerBridge:
-    """`boot_transformers` over an in-memory HF model (no download): shared weights."""
-    return TransformerBridge.boot_transformers(name, hf_model=hf_model, tokenizer=tokenizer)
+    """`boot_transformers` over an in-memory HF model (no download): shared weights.
+
+    For a multimodal architecture (Emu3 and the like) TransformerLens then loads the model's
+    processor by `name` and, when that fails, runs `pip install torchvision` into the running
+    environment, which pulls a CUDA build of torch onto a CPU machine
+    (transformer_lens/model_bridge/sources/transformers/helpers.py, `_ensure_torchvision`).
+    Nothing here feeds images through a processor (image positions hold code ids or injected
+    patch embeddings), so that step is skipped while booting; `mock.patch.object` fails loudly
+    should a TransformerLens release rename it.
+    """
+    with mock.patch.object(hf_source, "load_modality_processor", _no_processor):
+        return TransformerBridge.boot_transformers(name, hf_model=hf_model, tokenizer=tokenizer)
 
 
 def boot_loaded(loaded) -> TransformerBridge:
