@@ -16,7 +16,10 @@ import torch
 
 FORMAT = "sgt-probe-checkpoint"
 FORMAT_VERSION = 1
-REQUIRED = ("model_config", "state_dict", "vocab", "tokenizer", "data_spec", "history", "step")
+REQUIRED = (
+    "model_config", "train_config", "state_dict", "vocab", "tokenizer", "data_spec", "history",
+    "step",
+)  # fmt: skip
 
 
 class CheckpointError(ValueError):

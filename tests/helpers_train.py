@@ -15,11 +15,15 @@ import functools
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from sgt_probe.data import DataSpec, make_world
-from sgt_probe.tokenizer import fit_tokenizer
+from sgt_probe.model.config import ModelConfig, TrainConfig
+from sgt_probe.model.loading import build_model
+from sgt_probe.model.vocab import Vocab
+from sgt_probe.tokenizer import VQTokenizer, fit_tokenizer
 from sgt_probe.tuning import runner
 
 SPEC = DataSpec(world="shapes", seed=0)
@@ -82,6 +86,23 @@ def tune_tiny(
         return runner.tune(
             base, proxy, out, {**TINY_TUNE, **overrides}, resume, device="cpu", progress=False
         )
+
+
+def checkpoint_contents() -> dict:
+    """Everything a checkpoint describes, built directly (not by training, so in about a
+    second), for tests that compare what they save with what is loaded or that break it."""
+    world = make_world(SPEC)
+    vocab = Vocab.build(world.words(), TINY_MODEL["n_codes"])
+    model = build_model(ModelConfig(**TINY_MODEL), vocab, seed=3)
+    images = np.stack([s.image for s in world.scenes(0, 8)])
+    tokenizer = VQTokenizer(n_codes=TINY_MODEL["n_codes"], seed=1).fit(images)
+    return {
+        "stage": "base", "proxy": None, "parent": None, "step": 2,
+        "model_config": model.cfg.to_dict(), "train_config": TrainConfig(**TINY_TRAIN).to_dict(),
+        "vocab": vocab.to_dict(), "tokenizer": tokenizer.state_dict(),
+        "data_spec": SPEC.to_dict(), "state_dict": model.state_dict(),
+        "history": [{"step": 1, "loss": 4.5, "loss/understanding": 1 / 3}, {"step": 2}],
+    }  # fmt: skip
 
 
 _SHARED: dict[str, Path] = {}

@@ -8,15 +8,13 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from helpers_train import SPEC, TINY_MODEL, TINY_TRAIN, shared_base
+from helpers_train import SPEC, checkpoint_contents, shared_base
 
 from sgt_probe.checkpoint import FORMAT_VERSION, CheckpointError, load_checkpoint, save_checkpoint
 from sgt_probe.cli import main
-from sgt_probe.data import make_world
-from sgt_probe.model.config import ModelConfig, TrainConfig
-from sgt_probe.model.loading import build_model, load_model
+from sgt_probe.model.config import TrainConfig
+from sgt_probe.model.loading import load_model
 from sgt_probe.model.vocab import Vocab
-from sgt_probe.tokenizer import VQTokenizer
 
 PLAIN = (torch.Tensor, dict, list, tuple, str, int, float, bool, type(None))
 
@@ -28,20 +26,7 @@ def base(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def contents() -> dict:
-    """Everything a checkpoint describes, built directly (not by training) so the round trip
-    compares the loaded objects with the very objects that were saved."""
-    world = make_world(SPEC)
-    vocab = Vocab.build(world.words(), TINY_MODEL["n_codes"])
-    model = build_model(ModelConfig(**TINY_MODEL), vocab, seed=3)
-    images = np.stack([s.image for s in world.scenes(0, 8)])
-    tokenizer = VQTokenizer(n_codes=TINY_MODEL["n_codes"], seed=1).fit(images)
-    return {
-        "stage": "base", "proxy": None, "parent": None, "step": 2,
-        "model_config": model.cfg.to_dict(), "train_config": TrainConfig(**TINY_TRAIN).to_dict(),
-        "vocab": vocab.to_dict(), "tokenizer": tokenizer.state_dict(),
-        "data_spec": SPEC.to_dict(), "state_dict": model.state_dict(),
-        "history": [{"step": 1, "loss": 4.5, "loss/understanding": 1 / 3}, {"step": 2}],
-    }  # fmt: skip
+    return checkpoint_contents()
 
 
 def test_round_trip_is_exact(tmp_path, contents):

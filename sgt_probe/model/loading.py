@@ -1,19 +1,27 @@
-"""Rebuild everything a checkpoint describes: model, vocabulary, VQ tokenizer and world."""
+"""Rebuild everything a checkpoint describes: model, vocabulary, VQ tokenizer and world.
+
+Its contents are checked (`sgt_probe.model.checks`) before anything is built, and the modules
+that build (transformers, scikit-learn) are imported only then: a bad file is refused fast.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
-from sgt_probe.checkpoint import CheckpointError, load_checkpoint
+from sgt_probe.checkpoint import load_checkpoint
 from sgt_probe.data import make_world
 from sgt_probe.data.spec import DataSpec
+from sgt_probe.model.checks import check_contents
 from sgt_probe.model.config import ModelConfig
-from sgt_probe.model.unified import UnifiedModel
 from sgt_probe.model.vocab import Vocab
-from sgt_probe.tokenizer.vq import VQTokenizer
+
+if TYPE_CHECKING:
+    from sgt_probe.model.unified import UnifiedModel
+    from sgt_probe.tokenizer.vq import VQTokenizer
 
 
 @dataclass
@@ -38,21 +46,27 @@ class Loaded:
 
 
 def build_model(cfg: ModelConfig, vocab: Vocab, seed: int) -> UnifiedModel:
+    from sgt_probe.model.unified import UnifiedModel
+
     torch.manual_seed(seed)
     return UnifiedModel(replace(cfg, vocab_size=len(vocab)), img_token_id=vocab["<img>"])
 
 
+def read_checkpoint(path: str | Path) -> dict:
+    """The checkpoint at `path`, its file and contents checked; nothing built from it."""
+    ckpt = load_checkpoint(path)
+    check_contents(path, ckpt)
+    return ckpt
+
+
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> Loaded:
     ckpt = load_checkpoint(path)
-    try:
-        cfg = ModelConfig.from_dict(ckpt["model_config"])
-        vocab = Vocab.from_dict(ckpt["vocab"])
-        model = UnifiedModel(cfg, img_token_id=vocab["<img>"])
-        model.load_state_dict(ckpt["state_dict"])
-        tokenizer = VQTokenizer.from_state_dict(ckpt["tokenizer"])
-        spec = DataSpec.from_dict(ckpt["data_spec"])
-    except (KeyError, TypeError, RuntimeError, ValueError) as e:
-        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{path}: damaged checkpoint contents ({first})") from None
+    c = check_contents(path, ckpt)
+    from sgt_probe.model.unified import UnifiedModel  # only now: it imports transformers
+    from sgt_probe.tokenizer.vq import VQTokenizer
+
+    model = UnifiedModel(c.cfg, img_token_id=c.vocab["<img>"])
+    model.load_state_dict(ckpt["state_dict"])  # names and shapes are checked: it fits
     model.to(device).eval()
-    return Loaded(Path(path), ckpt, model, vocab, tokenizer, spec)
+    tokenizer = VQTokenizer.from_state_dict(ckpt["tokenizer"])
+    return Loaded(Path(path), ckpt, model, c.vocab, tokenizer, c.spec)

@@ -1,0 +1,265 @@
+"""Check what a checkpoint holds before anything is built from it.
+
+A checkpoint may come from anywhere. Every config value gets its type and range checked, and
+the model its config describes must have exactly the tensors of its state dict, name for name
+and shape for shape, before a model is allocated: a crafted `n_layers` of a million is refused,
+not built. Sizes no tensor bounds (the data spec's image size, the tokenizer's codebook, the
+vocabulary) must agree with the model. Each problem is one CheckpointError line naming the file
+and the field. Only torch, the configs and the vocabulary are imported: a bad file is refused
+without loading transformers.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import MISSING, dataclass, fields
+from pathlib import Path
+
+import torch
+
+from sgt_probe.checkpoint import CheckpointError
+from sgt_probe.data.proxies import PROXIES
+from sgt_probe.data.spec import WORLDS, DataSpec
+from sgt_probe.model.config import PRESETS, VISION_INPUTS, ModelConfig, TrainConfig
+from sgt_probe.model.vocab import SPECIALS, TASKS, Vocab
+
+STAGES = ("base", "tune")
+SEED_MAX = 2**63 - 1  # numpy's generators take seeds up to here
+LAYER = re.compile(r"lm\.model\.layers\.(\d+)\.")
+
+
+@dataclass(frozen=True)
+class Contents:
+    """The parts of a checked checkpoint that describe the model and its data."""
+
+    cfg: ModelConfig
+    vocab: Vocab
+    spec: DataSpec
+
+
+class _Section:
+    """One dict of a checkpoint (e.g. `model_config`): each getter checks a field's type and
+    range, or raises CheckpointError "<file>: <section>.<field> ...". A field the dict lacks
+    takes the dataclass's default, as `from_dict` always has."""
+
+    def __init__(self, path: Path, name: str, d, cls=None):
+        if not isinstance(d, dict):
+            raise CheckpointError(f"{path}: {name} must be a dict, got {type(d).__name__}")
+        self.path, self.name, self.d = path, name, d
+        defaults = fields(cls) if cls is not None else ()
+        self.defaults = {f.name: f.default for f in defaults if f.default is not MISSING}
+
+    def fail(self, key: str, problem: str):
+        raise CheckpointError(f"{self.path}: {self.name}.{key} {problem}")
+
+    def get(self, key: str):
+        return self.d.get(key, self.defaults.get(key))
+
+    def integer(self, key: str, lo: int, hi: int | None = None) -> int:
+        v = self.get(key)
+        # bool is an int subclass, but True is no layer count
+        if type(v) is not int or v < lo or (hi is not None and v > hi):
+            bounds = f">= {lo}" if hi is None else f"in {lo}..{hi}"
+            self.fail(key, f"must be an integer {bounds}, got {v!r}")
+        return v
+
+    def number(self, key: str, lo: float, hi: float | None = None, open_lo: bool = False) -> float:
+        v = self.get(key)
+        ok = type(v) in (int, float) and math.isfinite(v) and (v > lo if open_lo else v >= lo)
+        if not ok or (hi is not None and v > hi):
+            bounds = f"{'>' if open_lo else '>='} {lo}" + ("" if hi is None else f" and <= {hi}")
+            self.fail(key, f"must be a number {bounds}, got {v!r}")
+        return v
+
+    def choice(self, key: str, choices, optional: bool = False):
+        v = self.get(key)
+        if not ((optional and v is None) or (isinstance(v, str) and v in choices)):
+            self.fail(key, f"must be one of {', '.join(choices)}, got {v!r}")
+        return v
+
+
+def _model_config(path: Path, d) -> ModelConfig:
+    s = _Section(path, "model_config", d, ModelConfig)
+    d_model, n_heads = s.integer("d_model", 1), s.integer("n_heads", 1)
+    # rotary position embeddings rotate pairs of a head's dimensions
+    if d_model % n_heads or (d_model // n_heads) % 2:
+        s.fail("n_heads", f"must split d_model {d_model} into heads of an even size")
+    patch = s.integer("patch_size", 1)
+    image_size = s.integer("image_size", patch)
+    if image_size % patch:
+        s.fail("image_size", f"{image_size} is not a multiple of patch_size {patch}")
+    return ModelConfig(
+        preset=s.choice("preset", list(PRESETS)),
+        d_model=d_model,
+        n_layers=s.integer("n_layers", 1),
+        n_heads=n_heads,
+        d_ff=s.integer("d_ff", 1),
+        vision_input=s.choice("vision_input", VISION_INPUTS),
+        image_size=image_size,
+        patch_size=patch,
+        n_codes=s.integer("n_codes", 2),
+        max_len=s.integer("max_len", 1, 1 << 20),
+        vocab_size=s.integer("vocab_size", 1),
+    )
+
+
+def _train_config(path: Path, d) -> None:
+    s = _Section(path, "train_config", d, TrainConfig)
+    for key in ("steps", "batch_size", "n_scenes", "ckpt_every", "log_every"):
+        s.integer(key, 1)
+    s.integer("warmup", 0)
+    s.integer("seed", 0, SEED_MAX)
+    s.number("lr", 0, open_lo=True)
+    s.number("grad_clip", 0, open_lo=True)
+    s.number("weight_decay", 0)
+    for key in ("min_lr_ratio", "proxy_ratio", "understanding_ratio"):
+        s.number(key, 0, 1)
+    s.choice("proxy", PROXIES, optional=True)
+
+
+def _data_spec(path: Path, d, cfg: ModelConfig) -> DataSpec:
+    s = _Section(path, "data_spec", d, DataSpec)
+    world = s.choice("world", WORLDS)
+    seed = s.integer("seed", 0, SEED_MAX)
+    if s.integer("image_size", 16) != cfg.image_size:
+        s.fail("image_size", f"{s.get('image_size')} but the model reads {cfg.image_size}px images")
+    folder = s.get("path")
+    if not (folder is None or isinstance(folder, str)):
+        s.fail("path", f"must be a string, got {folder!r}")
+    fraction = s.number("eval_fraction", 0, 1, open_lo=True)
+    try:
+        return DataSpec(world, seed, cfg.image_size, folder, fraction)
+    except ValueError as e:  # what DataSpec itself refuses (a folder world without a path, ...)
+        raise CheckpointError(f"{path}: data_spec: {e}") from None
+
+
+def _vocab(path: Path, d, cfg: ModelConfig) -> Vocab:
+    s = _Section(path, "vocab", d, Vocab)
+    tokens = s.get("tokens")
+    if not (isinstance(tokens, list) and all(isinstance(t, str) for t in tokens)):
+        s.fail("tokens", "must be a list of strings")
+    if s.integer("n_codes", 2) != cfg.n_codes:
+        s.fail("n_codes", f"{s.get('n_codes')} but model_config.n_codes is {cfg.n_codes}")
+    if len(tokens) != cfg.vocab_size:
+        s.fail("tokens", f"holds {len(tokens)} tokens but model_config.vocab_size is "
+               f"{cfg.vocab_size}")  # fmt: skip
+    # the layout `Vocab.build` writes: specials, task tokens, words, then the code block
+    head = (*SPECIALS, *TASKS.values())
+    codes = tuple(f"<c{i}>" for i in range(cfg.n_codes))
+    if tuple(tokens[: len(head)]) != head or tuple(tokens[len(tokens) - cfg.n_codes :]) != codes:
+        s.fail("tokens", "do not start with the special and task tokens and end with the codes")
+    if len(set(tokens)) != len(tokens):
+        s.fail("tokens", "hold a token twice")
+    return Vocab(tuple(tokens), cfg.n_codes)
+
+
+def _tokenizer(path: Path, d, cfg: ModelConfig) -> None:
+    s = _Section(path, "tokenizer", d)
+    for key in ("n_codes", "patch_size"):  # the model reads and writes its codes
+        if s.integer(key, 1) != getattr(cfg, key):
+            s.fail(key, f"{d[key]} but model_config.{key} is {getattr(cfg, key)}")
+    s.integer("seed", 0, SEED_MAX)
+    book = d.get("codebook")
+    want = (cfg.n_codes, cfg.patch_size**2 * 3)
+    if not (isinstance(book, torch.Tensor) and book.is_floating_point()):
+        s.fail("codebook", "must be a float tensor")
+    if tuple(book.shape) != want:
+        s.fail("codebook", f"has shape {tuple(book.shape)}, expected {want}")
+    if not bool(((book >= 0) & (book <= 1)).all()):  # also false for NaN
+        s.fail("codebook", "holds values outside 0..1")
+
+
+def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """The state dict of `UnifiedModel(cfg)`: tensor name -> shape, computed without building
+    the model (tests/test_checkpoint_contents.py checks it against built ones)."""
+    d, ff, v = cfg.d_model, cfg.d_ff, cfg.vocab_size
+    layer = {
+        **{f"self_attn.{p}_proj.weight": (d, d) for p in "qkvo"},
+        "mlp.gate_proj.weight": (ff, d),
+        "mlp.up_proj.weight": (ff, d),
+        "mlp.down_proj.weight": (d, ff),
+        "input_layernorm.weight": (d,),
+        "post_attention_layernorm.weight": (d,),
+    }
+    shapes = {"lm.model.embed_tokens.weight": (v, d)}
+    for i in range(cfg.n_layers):
+        shapes.update({f"lm.model.layers.{i}.{k}": shape for k, shape in layer.items()})
+    return shapes | {
+        "lm.model.norm.weight": (d,),
+        "lm.lm_head.weight": (v, d),
+        "patch_encoder.pos": (cfg.n_patches, d),
+        "patch_encoder.proj.weight": (d, cfg.patch_size**2 * 3),
+        "patch_encoder.proj.bias": (d,),
+    }
+
+
+def _state_dict(path: Path, sd, cfg: ModelConfig) -> None:
+    if not (
+        isinstance(sd, dict)
+        and all(isinstance(k, str) and isinstance(t, torch.Tensor) for k, t in sd.items())
+    ):
+        raise CheckpointError(f"{path}: state_dict must map names to tensors")
+    # the layer count first: it bounds the size of the shape table built next
+    layers = {m.group(1) for k in sd if (m := LAYER.match(k))}
+    if cfg.n_layers != len(layers):
+        raise CheckpointError(
+            f"{path}: model_config.n_layers is {cfg.n_layers} but the state dict holds "
+            f"{len(layers)} layers"
+        )
+    want = param_shapes(cfg)
+    missing, extra = [k for k in want if k not in sd], [k for k in sd if k not in want]
+    if missing or extra:
+        what = f"lacks {missing[0]}" if missing else f"holds an unknown tensor {extra[0]}"
+        n = len(missing) + len(extra)
+        raise CheckpointError(f"{path}: state_dict {what} ({n} names differ from model_config)")
+    for k, shape in want.items():
+        if tuple(sd[k].shape) != shape or not sd[k].is_floating_point():
+            got = f"{sd[k].dtype} {tuple(sd[k].shape)}"
+            raise CheckpointError(
+                f"{path}: state_dict[{k!r}] is {got}, but model_config describes a float "
+                f"tensor of shape {shape}"
+            )
+
+
+def _run_state(path: Path, ckpt: dict) -> None:
+    """What only `--resume` reads: stage, step, history, optimizer and RNG state."""
+    if ckpt.get("stage") not in STAGES:
+        raise CheckpointError(f"{path}: stage must be one of {', '.join(STAGES)}, "
+                              f"got {ckpt.get('stage')!r}")  # fmt: skip
+    if ckpt.get("proxy") is not None and ckpt["proxy"] not in PROXIES:
+        raise CheckpointError(f"{path}: proxy {ckpt['proxy']!r} is not one of {', '.join(PROXIES)}")
+    step = ckpt["step"]
+    if type(step) is not int or step < 0:
+        raise CheckpointError(f"{path}: step must be an integer >= 0, got {step!r}")
+    history = ckpt["history"]
+    if not (isinstance(history, list) and all(isinstance(r, dict) for r in history)):
+        raise CheckpointError(f"{path}: history must be a list of dicts")
+    opt = ckpt.get("optimizer")
+    if opt is not None and not (
+        isinstance(opt, dict)
+        and isinstance(opt.get("state"), dict)
+        and isinstance(opt.get("param_groups"), list)
+    ):
+        raise CheckpointError(f"{path}: optimizer is not an optimizer state")
+    rng = ckpt.get("rng")
+    if rng is not None and not (
+        isinstance(rng, torch.Tensor)
+        and rng.dtype == torch.uint8
+        and rng.shape == torch.get_rng_state().shape
+    ):
+        raise CheckpointError(f"{path}: rng is not a CPU random-generator state")
+
+
+def check_contents(path: str | Path, ckpt: dict) -> Contents:
+    """Check a loaded checkpoint (`load_checkpoint`'s dict) before anything is built from it;
+    return its model config, vocabulary and data spec. Raises CheckpointError (one line)."""
+    path = Path(path)
+    cfg = _model_config(path, ckpt["model_config"])
+    _state_dict(path, ckpt["state_dict"], cfg)
+    vocab = _vocab(path, ckpt["vocab"], cfg)
+    _tokenizer(path, ckpt["tokenizer"], cfg)
+    spec = _data_spec(path, ckpt["data_spec"], cfg)
+    _train_config(path, ckpt["train_config"])
+    _run_state(path, ckpt)
+    return Contents(cfg, vocab, spec)
