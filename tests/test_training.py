@@ -7,9 +7,10 @@ from statistics import fmean
 
 import pytest
 import torch
-from helpers_train import shared_base, train_tiny, tune_tiny
+from helpers_train import SPEC, TINY_MODEL, TINY_TRAIN, _fast, shared_base, train_tiny, tune_tiny
 
-from sgt_probe.checkpoint import CheckpointError, load_checkpoint
+from sgt_probe.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from sgt_probe.tuning import runner
 from sgt_probe.tuning.loop import TrainingError
 
 WINDOW = 30  # steps averaged at each end of a run: single batches of 8 are noisy
@@ -78,3 +79,27 @@ def test_a_diverging_run_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     assert len(ckpt["history"]) == ckpt["step"]
     assert all(math.isfinite(r["loss"]) for r in ckpt["history"])
     assert all(torch.isfinite(w).all() for w in ckpt["state_dict"].values())
+
+
+def test_a_fresh_run_never_touches_an_earlier_runs_log(tmp_path):
+    out = tmp_path / "run.pt"
+    log = out.with_suffix(".log.jsonl")
+    log.write_text('{"step": 10, "loss": 1.0}\n')
+    with pytest.raises(FileExistsError, match="--resume") as err:
+        train_tiny(out, steps=2)
+    assert str(err.value).startswith(f"{log} exists")
+    assert log.read_text() == '{"step": 10, "loss": 1.0}\n' and not out.exists()
+
+
+def test_resume_refuses_a_checkpoint_of_another_model(tmp_path):
+    run = {"steps": 4, "ckpt_every": 2}
+    out = train_tiny(tmp_path / "run.pt", **run)
+    ckpt = load_checkpoint(out)
+    save_checkpoint(out, {**ckpt, "step": 2})  # as if killed half way
+    before = out.read_bytes()
+    with _fast(), pytest.raises(CheckpointError, match="another model config; cannot resume"):
+        runner.train_base(
+            SPEC, out, "tiny", {**TINY_MODEL, "vision_input": "vq"}, {**TINY_TRAIN, **run},
+            resume=True, device="cpu", progress=False,
+        )  # fmt: skip
+    assert out.read_bytes() == before

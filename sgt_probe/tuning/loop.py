@@ -24,6 +24,7 @@ from sgt_probe.checkpoint import save_checkpoint
 from sgt_probe.model.config import TrainConfig
 from sgt_probe.model.sequences import collate
 from sgt_probe.model.unified import UnifiedModel
+from sgt_probe.tuning import log_path
 from sgt_probe.tuning.taskdata import TaskData, batch_items
 
 
@@ -111,12 +112,12 @@ def train_loop(
     if optimizer_state is not None:
         optimizer.load_state_dict(optimizer_state)
     history = list(history or [])
-    log_path = out.with_suffix(".log.jsonl")
-    if ddp.main and log_path.exists():
+    log = log_path(out)
+    if ddp.main and log.exists():
         # A killed run logged steps past its last checkpoint; the resumed run logs them again.
-        keep = [ln for ln in log_path.read_text().splitlines()
+        keep = [ln for ln in log.read_text().splitlines()
                 if ln.strip() and json.loads(ln)["step"] <= start_step]  # fmt: skip
-        log_path.write_text("".join(ln + "\n" for ln in keep))
+        log.write_text("".join(ln + "\n" for ln in keep))
     out.parent.mkdir(parents=True, exist_ok=True)  # the log is written before any checkpoint
     last_saved = start_step if start_step else None
 
@@ -177,7 +178,7 @@ def train_loop(
         history.append(record)
         bar.set_postfix(loss=f"{global_loss:.3f}", tok_s=f"{rate:,.0f}")
         if ddp.main and ((step + 1) % tcfg.log_every == 0 or step + 1 == tcfg.steps):
-            with open(log_path, "a") as f:
+            with open(log, "a") as f:
                 f.write(json.dumps(record) + "\n")
         if (step + 1) % tcfg.ckpt_every == 0 or step + 1 == tcfg.steps:
             checkpoint(step + 1)

@@ -11,14 +11,15 @@ from pathlib import Path
 
 import torch
 
-from sgt_probe.checkpoint import CheckpointError, load_checkpoint
+from sgt_probe.checkpoint import CheckpointError
 from sgt_probe.data import make_world
 from sgt_probe.data.proxies import PROXIES
 from sgt_probe.data.spec import DataSpec
 from sgt_probe.model.config import ModelConfig, TrainConfig, preset
-from sgt_probe.model.loading import build_model, load_model
+from sgt_probe.model.loading import build_model, load_model, read_checkpoint
 from sgt_probe.model.vocab import Vocab
 from sgt_probe.tokenizer import VQTokenizer, fit_tokenizer
+from sgt_probe.tuning import log_path
 from sgt_probe.tuning.loop import train_loop
 from sgt_probe.tuning.taskdata import TaskData
 
@@ -30,17 +31,36 @@ def default_device() -> str:
 def _resume_state(out: Path, tcfg: TrainConfig, resume: bool) -> dict | None:
     """The checkpoint to continue from, or None to start fresh.
 
-    Without --resume an existing file is never silently continued or overwritten.
+    Without --resume an existing checkpoint or training log is never silently continued or
+    overwritten.
     """
+    if not resume:
+        for existing in (out, log_path(out)):
+            if existing.exists():
+                raise FileExistsError(
+                    f"{existing} exists; pass --resume to continue that run or choose another --out"
+                )
     if not out.exists():
         return None
-    if not resume:
-        raise FileExistsError(f"{out} exists; pass --resume to continue it or choose another --out")
-    ckpt = load_checkpoint(out)
+    ckpt = read_checkpoint(out)
     ckpt["finished"] = ckpt["step"] >= tcfg.steps
     if ckpt.get("train_config") != tcfg.to_dict():
         raise CheckpointError(f"{out}: was started with another training config; cannot resume")
     return ckpt
+
+
+def _check_same_run(out: Path, resume_ckpt: dict | None, cfg: ModelConfig, spec: DataSpec):
+    """A checkpoint to resume must hold weights for the model these options build, trained on
+    the same data; checked before any scene is rendered."""
+    if resume_ckpt is None:
+        return
+    pairs = {
+        "model config": (ModelConfig.from_dict(resume_ckpt["model_config"]), cfg),
+        "data": (DataSpec.from_dict(resume_ckpt["data_spec"]), spec),
+    }
+    for what, (was, now) in pairs.items():
+        if was != now:
+            raise CheckpointError(f"{out}: was started with another {what}; cannot resume")
 
 
 def _run(model, data, tcfg, out, payload, resume_ckpt, device, progress) -> Path:
@@ -78,6 +98,7 @@ def train_base(
         tokenizer = fit_tokenizer(world, n_codes=cfg.n_codes, seed=tcfg.seed)
     vocab = Vocab.build(world.words(), cfg.n_codes)
     model = build_model(cfg, vocab, tcfg.seed)
+    _check_same_run(out, resume_ckpt, model.cfg, spec)
     data = TaskData(world, tokenizer, vocab, cfg, world.split("train")[: tcfg.n_scenes])
     payload = {
         "stage": "base", "proxy": None, "parent": None,
@@ -107,6 +128,7 @@ def tune(
     resume_ckpt = _resume_state(out, tcfg, resume)
     if resume_ckpt is not None and resume_ckpt["finished"]:
         return out
+    _check_same_run(out, resume_ckpt, loaded.cfg, loaded.spec)
     world = loaded.world()
     proxies = () if proxy == "none" else (proxy,)
     scenes = world.split("train")[: tcfg.n_scenes]
