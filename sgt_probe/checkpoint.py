@@ -1,7 +1,8 @@
 """One-file checkpoints (DESIGN.md 6): only tensors and plain containers, written atomically.
 
 Loading uses `torch.load(weights_only=True)`, so a crafted file holding a pickled callable is
-refused by torch's restricted unpickler before anything in it runs.
+refused by torch's restricted unpickler before anything in it runs. torch is imported only when
+a file is read or written, so that the CLI reports a missing file without loading it.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import pickle
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 FORMAT = "sgt-probe-checkpoint"
 FORMAT_VERSION = 1
@@ -31,6 +34,8 @@ def save_checkpoint(path: str | Path, payload: dict) -> Path:
 
     A crash mid-write leaves the previous file at `path` intact.
     """
+    import torch
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **payload}
@@ -57,12 +62,20 @@ def _reason(e: BaseException) -> str:
     return (specific or lines or [type(e).__name__])[0].split(". ")[0][:160]
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+def check_file(path: str | Path) -> Path:
+    """`path` as a Path if it names a file to read a checkpoint from, else CheckpointError."""
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: no such checkpoint file")
     if path.is_dir():
         raise CheckpointError(f"{path}: is a directory, not a checkpoint file")
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    import torch
+
+    path = check_file(path)
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
