@@ -43,7 +43,8 @@ def test_bad_folder_path_is_one_line_and_exit_2(tmp_path, capsys):
 
 def test_unknown_world_exits_2(capsys):
     assert main(["data", "stats", "--world", "nope"]) == 2
-    assert "unknown world" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("error: Invalid value for '--world'") and "'nope'" in err
 
 
 def _tiny_folder(root):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Annotated
@@ -9,25 +10,51 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from sgt_probe.cli import app
+from sgt_probe.cli import UserError, app
+from sgt_probe.cli.options import Checkpoints, Device, OutDir, Seed
+
+
+def check_replaceable(out: Path, checkpoints: list[Path], force: bool) -> None:
+    """A rerun may rewrite the report of the same checkpoints in --out; a report of other
+    checkpoints (or one that cannot be read) is only replaced with --force."""
+    from sgt_probe.report.format import REPORT_JSON
+
+    report = out / REPORT_JSON
+    if force or not report.exists():
+        return
+    try:
+        old = [Path(c["path"]).resolve() for c in json.loads(report.read_text())["checkpoints"]]
+    except (OSError, ValueError, KeyError, TypeError):  # unreadable: not ours to overwrite
+        old = None
+    if old != [p.resolve() for p in checkpoints]:
+        raise UserError(
+            f"{report} is a report of other checkpoints; pass --force to replace it or choose "
+            "another --out"
+        )
 
 
 @app.command()
 def compare(
-    checkpoints: Annotated[
-        list[Path], typer.Argument(help="two or more checkpoints; the first is the reference")
-    ],
-    out: Annotated[Path, typer.Option(help="report directory to write")] = Path("report"),
-    n_scenes: Annotated[int, typer.Option(help="held-out scenes for benchmarks/attention")] = 64,
+    checkpoints: Checkpoints,
+    out: OutDir = Path("report"),
+    force: Annotated[
+        bool, typer.Option(help="replace a report of other checkpoints in --out")
+    ] = False,
+    n_scenes: Annotated[
+        int, typer.Option(min=1, help="held-out scenes for benchmarks/attention")
+    ] = 64,
     n_probe_scenes: Annotated[
-        int, typer.Option(help="held-out scenes whose patches probes see")
+        int, typer.Option(min=2, help="held-out scenes whose patches probes see")
     ] = 160,
-    seed: int = 0,
-    device: Annotated[
-        str | None, typer.Option(help="cpu | cuda (default: cuda if present)")
-    ] = None,
+    seed: Seed = 0,
+    device: Device = None,
 ) -> None:
     """Eval (paired), capture, probes, attention statistics, CKA and knockouts on the same items."""
+    from sgt_probe.model.loading import read_checkpoint
+
+    check_replaceable(out, checkpoints, force)
+    for path in checkpoints:  # every file is checked before minutes of analysis start
+        read_checkpoint(path)
     from sgt_probe.compare.html import write_html
     from sgt_probe.compare.run import CompareConfig, run_compare
     from sgt_probe.compare.tables import print_report

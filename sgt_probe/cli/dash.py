@@ -16,7 +16,7 @@ def dash_command(
         "127.0.0.1",
         help="Interface to bind; anything but loopback exposes the dashboard to the network.",
     ),
-    port: int = typer.Option(8050, help="Port to serve on."),
+    port: int = typer.Option(8050, min=1, max=65535, help="Port to serve on."),
     debug: bool = typer.Option(False, help="Dash debug mode (reloader and dev tools)."),
 ) -> None:
     """Serve a multi-page dashboard over REPORTS (pick one in the page when there are several)."""

@@ -12,6 +12,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from sgt_probe.cli import app
+from sgt_probe.cli.options import FolderPath, ImageSize, Seed, World, out_file
 
 data_app = typer.Typer(help="Preview a scene world and count what is in it.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -19,16 +20,12 @@ app.add_typer(data_app, name="data")
 console = Console()
 status = Console(stderr=True)
 
-World = Annotated[str, typer.Option(help="shapes | digits | folder")]
-Path_ = Annotated[str | None, typer.Option("--path", help="data dir for --world folder")]
-Seed = Annotated[int, typer.Option(help="world seed")]
-ImageSize = Annotated[int, typer.Option(help="scene side in pixels (multiple of 4)")]
 
-
-def _world(world: str, path: str | None, seed: int, image_size: int):
+def _world(world: str, path: Path | None, seed: int, image_size: int):
     from sgt_probe.data import DataSpec, make_world
 
-    return make_world(DataSpec(world=world, seed=seed, image_size=image_size, path=path))
+    folder = str(path) if path else None
+    return make_world(DataSpec(world=world, seed=seed, image_size=image_size, path=folder))
 
 
 @contextmanager
@@ -42,15 +39,19 @@ def _working(what: str):
 
 @data_app.command()
 def preview(
-    out: Annotated[Path, typer.Option(help="PNG to write")] = Path("preview.png"),
+    out: Annotated[Path, typer.Option(callback=out_file, help="PNG to write")] = Path(
+        "preview.png"
+    ),
     world: World = "shapes",
-    path: Path_ = None,
-    n: Annotated[int, typer.Option(help="samples to show")] = 16,
+    path: FolderPath = None,
+    n: Annotated[int, typer.Option(min=1, help="samples to show")] = 16,
     seed: Seed = 0,
     image_size: ImageSize = 32,
-    n_codes: Annotated[int, typer.Option(help="VQ codebook size")] = 256,
-    patch_size: Annotated[int, typer.Option(help="VQ patch side in pixels")] = 4,
-    fit_scenes: Annotated[int, typer.Option(help="scenes the VQ tokenizer is fitted on")] = 512,
+    n_codes: Annotated[int, typer.Option(min=2, help="VQ codebook size")] = 256,
+    patch_size: Annotated[int, typer.Option(min=1, help="VQ patch side in pixels")] = 4,
+    fit_scenes: Annotated[
+        int, typer.Option(min=1, help="scenes the VQ tokenizer is fitted on")
+    ] = 512,
 ) -> None:
     """Write a PNG grid: image, segmentation, depth, edges and the VQ round trip per sample."""
     from sgt_probe.data.preview import preview_grid
@@ -80,8 +81,8 @@ def _table(title: str, columns: list[str], rows: list[list]) -> Table:
 @data_app.command()
 def stats(
     world: World = "shapes",
-    path: Path_ = None,
-    n: Annotated[int, typer.Option(help="scenes to count")] = 1000,
+    path: FolderPath = None,
+    n: Annotated[int, typer.Option(min=1, help="scenes to count")] = 1000,
     seed: Seed = 0,
     image_size: ImageSize = 32,
 ) -> None:

@@ -14,21 +14,21 @@ import typer
 from rich.console import Console
 
 from sgt_probe.cli import app
+from sgt_probe.cli.options import Device, GeneratedWorld, OutDir, Preset, Seed
 
 DEMO_PROXIES = ("segmentation", "none", "reconstruction")
 
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option(help="run directory")] = Path("runs/demo"),
-    preset: Annotated[str, typer.Option(help="tiny | small")] = "tiny",
-    world: Annotated[str, typer.Option(help="shapes | digits")] = "shapes",
-    seed: int = 0,
-    device: Annotated[
-        str | None, typer.Option(help="cpu | cuda (default: cuda if present)")
-    ] = None,
+    out: OutDir = Path("runs/demo"),
+    preset: Preset = "tiny",
+    world: GeneratedWorld = "shapes",
+    seed: Seed = 0,
+    device: Device = None,
     jobs: Annotated[
-        int | None, typer.Option(help="jobs side by side (default 1: one run's jobs form a line)")
+        int | None,
+        typer.Option(min=1, help="jobs side by side (default 1: one run's jobs form a line)"),
     ] = None,
 ) -> None:
     """Train a base model, tune it with segmentation, none and reconstruction, compare them all."""

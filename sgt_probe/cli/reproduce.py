@@ -14,6 +14,14 @@ import typer
 from rich.console import Console
 
 from sgt_probe.cli import app
+from sgt_probe.cli.options import (
+    GENERATED_WORLDS,
+    Device,
+    OutDir,
+    Preset,
+    names_from,
+)
+from sgt_probe.data.proxies import PROXIES
 from sgt_probe.pipeline import Run, run_pipeline
 from sgt_probe.report.format import UMAP_PAIR
 
@@ -51,19 +59,19 @@ def run_study(out: Path, preset: str, seeds: int, worlds: list[str], proxies: li
 
 @app.command()
 def reproduce(
-    out: Annotated[Path, typer.Option(help="study directory")] = Path("runs/repro"),
-    preset: Annotated[str, typer.Option(help="tiny | small")] = "small",
-    seeds: Annotated[int, typer.Option(help="seeds per world")] = 3,
-    worlds: Annotated[str, typer.Option(help="comma-separated worlds")] = "shapes,digits",
-    proxies: Annotated[str, typer.Option(help="comma-separated proxies")] = (
-        "none,reconstruction,inpainting,edge,depth,segmentation"
-    ),
-    device: Annotated[
-        str | None, typer.Option(help="cpu | cuda (default: cuda if present)")
-    ] = None,
+    out: OutDir = Path("runs/repro"),
+    preset: Preset = "small",
+    seeds: Annotated[int, typer.Option(min=1, help="seeds per world")] = 3,
+    worlds: Annotated[
+        str, typer.Option(callback=names_from(GENERATED_WORLDS), help="comma-separated worlds")
+    ] = "shapes,digits",
+    proxies: Annotated[
+        str, typer.Option(callback=names_from(PROXIES), help="comma-separated proxies")
+    ] = "none,reconstruction,inpainting,edge,depth,segmentation",
+    device: Device = None,
     jobs: Annotated[
         int | None,
-        typer.Option(help="jobs side by side (default: 1 per CPU core, up to 4; 1 on GPU)"),
+        typer.Option(min=1, help="jobs side by side (default: 1 per CPU core, up to 4; 1 on GPU)"),
     ] = None,
 ) -> None:
     """Run the whole study (every proxy, seed and world), then the analyses/ figures."""

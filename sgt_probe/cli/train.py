@@ -13,6 +13,25 @@ from rich.console import Console
 from rich.table import Table
 
 from sgt_probe.cli import app
+from sgt_probe.cli.options import (
+    Checkpoint,
+    Device,
+    EvalFraction,
+    FolderPath,
+    ImageSize,
+    OutCheckpoint,
+    Preset,
+    Proxy,
+    Resume,
+    Seed,
+    Steps,
+    VisionInput,
+    World,
+    between,
+    names_from,
+    out_file,
+)
+from sgt_probe.data.proxies import PROXIES
 
 console = Console(stderr=True)
 
@@ -25,24 +44,27 @@ def _done(out: Path, t0: float) -> None:
 
 @app.command()
 def train(
-    out: Annotated[Path, typer.Option(help="checkpoint to write")] = Path("runs/base.pt"),
-    world: Annotated[str, typer.Option(help="shapes | digits | folder")] = "shapes",
-    path: Annotated[str | None, typer.Option(help="data dir for --world folder")] = None,
-    preset: Annotated[str, typer.Option(help="tiny | small")] = "tiny",
-    seed: int = 0,
-    steps: Annotated[int | None, typer.Option(help="override the preset's step count")] = None,
-    image_size: int = 32,
-    vision_input: Annotated[str, typer.Option(help="patch | vq")] = "patch",
-    resume: Annotated[bool, typer.Option(help="continue an interrupted run at --out")] = False,
-    device: Annotated[
-        str | None, typer.Option(help="cpu | cuda (default: cuda if present)")
-    ] = None,
+    out: OutCheckpoint = Path("runs/base.pt"),
+    world: World = "shapes",
+    path: FolderPath = None,
+    eval_fraction: EvalFraction = 0.2,
+    preset: Preset = "tiny",
+    seed: Seed = 0,
+    steps: Steps = None,
+    image_size: ImageSize = 32,
+    vision_input: VisionInput = "patch",
+    resume: Resume = False,
+    device: Device = None,
 ) -> None:
     """Base training: understanding (QA) and generation (prompt -> image codes)."""
     from sgt_probe.data.spec import DataSpec
-    from sgt_probe.tuning.runner import train_base
+    from sgt_probe.tuning import check_fresh
 
-    spec = DataSpec(world=world, seed=seed, image_size=image_size, path=path)
+    folder = str(path) if path else None
+    spec = DataSpec(world, seed, image_size, folder, eval_fraction)
+    check_fresh(out, resume)
+    from sgt_probe.tuning.runner import train_base  # only now: it imports the training stack
+
     overrides = {"seed": seed, **({"steps": steps} if steps else {})}
     t0 = time.perf_counter()
     train_base(spec, out, preset, {"vision_input": vision_input}, overrides, resume, device)
@@ -51,18 +73,24 @@ def train(
 
 @app.command()
 def tune(
-    base: Annotated[Path, typer.Argument(help="base checkpoint")],
-    proxy: Annotated[
-        str, typer.Option(help="segmentation|depth|edge|reconstruction|inpainting|none")
-    ],
-    out: Annotated[Path, typer.Option(help="checkpoint to write")],
-    ratio: Annotated[float | None, typer.Option(help="share of each batch on the proxy")] = None,
-    steps: Annotated[int | None, typer.Option(help="override the preset's step count")] = None,
-    seed: Annotated[int, typer.Option(help="batch-order seed")] = 0,
-    resume: bool = False,
-    device: str | None = None,
+    base: Checkpoint,
+    proxy: Proxy,
+    out: OutCheckpoint,
+    ratio: Annotated[
+        float | None,
+        typer.Option(callback=between(0, 1), help="share of each batch on the proxy"),
+    ] = None,
+    steps: Steps = None,
+    seed: Annotated[int, typer.Option(min=0, help="batch-order seed")] = 0,
+    resume: Resume = False,
+    device: Device = None,
 ) -> None:
     """SGT tuning: mix a generative proxy task into the base tasks (same step budget)."""
+    from sgt_probe.model.loading import read_checkpoint
+    from sgt_probe.tuning import check_fresh
+
+    check_fresh(out, resume)
+    read_checkpoint(base)  # a bad base is refused before the training stack is imported
     from sgt_probe.tuning.runner import tune as run_tune
 
     overrides = {"seed": seed}
@@ -96,19 +124,26 @@ def print_eval(name: str, result: dict) -> None:
 
 @app.command("eval")
 def eval_cmd(
-    checkpoint: Annotated[Path, typer.Argument(help="checkpoint to evaluate")],
-    n: Annotated[int, typer.Option(help="held-out scenes")] = 64,
-    proxies: Annotated[str, typer.Option(help="comma-separated proxies to score")] = "",
-    out: Annotated[Path | None, typer.Option(help="write the JSON result here")] = None,
-    device: str | None = None,
+    checkpoint: Checkpoint,
+    n: Annotated[int, typer.Option(min=1, help="held-out scenes")] = 64,
+    proxies: Annotated[
+        str | None,
+        typer.Option(callback=names_from(PROXIES), help="comma-separated proxies to score"),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(callback=out_file, help="write the JSON result here")
+    ] = None,
+    device: Device = None,
 ) -> None:
     """Understanding, generation and proxy-quality benchmarks, with per-item results."""
-    from sgt_probe.evals.benchmarks import evaluate
     from sgt_probe.model.loading import load_model
+
+    loaded = load_model(checkpoint)  # its contents are checked before the evals are imported
+    from sgt_probe.evals.benchmarks import evaluate
     from sgt_probe.tuning.runner import default_device
 
-    loaded = load_model(checkpoint, device or default_device())
-    chosen = [p for p in proxies.split(",") if p] or [loaded.proxy or "segmentation"]
+    loaded.model.to(device or default_device())
+    chosen = proxies.split(",") if proxies else [loaded.proxy or "segmentation"]
     result = evaluate(loaded, n_scenes=n, proxies=chosen)
     print_eval(checkpoint.name, result)
     if out:

@@ -19,7 +19,7 @@ from sgt_probe.model.config import ModelConfig, TrainConfig, preset
 from sgt_probe.model.loading import build_model, load_model, read_checkpoint
 from sgt_probe.model.vocab import Vocab
 from sgt_probe.tokenizer import VQTokenizer, fit_tokenizer
-from sgt_probe.tuning import log_path
+from sgt_probe.tuning import check_fresh
 from sgt_probe.tuning.loop import train_loop
 from sgt_probe.tuning.taskdata import TaskData
 
@@ -34,12 +34,7 @@ def _resume_state(out: Path, tcfg: TrainConfig, resume: bool) -> dict | None:
     Without --resume an existing checkpoint or training log is never silently continued or
     overwritten.
     """
-    if not resume:
-        for existing in (out, log_path(out)):
-            if existing.exists():
-                raise FileExistsError(
-                    f"{existing} exists; pass --resume to continue that run or choose another --out"
-                )
+    check_fresh(out, resume)
     if not out.exists():
         return None
     ckpt = read_checkpoint(out)

@@ -1,0 +1,155 @@
+"""Option types the commands share, checked while the command line is parsed: a bad value is a
+one-line error naming the option before any work starts, or any heavy module is imported.
+
+Each check raises `typer.BadParameter` with the problem; typer prefixes the option's name
+("Invalid value for '--steps': ..."). Only the standard library, typer and the project's
+light constant modules are imported here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from sgt_probe.data.proxies import PROXIES
+from sgt_probe.data.spec import WORLDS
+from sgt_probe.model.config import PRESETS, VISION_INPUTS
+
+GENERATED_WORLDS = tuple(w for w in WORLDS if w != "folder")
+
+
+def between(lo: float, hi: float):
+    """A check that a number lies strictly between lo and hi (None passes: not given)."""
+
+    def check(value: float | None) -> float | None:
+        if value is not None and not lo < value < hi:
+            raise typer.BadParameter(f"{value} is not between {lo} and {hi} (both excluded)")
+        return value
+
+    return check
+
+
+def _image_size(value: int) -> int:
+    if value < 16 or value % 4:
+        raise typer.BadParameter(f"{value} is not a multiple of 4 of at least 16")
+    return value
+
+
+def _device(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", value):
+        raise typer.BadParameter(f"{value!r} is not cpu, cuda or cuda:N")
+    if value.startswith("cuda"):
+        import torch  # only when CUDA is asked for
+
+        if not torch.cuda.is_available():
+            raise typer.BadParameter("CUDA is not available on this machine")
+    return value
+
+
+def names_from(allowed: tuple[str, ...]):
+    """A check of a comma-separated list of names, each one of `allowed`."""
+
+    def check(value: str | None) -> str | None:
+        unknown = [n for n in (value or "").split(",") if n and n not in allowed]
+        if unknown:
+            raise typer.BadParameter(
+                f"unknown {', '.join(map(repr, unknown))}; choose from {', '.join(allowed)}"
+            )
+        return value
+
+    return check
+
+
+def _nearest_existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _writable_from(path: Path) -> None:
+    """`path` (absent) can be created: its nearest existing ancestor is a writable folder."""
+    top = _nearest_existing(path.parent)
+    if not top.is_dir():
+        raise typer.BadParameter(f"{path}: {top} is a file, not a folder")
+    if not os.access(top, os.W_OK | os.X_OK):
+        raise typer.BadParameter(f"{path}: cannot write in {top}")
+
+
+def out_file(value: Path | None) -> Path | None:
+    """An output file: not a folder, and writable where it is or can be created."""
+    if value is None:
+        return None
+    if value.is_dir():
+        raise typer.BadParameter(f"{value} is a folder; give a file path")
+    if value.exists():
+        if not os.access(value, os.W_OK):
+            raise typer.BadParameter(f"{value} is not writable")
+    else:
+        _writable_from(value)
+    return value
+
+
+def out_dir(value: Path) -> Path:
+    """An output folder: a writable folder, or one that can be created."""
+    if value.exists():
+        if not value.is_dir():
+            raise typer.BadParameter(f"{value} is a file, not a folder")
+        if not os.access(value, os.W_OK | os.X_OK):
+            raise typer.BadParameter(f"{value} is not writable")
+    else:
+        _writable_from(value)
+    return value
+
+
+def _checkpoint(value: Path) -> Path:
+    """A checkpoint to read: a file that exists (its contents are checked when read). Raises
+    CheckpointError, the same one line as loading it would."""
+    from sgt_probe.checkpoint import check_file  # light: torch is imported only to read
+
+    return check_file(value)
+
+
+def _checkpoints(values: list[Path]) -> list[Path]:
+    if len(values) < 2:
+        raise typer.BadParameter("compare needs at least two checkpoints")
+    return [_checkpoint(v) for v in values]
+
+
+World = Annotated[Literal[WORLDS], typer.Option(help="the scene world")]
+GeneratedWorld = Annotated[Literal[GENERATED_WORLDS], typer.Option(help="the scene world")]
+FolderPath = Annotated[
+    Path | None,
+    typer.Option("--path", exists=True, file_okay=False, help="data dir for --world folder"),
+]
+EvalFraction = Annotated[
+    float,
+    typer.Option(callback=between(0, 1), help="share of a folder's images held out for evals"),
+]
+Preset = Annotated[Literal[tuple(PRESETS)], typer.Option(help="model and schedule preset")]
+Proxy = Annotated[Literal[PROXIES], typer.Option(help="the generative proxy task")]
+VisionInput = Annotated[Literal[VISION_INPUTS], typer.Option(help="how the model reads images")]
+Seed = Annotated[int, typer.Option(min=0, help="random seed")]
+Steps = Annotated[int | None, typer.Option(min=1, help="override the preset's step count")]
+ImageSize = Annotated[
+    int, typer.Option(callback=_image_size, help="scene side in pixels (multiple of 4)")
+]
+Device = Annotated[
+    str | None,
+    typer.Option(callback=_device, help="cpu | cuda | cuda:N (default: cuda if present)"),
+]
+Resume = Annotated[bool, typer.Option(help="continue an interrupted run at --out")]
+Checkpoint = Annotated[Path, typer.Argument(callback=_checkpoint, help="checkpoint to read")]
+Checkpoints = Annotated[
+    list[Path],
+    typer.Argument(
+        callback=_checkpoints, help="two or more checkpoints; the first is the reference"
+    ),
+]
+OutCheckpoint = Annotated[Path, typer.Option(callback=out_file, help="checkpoint to write")]
+OutDir = Annotated[Path, typer.Option(callback=out_dir, help="folder to write")]
