@@ -74,10 +74,13 @@ def test_the_figures_read_the_studys_reports(study, tmp_path):
 def test_a_failing_job_stops_the_study_with_its_own_error(tmp_path, capsys):
     from sgt_probe.cli import main
 
-    code = main(["reproduce", "--out", str(tmp_path), "--worlds", "shapes,nowhere",
+    base = tmp_path / "shapes" / "seed0" / "base.pt"  # a damaged checkpoint fails its job
+    base.parent.mkdir(parents=True)
+    base.write_bytes(b"PK\x03\x04 half a checkpoint")
+    code = main(["reproduce", "--out", str(tmp_path), "--worlds", "shapes",
                  "--seeds", "1", "--proxies", "none", "--jobs", "2"])  # fmt: skip
     assert code == 2
     err = " ".join(capsys.readouterr().err.split())  # rich wraps long lines
-    assert "error: unknown world 'nowhere'" in err
-    assert "nowhere/seed0 · base training failed" in err
+    assert f"error: {base}: not a readable checkpoint" in err
+    assert "shapes/seed0 · base training failed" in err
     assert not (tmp_path / "figures").exists()  # no figures from a study that stopped
