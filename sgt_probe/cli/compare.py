@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from sgt_probe.cli import UserError, app
-from sgt_probe.cli.options import Checkpoints, Device, OutDir, Seed
+from sgt_probe.cli.options import Checkpoints, Device, Seed, out_dir
 
 
 def check_replaceable(out: Path, checkpoints: list[Path], force: bool) -> None:
@@ -36,7 +36,9 @@ def check_replaceable(out: Path, checkpoints: list[Path], force: bool) -> None:
 @app.command()
 def compare(
     checkpoints: Checkpoints,
-    out: OutDir = Path("report"),
+    out: Annotated[Path, typer.Option(callback=out_dir, help="report directory to write")] = Path(
+        "report"
+    ),
     force: Annotated[
         bool, typer.Option(help="replace a report of other checkpoints in --out")
     ] = False,

@@ -14,14 +14,14 @@ import typer
 from rich.console import Console
 
 from sgt_probe.cli import app
-from sgt_probe.cli.options import Device, GeneratedWorld, OutDir, Preset, Seed
+from sgt_probe.cli.options import Device, GeneratedWorld, Preset, Seed, out_dir
 
 DEMO_PROXIES = ("segmentation", "none", "reconstruction")
 
 
 @app.command()
 def demo(
-    out: OutDir = Path("runs/demo"),
+    out: Annotated[Path, typer.Option(callback=out_dir, help="run directory")] = Path("runs/demo"),
     preset: Preset = "tiny",
     world: GeneratedWorld = "shapes",
     seed: Seed = 0,

@@ -152,4 +152,3 @@ Checkpoints = Annotated[
     ),
 ]
 OutCheckpoint = Annotated[Path, typer.Option(callback=out_file, help="checkpoint to write")]
-OutDir = Annotated[Path, typer.Option(callback=out_dir, help="folder to write")]

@@ -17,9 +17,9 @@ from sgt_probe.cli import app
 from sgt_probe.cli.options import (
     GENERATED_WORLDS,
     Device,
-    OutDir,
     Preset,
     names_from,
+    out_dir,
 )
 from sgt_probe.data.proxies import PROXIES
 from sgt_probe.pipeline import Run, run_pipeline
@@ -59,7 +59,9 @@ def run_study(out: Path, preset: str, seeds: int, worlds: list[str], proxies: li
 
 @app.command()
 def reproduce(
-    out: OutDir = Path("runs/repro"),
+    out: Annotated[Path, typer.Option(callback=out_dir, help="study directory")] = Path(
+        "runs/repro"
+    ),
     preset: Preset = "small",
     seeds: Annotated[int, typer.Option(min=1, help="seeds per world")] = 3,
     worlds: Annotated[

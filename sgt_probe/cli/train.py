@@ -61,7 +61,7 @@ def train(
     from sgt_probe.tuning import check_fresh
 
     folder = str(path) if path else None
-    spec = DataSpec(world, seed, image_size, folder, eval_fraction)
+    spec = DataSpec(world, seed, image_size, path=folder, eval_fraction=eval_fraction)
     check_fresh(out, resume)
     from sgt_probe.tuning.runner import train_base  # only now: it imports the training stack
 
