@@ -116,3 +116,15 @@ def test_a_folder_too_small_to_split_is_refused_before_training(tmp_path, tiny, 
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: {folder}: 1 images split into") and "\n" not in err
     assert not out.exists() and not out.with_suffix(".log.jsonl").exists()
+
+
+def test_a_bad_folder_file_is_one_line_naming_it_before_training(tmp_path, tiny, capsys):
+    folder = make_folder(tmp_path / "data", n=10)
+    notes = folder / "annotations.jsonl"
+    lines = notes.read_text().splitlines()
+    notes.write_text("\n".join([*lines[:2], "{not json", *lines[3:]]) + "\n")
+    out = tmp_path / "base.pt"
+    assert main(["train", "--world", "folder", "--path", str(folder), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {notes} line 3: malformed JSON") and err.count("\n") == 1
+    assert not out.exists() and not out.with_suffix(".log.jsonl").exists()
