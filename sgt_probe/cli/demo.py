@@ -35,9 +35,9 @@ def demo(
     import json
 
     from sgt_probe.compare.tables import print_report
+    from sgt_probe.device import default_device
     from sgt_probe.pipeline import Run, run_pipeline
     from sgt_probe.report.format import REPORT_JSON
-    from sgt_probe.tuning.runner import default_device
 
     console = Console(stderr=True)
     device = device or default_device()

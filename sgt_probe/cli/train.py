@@ -100,9 +100,9 @@ def eval_cmd(
     device: str | None = None,
 ) -> None:
     """Understanding, generation and proxy-quality benchmarks, with per-item results."""
+    from sgt_probe.device import default_device
     from sgt_probe.evals.benchmarks import evaluate
     from sgt_probe.model.loading import load_model
-    from sgt_probe.tuning.runner import default_device
 
     loaded = load_model(checkpoint, device or default_device())
     chosen = [p for p in proxies.split(",") if p] or [loaded.proxy or "segmentation"]

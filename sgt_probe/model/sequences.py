@@ -22,7 +22,6 @@ from sgt_probe.tokenizer.vq import patchify
 # Token roles. Text = question or prompt words; image = input-image positions; generated =
 # image codes the model writes (and <eog>); answer = the answer word.
 ROLE_PAD, ROLE_SPECIAL, ROLE_IMAGE, ROLE_TEXT, ROLE_ANSWER, ROLE_GENERATED, ROLE_TASK = range(7)
-ROLE_NAMES = ("pad", "special", "image", "text", "answer", "generated", "task")
 
 
 @dataclass
