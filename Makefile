@@ -33,7 +33,7 @@ test: lint
 	$(BIN)/python -m pytest -q
 
 figures: $(STAMP)
-	$(BIN)/python -m analyses.make_all runs/demo
+	$(BIN)/python -m sgt_probe.analyses.make_all runs/demo
 
 reproduce: $(STAMP)
 	$(BIN)/sgt-probe reproduce --preset small --seeds 3 --out runs/repro

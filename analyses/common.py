@@ -23,9 +23,9 @@ import numpy as np
 import plotly.graph_objects as go
 from scipy import stats
 
-from app.figures import checkpoint_colors
-from sgt_probe.compare.html import figure_page
 from sgt_probe.report.format import REPORT_JSON, Report, ReportError, load_report
+from sgt_probe.viz.figures import checkpoint_colors
+from sgt_probe.viz.html import figure_page
 
 CHROMIUM = "/usr/bin/chromium"
 STATIC_WIDTH = 1000  # px; kaleido's default (700) squeezes the two-panel figures
@@ -90,7 +90,7 @@ def run_seed(report: Report):
 
 
 def colors(reports: Sequence[Report]) -> dict[str, str]:
-    """Checkpoint colors over all reports, assigned as `app.views.colors` assigns them."""
+    """Checkpoint colors over all reports, assigned as `sgt_probe.viz.views.colors` assigns them."""
     return checkpoint_colors(list(dict.fromkeys(n for r in reports for n in r.names)))
 
 
@@ -178,7 +178,7 @@ def _entries(reports: Sequence[Report], section: str, name: str) -> list[dict]:
 
 
 def pooled(reports: Sequence[Report]) -> dict:
-    """A report-shaped dict (for `app.views`) whose probe, attention and knockout sections
+    """A report-shaped dict (for `sgt_probe.viz.views`) whose probe, attention and knockout sections
     are averaged over `reports` (seeds of one world) with t-interval bands."""
     if len(reports) == 1:
         return reports[0].data

@@ -6,7 +6,7 @@ Changes are averaged over seeds with a 95% t-interval (one seed: n=1, no interva
 and, when there are several worlds, over all of them. Writes proxy_taxonomy.csv, .md, .json
 (the table's numbers, machine-readable) and .html with a figure.
 
-    python -m analyses.proxy_taxonomy RUNS_OR_REPORT_DIRS... --out DIR
+    python -m sgt_probe.analyses.proxy_taxonomy RUNS_OR_REPORT_DIRS... --out DIR
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import json
 import sys
 from pathlib import Path
 
-from analyses import common
-from app import figures
-from sgt_probe.compare.html import html_table
+from sgt_probe.analyses import common
 from sgt_probe.report.format import Report, ReportError
+from sgt_probe.viz import figures
+from sgt_probe.viz.html import html_table
 
 CONTROL = "none"
 # low level -> high level, the paper's hierarchy; other proxies follow

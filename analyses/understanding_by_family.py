@@ -5,7 +5,7 @@ family (generation), mean over seeds with a 95% t-interval; and each checkpoint'
 the reference (the `none` control where every report has it, else the reports' first
 checkpoint), taken per seed and then averaged. Writes understanding_by_family.csv and .html.
 
-    python -m analyses.understanding_by_family RUNS_OR_REPORT_DIRS... --out DIR
+    python -m sgt_probe.analyses.understanding_by_family RUNS_OR_REPORT_DIRS... --out DIR
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from analyses import common
-from app import figures
-from sgt_probe.compare.html import html_table
+from sgt_probe.analyses import common
 from sgt_probe.report.format import Report
+from sgt_probe.viz import figures
+from sgt_probe.viz.html import html_table
 
 CONTROL = "none"
 BENCHMARKS = ("understanding", "generation")

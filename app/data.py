@@ -141,26 +141,3 @@ def generation_images(report: Report) -> dict[str, np.ndarray]:
     keys = {"truth": "generations/truth"} | {n: key_generations(n) for n in report.names}
     need(report, *keys.values())
     return {label: report.arrays[k] for label, k in keys.items()}
-
-
-# ---- overview ----
-
-
-def proxy_rows(report: Report) -> list[dict]:
-    """One row per checkpoint: its proxy, headline scores and proxy-task quality."""
-    rows = []
-    for c in report.data["checkpoints"]:
-        b = report.data["benchmarks"].get(c["name"], {})
-        row = {
-            "checkpoint": c["name"],
-            "proxy": c.get("proxy") or "none",
-            "understanding": b.get("understanding", {}).get("overall"),
-            "generation": b.get("generation", {}).get("overall"),
-        }
-        row.update(b.get("proxy_quality", {}))
-        rows.append(row)
-    return rows
-
-
-def n_proxies(report: Report) -> int:
-    return len({c.get("proxy") for c in report.data["checkpoints"]} - {None})

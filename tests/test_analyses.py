@@ -64,10 +64,9 @@ def runs(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def analyses(monkeypatch):
-    """Import analyses.<name>: the scripts are run from the repo root (`python -m`)."""
-    monkeypatch.syspath_prepend(str(ROOT))
-    return lambda name: importlib.import_module(f"analyses.{name}")
+def analyses():
+    """sgt_probe.analyses.<name>: the module `python -m sgt_probe.analyses.<name>` runs."""
+    return lambda name: importlib.import_module(f"sgt_probe.analyses.{name}")
 
 
 def _reports(runs: Path) -> list[dict]:
@@ -216,7 +215,7 @@ def test_make_all_writes_every_analysis(runs, tmp_path):
     """As `make figures` runs it: a fresh interpreter in the repo root, static export on."""
     out = tmp_path / "figures"
     done = subprocess.run(
-        [sys.executable, "-m", "analyses.make_all", str(runs), "--out", str(out)],
+        [sys.executable, "-m", "sgt_probe.analyses.make_all", str(runs), "--out", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,

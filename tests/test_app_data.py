@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import os
 
@@ -9,9 +11,11 @@ import dash
 import numpy as np
 import pytest
 from fixtures_report import write_synthetic_report
+from PIL import Image
 
-from app import data, ids
-from app.app import create_app
+from sgt_probe.app import data, ids
+from sgt_probe.app.app import create_app
+from sgt_probe.app.components import png_uri
 from sgt_probe.cli import main
 from sgt_probe.report.format import ReportError, key_attn
 
@@ -111,11 +115,12 @@ def test_generation_indices_fixed_and_broken_are_relative_to_the_reference(repor
     assert counting and all(items[i]["family"] == "counting" for i in counting)
 
 
-def test_proxy_rows_one_per_checkpoint(report):
-    rows = data.proxy_rows(report)
-    assert [r["checkpoint"] for r in rows] == report.names
-    assert rows[0]["proxy"] == "none" and "segmentation_miou" in rows[0]
-    assert data.n_proxies(report) == 2
+def test_png_uri_round_trips_the_pixels():
+    image = np.random.default_rng(0).integers(0, 256, size=(5, 7, 3), dtype=np.uint8)
+    uri = png_uri(image)
+    assert uri.startswith("data:image/png;base64,")
+    decoded = np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))))
+    assert np.array_equal(decoded, image)
 
 
 # ---- the served app, without a browser ----

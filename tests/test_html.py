@@ -9,8 +9,6 @@ import pytest
 from fixtures_report import write_synthetic_report
 from plotly.io.json import to_json_plotly
 
-from app import views
-from sgt_probe.compare.html import write_html
 from sgt_probe.report.format import (
     MASS_KINDS,
     PROBE_TARGETS,
@@ -18,6 +16,8 @@ from sgt_probe.report.format import (
     ReportError,
     load_report,
 )
+from sgt_probe.viz import views
+from sgt_probe.viz.html import write_html
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import json
 import pytest
 from helpers_train import TINY_MODEL, TINY_TRAIN, TINY_TUNE, _fast
 
-from analyses.make_all import make_all
+from sgt_probe.analyses.make_all import make_all
 from sgt_probe.cli.reproduce import run_study
 from sgt_probe.report.format import UMAP_PAIR as EMBED
 from sgt_probe.report.format import load_report

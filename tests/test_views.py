@@ -1,4 +1,4 @@
-"""app/views.py on the synthetic report: the numbers each figure shows are the report's."""
+"""sgt_probe.viz.views on the synthetic report: the numbers each figure shows are the report's."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from fixtures_report import write_synthetic_report
 
-from app import figures, views
 from sgt_probe.report.format import MASS_KINDS, PROBE_TARGETS, load_report
+from sgt_probe.viz import figures, views
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +36,13 @@ def test_scores_and_deltas_are_the_benchmarks(report):
     dots = views.deltas(d)
     assert {t.name for t in dots.data} == {"segmentation − base", "depth − base"}
     assert "no paired deltas" in views.deltas({**d, "deltas": []}).layout.annotations[0].text
+
+
+def test_proxy_rows_one_per_checkpoint(report):
+    rows = views.proxy_rows(report.data)
+    assert [r["checkpoint"] for r in rows] == report.names
+    assert rows[0]["proxy"] == "none" and "segmentation_miou" in rows[0]
+    assert views.n_proxies(report.data) == 2
 
 
 @pytest.mark.parametrize("target", PROBE_TARGETS)

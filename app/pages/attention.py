@@ -7,9 +7,10 @@ import dash
 from dash import Input, Output, State, callback, dcc, html
 from dash.exceptions import PreventUpdate
 
-from app import data, figures, ids, views
-from app.components import control, graph, guarded
+from sgt_probe.app import data, ids
+from sgt_probe.app.components import control, graph, guarded
 from sgt_probe.report.format import MASS_KINDS, ReportError, key_attn
+from sgt_probe.viz import figures, views
 
 dash.register_page(__name__, path="/attention", name="Attention", order=2)
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, callback, dcc, html
 
-from app import data, figures, ids
-from app.components import control, guarded, png_uri
+from sgt_probe.app import data, ids
+from sgt_probe.app.components import control, guarded, png_uri
 from sgt_probe.report.format import ReportError
+from sgt_probe.viz import figures
 
 dash.register_page(__name__, path="/generations", name="Generations", order=4)
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, callback, html
 
-from app import data, figures, ids, views
-from app.components import graph, guarded, table
+from sgt_probe.app import data, ids
+from sgt_probe.app.components import graph, guarded, table
+from sgt_probe.viz import figures, views
 
 dash.register_page(__name__, path="/", name="Overview", order=0)
 
@@ -52,9 +53,9 @@ def render(key):
         ]
     )
     proxy = []
-    if data.n_proxies(report) > 1:
+    if views.n_proxies(report.data) > 1:
         proxy = [
             html.H3("Proxies compared (proxy-task quality: higher is better)"),
-            table(data.proxy_rows(report), {"reconstruction_psnr": ".1f"}),
+            table(views.proxy_rows(report.data), {"reconstruction_psnr": ".1f"}),
         ]
     return "", checkpoints, views.scores(report.data), views.deltas(report.data), proxy

@@ -28,10 +28,10 @@ def compare(
     ] = None,
 ) -> None:
     """Eval (paired), capture, probes, attention statistics, CKA and knockouts on the same items."""
-    from sgt_probe.compare.html import write_html
     from sgt_probe.compare.run import CompareConfig, run_compare
-    from sgt_probe.compare.tables import print_report
     from sgt_probe.device import default_device
+    from sgt_probe.viz.html import write_html
+    from sgt_probe.viz.tables import print_report
 
     cfg = CompareConfig(n_scenes=n_scenes, n_probe_scenes=n_probe_scenes, seed=seed,
                         device=device or default_device())  # fmt: skip

@@ -24,6 +24,6 @@ def dash_command(
         if not r.is_dir():
             raise UserError(f"{r}: no such report directory")
     # Imported here so that other commands do not pay for loading Dash.
-    from app.app import create_app
+    from sgt_probe.app.app import create_app
 
     create_app(reports).run(host=host, port=port, debug=debug)

@@ -34,10 +34,10 @@ def demo(
     """Train a base model, tune it with segmentation, none and reconstruction, compare them all."""
     import json
 
-    from sgt_probe.compare.tables import print_report
     from sgt_probe.device import default_device
     from sgt_probe.pipeline import Run, run_pipeline
     from sgt_probe.report.format import REPORT_JSON
+    from sgt_probe.viz.tables import print_report
 
     console = Console(stderr=True)
     device = device or default_device()

@@ -67,7 +67,7 @@ def reproduce(
     ] = None,
 ) -> None:
     """Run the whole study (every proxy, seed and world), then the analyses/ figures."""
-    from analyses.make_all import make_all
+    from sgt_probe.analyses.make_all import make_all
     from sgt_probe.device import default_device
 
     t0 = time.perf_counter()

@@ -1,6 +1,6 @@
 """report.html: a report dir's figures on one self-contained page, for a person.
 
-The figures are drawn by `app.views`, the same functions the dashboard and analyses/ use.
+The figures are drawn by `sgt_probe.viz.views`, the same functions the dashboard and analyses/ use.
 plotly.js is inlined once, in the first figure: the machines that read reports are often
 offline, so the page loads nothing from the network.
 """
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 
-from app import data, views
 from sgt_probe.report.format import MASS_KINDS, PROBE_TARGETS, REPORT_HTML, Report, load_report
+from sgt_probe.viz import views
 
 PLOT_CONFIG = {"displaylogo": False}
 STYLE = """
@@ -87,10 +87,10 @@ def _report_blocks(report: Report) -> list[str | go.Figure]:
         views.scores(d),
         views.deltas(d),
     ]
-    if data.n_proxies(report) > 1:
+    if views.n_proxies(d) > 1:
         blocks += [
             "<h3>Proxies compared (proxy-task quality: higher is better)</h3>",
-            html_table(data.proxy_rows(report), {"reconstruction_psnr": ".1f"}),
+            html_table(views.proxy_rows(d), {"reconstruction_psnr": ".1f"}),
         ]
     blocks.append("<h2>Linear separability</h2>")
     for target in PROBE_TARGETS:

@@ -1,18 +1,13 @@
-"""The dashboard's figure builders, without a browser: plain inputs in, the expected traces out."""
+"""The figure builders (sgt_probe.viz.figures): plain inputs in, the expected traces out."""
 
 from __future__ import annotations
-
-import base64
-import io
 
 import numpy as np
 import plotly.graph_objects as go
 import pytest
-from PIL import Image
 
-from app import figures
-from app.components import png_uri
-from app.figures import Series
+from sgt_probe.viz import figures
+from sgt_probe.viz.figures import Series
 
 NAMES = ["base", "segmentation", "depth"]
 COLORS = figures.checkpoint_colors(NAMES)
@@ -167,11 +162,3 @@ def test_patch_crop_and_patch_box():
 def test_placeholder_says_why_it_is_empty():
     fig = figures.placeholder("no knockout results")
     assert not fig.data and fig.layout.annotations[0].text == "no knockout results"
-
-
-def test_png_uri_round_trips_the_pixels():
-    image = np.random.default_rng(0).integers(0, 256, size=(5, 7, 3), dtype=np.uint8)
-    uri = png_uri(image)
-    assert uri.startswith("data:image/png;base64,")
-    decoded = np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))))
-    assert np.array_equal(decoded, image)

@@ -1,6 +1,6 @@
 """Figures composed from a report: report.json's dict plus a selection in, a plotly Figure out.
 
-The dashboard pages, report.html (`sgt_probe.compare.html`) and the paper figures (`analyses/`)
+The dashboard pages, report.html (`sgt_probe.viz.html`) and the paper figures (`analyses/`)
 all draw through these functions, so each number is picked out of a report in one place.
 `report` is always the parsed report.json (`Report.data`), or a dict of the same shape (the
 analyses pass one averaged over seeds, with `ci` saying what its bands are). `only` selects the
@@ -15,9 +15,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from app import figures
-from app.figures import Series
 from sgt_probe.report.format import key_embedding
+from sgt_probe.viz import figures
+from sgt_probe.viz.figures import Series
 
 MASS_TITLES = {
     "text->image": "text→image",
@@ -63,6 +63,26 @@ def _fmt(value: float | None, spec: str, suffix: str = "", prefix: str = "") -> 
 def scores(report: Mapping) -> go.Figure:
     """Accuracy per benchmark family, one bar per checkpoint."""
     return figures.score_bars({n: report["benchmarks"][n] for n in names(report)}, colors(report))
+
+
+def proxy_rows(report: Mapping) -> list[dict]:
+    """One row per checkpoint: its proxy, headline scores and proxy-task quality."""
+    rows = []
+    for c in report["checkpoints"]:
+        b = report["benchmarks"].get(c["name"], {})
+        row = {
+            "checkpoint": c["name"],
+            "proxy": c.get("proxy") or "none",
+            "understanding": b.get("understanding", {}).get("overall"),
+            "generation": b.get("generation", {}).get("overall"),
+        }
+        row.update(b.get("proxy_quality", {}))
+        rows.append(row)
+    return rows
+
+
+def n_proxies(report: Mapping) -> int:
+    return len({c.get("proxy") for c in report["checkpoints"]} - {None})
 
 
 def deltas(report: Mapping) -> go.Figure:
