@@ -19,6 +19,7 @@ from sgt_probe.viz import views
 
 
 def make(reports: list[Report], out: Path) -> common.Result:
+    common.require(reports, "attention")
     groups = common.by_world(reports)
     figs = {}
     for world, group in groups.items():

@@ -18,6 +18,7 @@ from sgt_probe.viz import views
 
 
 def make(reports: list[Report], out: Path) -> common.Result:
+    common.require(reports, "knockout")
     groups = common.by_world(reports)
     figs = {
         f"knockout_curves{common.suffix(world, groups)}": views.knockout(

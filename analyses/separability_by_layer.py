@@ -21,6 +21,7 @@ WANTED = ("base", "none", "segmentation")
 
 
 def make(reports: list[Report], out: Path) -> common.Result:
+    common.require(reports, "probes")
     groups = common.by_world(reports)
     figs = {}
     for world, group in groups.items():

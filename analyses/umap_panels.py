@@ -20,9 +20,7 @@ from sgt_probe.viz import views
 def make(reports: list[Report], out: Path) -> common.Result:
     figs = {}
     for r in reports:
-        layers = (r.data.get("embeddings") or {}).get("layers") or []
-        if not layers:
-            raise ReportError(f"{r.path}: no embeddings in this report")
+        layers = r.need("embeddings").layers
         layer = layers[len(layers) // 2]
         only = [n for n in UMAP_PAIR if n in r.embedded] or r.embedded[:2]
         world, seed = common.world(r), common.run_seed(r)

@@ -33,12 +33,12 @@ def reference(reports: list[Report]) -> str:
 
 
 def _accuracy(report: Report, name: str, bench: str, family: str) -> float | None:
-    scores = report.data["benchmarks"][name][bench]
-    return scores["overall"] if family == "overall" else scores["families"].get(family)
+    scores = getattr(report.data.benchmarks.scores[name], bench)
+    return scores.overall if family == "overall" else scores.families.get(family)
 
 
 def _families(group: list[Report], bench: str) -> list[str]:
-    scores = (b[bench]["families"] for r in group for b in r.data["benchmarks"].values())
+    scores = (getattr(s, bench).families for r in group for s in r.data.benchmarks.scores.values())
     return ["overall", *dict.fromkeys(f for fams in scores for f in fams)]
 
 
@@ -54,6 +54,7 @@ def _triple(row: dict, prefix: str) -> tuple:
 
 def table(reports: list[Report]) -> list[dict]:
     """Rows of COLUMNS, per world, benchmark, family (overall first) and checkpoint."""
+    common.require(reports, "benchmarks")
     rows = []
     for world, group in common.by_world(reports).items():
         ref = reference(group)

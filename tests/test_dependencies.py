@@ -11,7 +11,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 REQUIREMENT = re.compile(r"^(?P<name>[A-Za-z0-9_.-]+)(\[[^\]]*\])?>=(?P<minimum>[0-9][0-9.]*)$")
 # The first release that has what the code calls; an older one fails at that call.
-NEEDED = {"torch": "2.4", "scikit-learn": "1.6", "umap-learn": "0.5.11", "plotly": "6.1.1"}
+NEEDED = {"torch": "2.4", "scikit-learn": "1.6", "umap-learn": "0.5.11", "plotly": "6.1.1",
+          "pydantic": "2.7"}  # fmt: skip
 
 
 def _release(v: str) -> tuple[int, ...]:

@@ -6,6 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
+from sgt_probe.report.schema import CheckpointScores, Delta, Scores
 from sgt_probe.viz import figures
 from sgt_probe.viz.figures import Series
 
@@ -105,14 +106,12 @@ def test_embedding_scatter_orders_the_legend_naturally():
 
 
 def test_score_bars_one_trace_per_checkpoint_and_benchmark():
-    bench = {
-        n: {
-            "understanding": {"overall": 0.5, "families": {"count": 0.4, "depth": 0.6}},
-            "generation": {"overall": 0.3, "families": {"single_object": 0.3}},
-        }
-        for n in NAMES
-    }
-    fig = figures.score_bars(bench, COLORS)
+    scores = CheckpointScores(
+        understanding=Scores(overall=0.5, families={"count": 0.4, "depth": 0.6}),
+        generation=Scores(overall=0.3, families={"single_object": 0.3}),
+        proxy_quality={},
+    )
+    fig = figures.score_bars(dict.fromkeys(NAMES, scores), COLORS)
     assert len(fig.data) == 2 * len(NAMES)
     assert list(fig.data[0].x) == ["overall", "count", "depth"]
     assert list(fig.data[-1].x) == ["overall", "single object"]
@@ -121,25 +120,11 @@ def test_score_bars_one_trace_per_checkpoint_and_benchmark():
 
 def test_delta_dots_error_bars_reach_the_ci():
     deltas = [
-        {
-            "a": "base",
-            "b": "depth",
-            "benchmark": "understanding",
-            "family": "overall",
-            "delta": 0.1,
-            "lo": 0.05,
-            "hi": 0.2,
-        },
-        {
-            "a": "base",
-            "b": "depth",
-            "benchmark": "generation",
-            "family": "overall",
-            "delta": -0.1,
-            "lo": -0.3,
-            "hi": 0.0,
-        },
-    ]
+        Delta(a="base", b="depth", benchmark="understanding", family="overall", delta=0.1,
+              lo=0.05, hi=0.2),
+        Delta(a="base", b="depth", benchmark="generation", family="overall", delta=-0.1,
+              lo=-0.3, hi=0.0),
+    ]  # fmt: skip
     fig = figures.delta_dots(deltas, COLORS)
     und, gen = fig.data
     assert und.error_y.array[0] == pytest.approx(0.1)

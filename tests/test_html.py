@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from html import escape
 
 import pytest
 from fixtures_report import write_synthetic_report
 from plotly.io.json import to_json_plotly
 
-from sgt_probe.report.format import (
-    MASS_KINDS,
-    PROBE_TARGETS,
-    REPORT_HTML,
-    ReportError,
-    load_report,
-)
+from sgt_probe.report.format import REPORT_HTML, ReportError, load_report
+from sgt_probe.report.schema import MASS_KINDS, PROBE_TARGETS, SCHEMA_VERSION
 from sgt_probe.viz import views
 from sgt_probe.viz.html import write_html
 
@@ -39,8 +35,9 @@ def test_the_page_is_written_with_every_figure(written):
     for fig in figs:  # as plotly writes a string into the page's script: JSON, escaped
         assert to_json_plotly(fig.layout.title.text)[1:-1] in page
     assert page.count('class="plotly-graph-div"') == len(figs)
-    for c in d["checkpoints"]:
-        assert f"<td>{c['name']}</td>" in page
+    for name in d.names:
+        assert f"<td>{name}</td>" in page
+    assert "did not run" not in page
 
 
 def test_the_page_is_self_contained(written):
@@ -57,7 +54,21 @@ def test_a_missing_or_damaged_dir_is_one_line(tmp_path):
     assert "\n" not in str(e.value)
     damaged = tmp_path / "damaged"
     damaged.mkdir()
-    (damaged / "report.json").write_text(json.dumps({"schema_version": 1}))
-    with pytest.raises(ReportError, match="missing the 'checkpoints' section"):
+    (damaged / "report.json").write_text(json.dumps({"schema_version": SCHEMA_VERSION}))
+    with pytest.raises(ReportError, match="report: missing field 'created'"):
         write_html(damaged)
     assert not (damaged / REPORT_HTML).exists()
+
+
+def test_a_suite_that_did_not_run_is_said_where_its_figures_would_be(tmp_path):
+    path = write_synthetic_report(tmp_path / "r", n_ckpts=2)
+    report = load_report(path)
+    subset = report.data.model_copy(update={"probes": None, "knockout": None,
+                                            "suites": ["benchmarks", "attention", "cka",
+                                                       "embeddings"]})  # fmt: skip
+    (path / "report.json").write_text(subset.model_dump_json())
+    page = write_html(path).read_text(encoding="utf-8")
+    for suite in ("probes", "knockout"):
+        assert escape(views.not_run(suite)) in page
+    assert "Probe accuracy" not in page and "knocked out" not in page
+    assert "attention mass" in page  # what did run is drawn

@@ -8,6 +8,7 @@ from dash import Input, Output, callback, html
 
 from sgt_probe.app import data, ids
 from sgt_probe.app.components import graph, guarded, table
+from sgt_probe.report.schema import SUITES
 from sgt_probe.viz import figures, views
 
 dash.register_page(__name__, path="/", name="Overview", order=0)
@@ -41,14 +42,20 @@ def render(key):
         html.Span(n, className="chip", style={"borderColor": colors[n], "color": colors[n]})
         for n in names
     ]
+    columns = ("name", "proxy", "seed", "step", "path")
+    not_run = [s for s in SUITES if s not in report.data.suites]
     checkpoints = html.Div(
         [
             html.P([f"{len(names)} checkpoints compared, reference first: ", *swatches]),
-            table(
-                [
-                    {k: c.get(k) for k in ("name", "proxy", "seed", "step", "path")}
-                    for c in report.data["checkpoints"]
-                ]
+            table([{k: getattr(c, k) for k in columns} for c in report.data.checkpoints]),
+            html.P(
+                f"Suites run: {', '.join(report.data.suites)}"
+                + (
+                    f"; not run: {', '.join(not_run)} (sgt-probe compare --suites)."
+                    if not_run
+                    else "."
+                ),
+                className="hint",
             ),
         ]
     )

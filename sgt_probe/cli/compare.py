@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from sgt_probe.cli import app
+from sgt_probe.report.schema import SUITES
 
 
 @app.command()
@@ -26,6 +27,10 @@ def compare(
     device: Annotated[
         str | None, typer.Option(help="cpu | cuda (default: cuda if present)")
     ] = None,
+    suites: Annotated[
+        str,
+        typer.Option(help="comma-separated analyses to run (default all): " + ", ".join(SUITES)),
+    ] = ",".join(SUITES),
 ) -> None:
     """Eval (paired), capture, probes, attention statistics, CKA and knockouts on the same items."""
     from sgt_probe.compare.run import CompareConfig, run_compare
@@ -34,7 +39,8 @@ def compare(
     from sgt_probe.viz.tables import print_report
 
     cfg = CompareConfig(n_scenes=n_scenes, n_probe_scenes=n_probe_scenes, seed=seed,
-                        device=device or default_device())  # fmt: skip
+                        device=device or default_device(),
+                        suites=tuple(s.strip() for s in suites.split(",") if s.strip()))  # fmt: skip
     t0 = time.perf_counter()
     report = run_compare(checkpoints, out, cfg)
     write_html(out)

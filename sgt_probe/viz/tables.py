@@ -2,26 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-
-def _f(x, digits: int = 3) -> str:
-    return "—" if x is None else f"{x:.{digits}f}"
+from sgt_probe.report.schema import SUITES, Delta, ReportData
 
 
-def _delta(d: dict | None) -> str:
-    if d is None:
+def _f(x: float | None, digits: int = 3, sign: str = "") -> str:
+    return "—" if x is None else f"{x:{sign}.{digits}f}"
+
+
+def _delta(d: Delta | None) -> str:
+    if d is None or d.delta is None:
         return ""
-    sign = "[green]" if d["lo"] > 0 else "[red]" if d["hi"] < 0 else ""
+    sign = "[green]" if (d.lo or 0) > 0 else "[red]" if (d.hi or 0) < 0 else ""
     end = "[/]" if sign else ""
-    return f"{sign}{d['delta']:+.3f} ({d['lo']:+.2f},{d['hi']:+.2f}){end}"
+    return f"{sign}{d.delta:+.3f} ({_f(d.lo, 2, '+')},{_f(d.hi, 2, '+')}){end}"
 
 
-def benchmark_table(report: dict) -> Table:
-    names = [c["name"] for c in report["checkpoints"]]
+def benchmark_table(report: ReportData) -> Table:
+    bench = report.benchmarks
+    names = report.names
     ref = names[0]
-    deltas = {(d["b"], d["benchmark"], d["family"]): d for d in report["deltas"]}
+    deltas = {(d.b, d.benchmark, d.family): d for d in bench.deltas}
     t = Table(title=f"benchmarks (Δ vs {ref}: paired, 95% CI)", min_width=60)
     t.add_column("benchmark")
     t.add_column("family")
@@ -29,58 +35,81 @@ def benchmark_table(report: dict) -> Table:
         t.add_column(n, justify="right")
         if n != ref:
             t.add_column(f"Δ {n}", justify="right")
-    for bench in ("understanding", "generation"):
-        fams = ["overall", *report["benchmarks"][ref][bench]["families"]]
-        for fam in fams:
-            row = [bench if fam == "overall" else "", fam]
+    for kind in ("understanding", "generation"):
+        for fam in ["overall", *getattr(bench.scores[ref], kind).families]:
+            row = [kind if fam == "overall" else "", fam]
             for n in names:
-                b = report["benchmarks"][n][bench]
-                row.append(_f(b["overall"] if fam == "overall" else b["families"].get(fam)))
+                s = getattr(bench.scores[n], kind)
+                row.append(_f(s.overall if fam == "overall" else s.families.get(fam)))
                 if n != ref:
-                    row.append(_delta(deltas.get((n, bench, fam))))
+                    row.append(_delta(deltas.get((n, kind, fam))))
             t.add_row(*row, style="bold" if fam == "overall" else None)
-    metrics = sorted({k for n in names for k in report["benchmarks"][n]["proxy_quality"]})
+    metrics = sorted({k for n in names for k in bench.scores[n].proxy_quality})
     for k in metrics:
         row = ["proxy", k]
         for n in names:
-            row.append(_f(report["benchmarks"][n]["proxy_quality"].get(k)))
+            row.append(_f(bench.scores[n].proxy_quality.get(k)))
             if n != ref:
                 row.append("")
         t.add_row(*row)
     return t
 
 
-def layer_table(report: dict) -> Table:
-    names = [c["name"] for c in report["checkpoints"]]
-    n_layers = report["model"]["n_layers"]
+def _layer_columns(report: ReportData) -> dict[str, Callable[[str, int], str]]:
+    """Column title -> the cell for (checkpoint, layer), for the suites that ran."""
+    cols: dict[str, Callable[[str, int], str]] = {}
+    if probes := report.probes:
+
+        def probe(n: str, layer: int) -> str:
+            p = probes.targets[n]["semantic_class"]
+            return f"{_f(p.accuracy[layer])} ({_f(p.lo[layer])}-{_f(p.hi[layer])})"
+
+        cols["class probe"] = probe
+        cols["select."] = lambda n, layer: _f(
+            probes.targets[n]["semantic_class"].selectivity[layer]
+        )
+    if attention := report.attention:
+
+        def mass(n: str, layer: int) -> str:
+            per_head = attention.stats[n].mass["text->image"][layer]
+            return _f(float(np.mean(np.asarray(per_head, float))))
+
+        def grounded(n: str, layer: int) -> str:
+            g = attention.stats[n].grounded
+            return _f(g.ratio[layer], 2) if g else "—"
+
+        cols["t→i mass"], cols["grounded×"] = mass, grounded
+    if report.cka:
+        cka = {p.b: p.values for p in report.cka.pairs}
+        cols["CKA"] = lambda n, layer: _f(cka[n][layer]) if n in cka else ""
+    if knockout := report.knockout:
+        cols["knockout"] = lambda n, layer: _f(knockout.curves[n].relative_change[layer], sign="+")
+    return cols
+
+
+def layer_table(report: ReportData) -> Table:
+    names = report.names
+    cols = _layer_columns(report)
     t = Table(title="by layer: probe accuracy [95% CI] / selectivity, text→image mass, "
               "grounded precision ÷ chance, CKA vs first, knockout Δp/p")  # fmt: skip
     t.add_column("layer", justify="right")
     t.add_column("checkpoint")
-    for col in ("class probe", "select.", "t→i mass", "grounded×", "CKA", "knockout"):
-        t.add_column(col, justify="right")
-    cka = {c["b"]: c["values"] for c in report["cka"]}
-    for layer in range(n_layers):
+    for title in cols:
+        t.add_column(title, justify="right")
+    for layer in range(report.model.n_layers):
         for n in names:
-            p = report["probes"][n]["semantic_class"]
-            att = report["attention"][n]
-            mass = att["mass"]["text->image"][layer]
-            ko = report["knockout"][n]
-            t.add_row(
-                str(layer) if n == names[0] else "", n,
-                f"{p['accuracy'][layer]:.3f} ({p['lo'][layer]:.3f}-{p['hi'][layer]:.3f})",
-                _f(p["selectivity"][layer]),
-                _f(sum(mass) / len(mass)),
-                _f(att["grounded_ratio"][layer], 2) if att.get("grounded_ratio") else "—",
-                _f(cka[n][layer]) if n in cka else "",
-                f"{ko['relative_change'][layer]:+.3f}",
-                end_section=n == names[-1],
-            )  # fmt: skip
+            cells = [cell(n, layer) for cell in cols.values()]
+            t.add_row(str(layer) if n == names[0] else "", n, *cells, end_section=n == names[-1])
     return t
 
 
-def print_report(report: dict, console: Console | None = None) -> None:
+def print_report(report: ReportData, console: Console | None = None) -> None:
     # Piped output (a log, CI) would otherwise be cut to 80 columns and wrap every cell.
     console = console or Console(width=None if Console().is_terminal else 160)
-    console.print(benchmark_table(report))
-    console.print(layer_table(report))
+    if report.benchmarks:
+        console.print(benchmark_table(report))
+    if _layer_columns(report):
+        console.print(layer_table(report))
+    skipped = [s for s in SUITES if s not in report.suites]
+    if skipped:
+        console.print(f"not run (sgt-probe compare --suites): {', '.join(skipped)}")
