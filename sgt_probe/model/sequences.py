@@ -1,4 +1,4 @@
-"""Tasks as token sequences (DESIGN.md 3), with a token-role map and loss only on the target.
+"""Tasks as token sequences (docs/design.md §3), with a token-role map and loss only on the target.
 
     understanding: <bos> <boi> IMG <eoi> question <task:answer>        -> answer
     generation:    <bos> prompt <task:generate> <bog>                  -> codes <eog>
