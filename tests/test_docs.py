@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# a path-like word ending in .md: README.md, docs/design.md, ../x.md (not the tail of a URL)
+# a path-like word ending in .md, as README.md or docs/design.md (not the tail of a URL)
 MD_REFERENCE = re.compile(r"(?<![\w/.:-])((?:\.{1,2}/)*(?:[\w-]+/)*[\w.-]+\.md)\b")
 WRITTEN = {"proxy_taxonomy.md"}  # a table analyses/ writes at run time, not a document
 SECTION = re.compile(r"docs/design\.md §(\d+)((?:, §\d+)*)")
