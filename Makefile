@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # so GPU users keep the torch they have.
 TORCH_CPU ?= torch==2.13.0
 
-.PHONY: setup demo test lint format figures reproduce dash clean
+.PHONY: setup demo test lint format figures docs reproduce dash clean
 
 setup: $(STAMP)
 
@@ -33,7 +33,11 @@ test: lint
 	$(BIN)/python -m pytest -q
 
 figures: $(STAMP)
-	$(BIN)/python -m analyses.make_all runs/demo
+	$(BIN)/python -m sgt_probe.analyses.make_all runs/demo
+
+# docs/report-schema.md is generated from the report schema; a test fails when it is stale
+docs: $(STAMP)
+	$(BIN)/python -m sgt_probe.report.docs
 
 reproduce: $(STAMP)
 	$(BIN)/sgt-probe reproduce --preset small --seeds 3 --out runs/repro

@@ -5,7 +5,7 @@ tokens (query→key, mean over heads), and the share of that mass on the object 
 names beside the chance level (the object's share of patches), mean over seeds with a 95%
 t-interval (one seed: the report's bootstrap CI). Writes attention_by_layer.html (+ .png, .svg).
 
-    python -m analyses.attention_by_layer RUNS_OR_REPORT_DIRS... --out DIR
+    python -m sgt_probe.analyses.attention_by_layer RUNS_OR_REPORT_DIRS... --out DIR
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from analyses import common
-from app import views
+from sgt_probe.analyses import common
 from sgt_probe.report.format import Report
+from sgt_probe.viz import views
 
 
 def make(reports: list[Report], out: Path) -> common.Result:
+    common.require(reports, "attention")
     groups = common.by_world(reports)
     figs = {}
     for world, group in groups.items():

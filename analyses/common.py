@@ -23,9 +23,22 @@ import numpy as np
 import plotly.graph_objects as go
 from scipy import stats
 
-from app.figures import checkpoint_colors
-from sgt_probe.compare.html import figure_page
 from sgt_probe.report.format import REPORT_JSON, Report, ReportError, load_report
+from sgt_probe.report.schema import (
+    SUITES,
+    Attention,
+    AttentionStats,
+    Delta,
+    Grounded,
+    Knockout,
+    KnockoutCurve,
+    LabelFree,
+    ProbeResult,
+    Probes,
+    ReportData,
+)
+from sgt_probe.viz.figures import checkpoint_colors
+from sgt_probe.viz.html import figure_page
 
 CHROMIUM = "/usr/bin/chromium"
 STATIC_WIDTH = 1000  # px; kaleido's default (700) squeezes the two-panel figures
@@ -61,7 +74,14 @@ def find_reports(paths: Sequence[str | Path]) -> list[Report]:
 
 
 def world(report: Report) -> str:
-    return str((report.data.get("data") or {}).get("world", "unknown"))
+    return report.data.data.world
+
+
+def require(reports: Sequence[Report], suite: str) -> None:
+    """ReportError naming the first report in which `suite` did not run: a figure drawn from
+    the others would silently leave that seed out."""
+    for r in reports:
+        r.need(suite)
 
 
 def by_world(reports: Sequence[Report]) -> dict[str, list[Report]]:
@@ -85,12 +105,12 @@ def present(reports: Sequence[Report], wanted: Sequence[str]) -> list[str]:
 
 def run_seed(report: Report):
     """The training seed a report stands for: its tuned checkpoints' seed, else its data seed."""
-    seeds = {c.get("seed") for c in report.data["checkpoints"] if c.get("proxy")} - {None}
-    return seeds.pop() if len(seeds) == 1 else (report.data.get("data") or {}).get("seed")
+    seeds = {c.seed for c in report.data.checkpoints if c.proxy} - {None}
+    return seeds.pop() if len(seeds) == 1 else report.data.data.seed
 
 
 def colors(reports: Sequence[Report]) -> dict[str, str]:
-    """Checkpoint colors over all reports, assigned as `app.views.colors` assigns them."""
+    """Checkpoint colors over all reports, assigned as `sgt_probe.viz.views.colors` assigns them."""
     return checkpoint_colors(list(dict.fromkeys(n for r in reports for n in r.names)))
 
 
@@ -139,11 +159,11 @@ def with_ci(mean: float | None, lo: float | None, hi: float | None, n: int, spec
     return f"{mean:{spec}} [{lo:{spec}}, {hi:{spec}}]"
 
 
-def dot(a: str, b: str, benchmark: str, family: str, mean, lo, hi) -> dict:
+def dot(a: str, b: str, benchmark: str, family: str, mean, lo, hi) -> Delta:
     """One entry for `figures.delta_dots`: b's change vs a; one seed has no interval, so its
     dot is drawn bare."""
     lo, hi = (mean, mean) if lo is None or hi is None else (lo, hi)
-    return dict(a=a, b=b, benchmark=benchmark, family=family, delta=mean, lo=lo, hi=hi)
+    return Delta(a=a, b=b, benchmark=benchmark, family=family, delta=mean, lo=lo, hi=hi)
 
 
 def write_csv(path: Path, columns: Sequence[str], rows: Sequence[dict]) -> None:
@@ -153,18 +173,6 @@ def write_csv(path: Path, columns: Sequence[str], rows: Sequence[dict]) -> None:
         w.writerows(rows)
 
 
-def _band(rows: list[dict], key: str, lo: str = "lo", hi: str = "hi") -> dict:
-    """`key` averaged over rows with a t-interval band, or the one row's own band."""
-    mean, low, high = mean_ci([r[key] for r in rows])
-    if low is None:
-        return {key: rows[0][key], lo: rows[0][lo], hi: rows[0][hi]}
-    return {key: mean.tolist(), lo: low.tolist(), hi: high.tolist()}
-
-
-def _mean(rows: list[dict], key: str) -> list | float:
-    return mean_ci([r[key] for r in rows])[0].tolist()
-
-
 def ci_phrase(reports: Sequence[Report]) -> str:
     n = len(reports)
     if n == 1:
@@ -172,49 +180,101 @@ def ci_phrase(reports: Sequence[Report]) -> str:
     return f"mean of {n} seeds, 95% t-interval over seeds"
 
 
-def _entries(reports: Sequence[Report], section: str, name: str) -> list[dict]:
-    """Checkpoint `name`'s entry in `section` of each report that has one."""
-    return [e for r in reports if (e := (r.data.get(section) or {}).get(name))]
+def _mean(values: list) -> list | float | None:
+    """Elementwise mean over seeds; None when a seed lacks the value."""
+    if any(v is None for v in values):
+        return None
+    return mean_ci(values)[0].tolist()
 
 
-def pooled(reports: Sequence[Report]) -> dict:
-    """A report-shaped dict (for `app.views`) whose probe, attention and knockout sections
-    are averaged over `reports` (seeds of one world) with t-interval bands."""
+def _band(values: list, lows: list, highs: list) -> tuple[list, list, list]:
+    """Per-layer values of several seeds -> (mean, lo, hi) with the t-interval over seeds, or
+    the one seed's own band."""
+    mean, lo, hi = mean_ci(values)
+    if lo is None:
+        return values[0], lows[0], highs[0]
+    return mean.tolist(), lo.tolist(), hi.tolist()
+
+
+def _probe(ps: list[ProbeResult]) -> ProbeResult:
+    accuracy, lo, hi = _band([p.accuracy for p in ps], [p.lo for p in ps], [p.hi for p in ps])
+    return ProbeResult(accuracy=accuracy, lo=lo, hi=hi, C=_mean([p.C for p in ps]),
+                       majority=_mean([p.majority for p in ps]),
+                       control=_mean([p.control for p in ps]),
+                       selectivity=_mean([p.selectivity for p in ps]))  # fmt: skip
+
+
+def _attention(stats: list[AttentionStats]) -> AttentionStats:
+    kinds = dict.fromkeys(k for a in stats for k, v in a.mass.items() if v is not None)
+    mass = {k: _mean([a.mass[k] for a in stats if a.mass.get(k) is not None]) for k in kinds}
+    grounded = [a.grounded for a in stats]
+    pooled = None
+    if all(g is not None for g in grounded):
+        precision, lo, hi = _band(
+            *([getattr(g, k) for g in grounded] for k in ("precision", "lo", "hi"))
+        )
+        pooled = Grounded(precision=precision, lo=lo, hi=hi,
+                          chance=_mean([g.chance for g in grounded]),
+                          ratio=_mean([g.ratio for g in grounded]),
+                          n=sum(g.n for g in grounded))  # fmt: skip
+    return AttentionStats(mass=mass, entropy=_mean([a.entropy for a in stats]), grounded=pooled)
+
+
+def _knockout(curves: list[KnockoutCurve]) -> KnockoutCurve:
+    change, lo, hi = _band(
+        *([getattr(k, f) for k in curves] for f in ("relative_change", "lo", "hi"))
+    )
+    first = curves[0]
+    return KnockoutCurve(windows=first.windows, center=first.center, relative_change=change,
+                         lo=lo, hi=hi)  # fmt: skip
+
+
+def pooled(reports: Sequence[Report]) -> ReportData:
+    """The first report with its probe, attention and knockout sections averaged over
+    `reports` (seeds of one world), bands the t-interval over seeds; its other sections are
+    left out. One report is returned as it is."""
     if len(reports) == 1:
         return reports[0].data
-    names = list(dict.fromkeys(n for r in reports for n in r.names))
-    out: dict = {"checkpoints": [{"name": n} for n in names]}
-    out |= {"probes": {}, "attention": {}, "knockout": {}}
+    # every checkpoint any report has, in order of first appearance
+    checkpoints = list({c.name: c for r in reports for c in r.data.checkpoints}.values())
+    names = [c.name for c in checkpoints]
+    sections: dict = {}
+
+    def per_name(get) -> dict[str, list]:
+        """name -> its entries over the reports whose suite ran and that have it."""
+        found = {n: [e[n] for r in reports if (e := get(r.data)) is not None and n in e]
+                 for n in names}  # fmt: skip
+        return {n: v for n, v in found.items() if v}
+
     try:
-        for n in names:
-            if probes := _entries(reports, "probes", n):
-                out["probes"][n] = {
-                    t: _band(ps, "accuracy")
-                    | {
-                        k: _mean(ps, k)
-                        for k in ("selectivity", "control", "majority")
-                        if all(p.get(k) is not None for p in ps)
-                    }  # fmt: skip
-                    for t in probes[0]
-                    if (ps := [p[t] for p in probes if t in p])
-                }
-            if att := _entries(reports, "attention", n):
-                kinds = {k for a in att for k, v in a["mass"].items() if v is not None}
-                out["attention"][n] = {
-                    "mass": {
-                        k: _mean([a["mass"] for a in att if a["mass"].get(k)], k) for k in kinds
-                    },
-                    **_band(att, "grounded_precision", "grounded_lo", "grounded_hi"),
-                    "grounded_chance": _mean(att, "grounded_chance"),
-                    "grounded_ratio": _mean(att, "grounded_ratio"),
-                }
-            if ko := _entries(reports, "knockout", n):
-                out["knockout"][n] = _band(ko, "relative_change") | {
-                    k: ko[0][k] for k in ("center", "windows")
-                }
+        if probes := per_name(lambda d: d.probes.targets if d.probes else None):
+            sections["probes"] = Probes(
+                targets={
+                    n: {t: _probe([p[t] for p in ps if t in p]) for t in ps[0]}
+                    for n, ps in probes.items()
+                },  # fmt: skip
+                label_free={
+                    n: LabelFree(
+                        fisher=_mean([s.fisher for s in ls]),
+                        silhouette=_mean([s.silhouette for s in ls]),
+                    )  # fmt: skip
+                    for n, ls in per_name(
+                        lambda d: d.probes.label_free if d.probes else None
+                    ).items()
+                },
+            )
+        if stats := per_name(lambda d: d.attention.stats if d.attention else None):
+            # the explorer's samples are one seed's questions: nothing to average
+            stats = {n: _attention(a) for n, a in stats.items()}
+            sections["attention"] = Attention(stats=stats, explorer=[])
+        if curves := per_name(lambda d: d.knockout.curves if d.knockout else None):
+            sections["knockout"] = Knockout(curves={n: _knockout(k) for n, k in curves.items()})
     except ValueError as e:  # ragged arrays: the reports' models differ in shape
         raise ReportError(f"cannot average these reports over seeds: {e}") from None
-    return out
+    empty = dict.fromkeys(SUITES)
+    return reports[0].data.model_copy(
+        update={**empty, **sections, "checkpoints": checkpoints, "suites": list(sections)}
+    )
 
 
 # ---- writing ----

@@ -4,7 +4,7 @@ Per world and checkpoint, the relative change (p_new - p_base) / p_base against 
 the blocked window of layers, mean over seeds with a 95% t-interval (one seed: the report's
 bootstrap CI). Writes knockout_curves.html (+ .png, .svg).
 
-    python -m analyses.knockout_curves RUNS_OR_REPORT_DIRS... --out DIR
+    python -m sgt_probe.analyses.knockout_curves RUNS_OR_REPORT_DIRS... --out DIR
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from analyses import common
-from app import views
+from sgt_probe.analyses import common
 from sgt_probe.report.format import Report
+from sgt_probe.viz import views
 
 
 def make(reports: list[Report], out: Path) -> common.Result:
+    common.require(reports, "knockout")
     groups = common.by_world(reports)
     figs = {
         f"knockout_curves{common.suffix(world, groups)}": views.knockout(

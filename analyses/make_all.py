@@ -1,6 +1,6 @@
 """Every paper figure and table from the report dirs under RUNS_DIR.
 
-    python -m analyses.make_all RUNS_DIR [--out DIR]      (default DIR: RUNS_DIR/figures)
+    python -m sgt_probe.analyses.make_all RUNS_DIR [--out DIR]      (default DIR: RUNS_DIR/figures)
 
 Runs each script's `make` on the same reports, then exports all figures in one browser
 session. A script that cannot run on these reports is skipped with one line; the exit status
@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from analyses import (
+from sgt_probe.analyses import (
     attention_by_layer,
     common,
     knockout_curves,

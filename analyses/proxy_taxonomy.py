@@ -6,7 +6,7 @@ Changes are averaged over seeds with a 95% t-interval (one seed: n=1, no interva
 and, when there are several worlds, over all of them. Writes proxy_taxonomy.csv, .md, .json
 (the table's numbers, machine-readable) and .html with a figure.
 
-    python -m analyses.proxy_taxonomy RUNS_OR_REPORT_DIRS... --out DIR
+    python -m sgt_probe.analyses.proxy_taxonomy RUNS_OR_REPORT_DIRS... --out DIR
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import json
 import sys
 from pathlib import Path
 
-from analyses import common
-from app import figures
-from sgt_probe.compare.html import html_table
+from sgt_probe.analyses import common
 from sgt_probe.report.format import Report, ReportError
+from sgt_probe.viz import figures
+from sgt_probe.viz.html import html_table
 
 CONTROL = "none"
 # low level -> high level, the paper's hierarchy; other proxies follow
@@ -31,30 +31,36 @@ COLUMNS = ["world", "proxy", "n", "seeds"] + [f"{b}_{k}" for b in BENCHMARKS for
 
 def changes(reports: list[Report]) -> list[dict]:
     """One record per (report, proxy checkpoint): its seed and overall change vs the control."""
+    common.require(reports, "benchmarks")
     out, seen = [], set()
     for r in reports:
-        ckpts = r.data["checkpoints"]
-        control = next((c for c in ckpts if CONTROL in (c["name"], c.get("proxy"))), None)
+        ckpts = r.data.checkpoints
+        control = next((c for c in ckpts if CONTROL in (c.name, c.proxy)), None)
         if control is None:
             print(f"{r.path}: no {CONTROL!r} control checkpoint; left out of the taxonomy")
             continue
-        bench = r.data["benchmarks"]
+        scores = r.data.benchmarks.scores
         for c in ckpts:
-            if c.get("proxy") in (None, CONTROL) or c is control:
+            if c.proxy in (None, CONTROL) or c is control:
                 continue
-            key = (common.world(r), c["proxy"], c.get("seed"))
+            key = (common.world(r), c.proxy, c.seed)
             # the same run found twice (e.g. a copied report) would narrow the interval falsely
             if key[2] is not None and key in seen:
-                print(f"{r.path}: {c['proxy']} seed {key[2]} seen already; counted once")
+                print(f"{r.path}: {c.proxy} seed {key[2]} seen already; counted once")
                 continue
             seen.add(key)
             rec = {"world": key[0], "proxy": key[1], "seed": key[2]}
             for b in BENCHMARKS:
-                rec[b] = bench[c["name"]][b]["overall"] - bench[control["name"]][b]["overall"]
+                rec[b] = _difference(getattr(scores[c.name], b).overall,
+                                     getattr(scores[control.name], b).overall)  # fmt: skip
             out.append(rec)
     if not out:
         raise ReportError(f"no report has a {CONTROL!r} control and a proxy checkpoint")
     return out
+
+
+def _difference(x: float | None, y: float | None) -> float | None:
+    return None if x is None or y is None else x - y
 
 
 def _order(proxies) -> list[str]:

@@ -4,7 +4,7 @@ Per world, the linear probe's held-out accuracy at each layer, mean over seeds w
 t-interval (one seed: the report's bootstrap CI), for base, none, segmentation and the first of
 reconstruction / inpainting present. Writes separability_by_layer.html (+ .png, .svg).
 
-    python -m analyses.separability_by_layer RUNS_OR_REPORT_DIRS... --out DIR
+    python -m sgt_probe.analyses.separability_by_layer RUNS_OR_REPORT_DIRS... --out DIR
 """
 
 from __future__ import annotations
@@ -12,15 +12,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from analyses import common
-from app import views
+from sgt_probe.analyses import common
 from sgt_probe.report.format import Report, ReportError
+from sgt_probe.viz import views
 
 TARGET = "semantic_class"
 WANTED = ("base", "none", "segmentation")
 
 
 def make(reports: list[Report], out: Path) -> common.Result:
+    common.require(reports, "probes")
     groups = common.by_world(reports)
     figs = {}
     for world, group in groups.items():

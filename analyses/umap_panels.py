@@ -4,7 +4,7 @@ One figure per report (UMAP coordinates of different seeds do not share axes, so
 averaged), points coloured by the semantic class of their patch. Writes umap_panels.html
 (+ one .png, .svg per report).
 
-    python -m analyses.umap_panels RUNS_OR_REPORT_DIRS... --out DIR
+    python -m sgt_probe.analyses.umap_panels RUNS_OR_REPORT_DIRS... --out DIR
 """
 
 from __future__ import annotations
@@ -12,17 +12,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from analyses import common
-from app import views
+from sgt_probe.analyses import common
 from sgt_probe.report.format import UMAP_PAIR, Report, ReportError
+from sgt_probe.viz import views
 
 
 def make(reports: list[Report], out: Path) -> common.Result:
     figs = {}
     for r in reports:
-        layers = (r.data.get("embeddings") or {}).get("layers") or []
-        if not layers:
-            raise ReportError(f"{r.path}: no embeddings in this report")
+        layers = r.need("embeddings").layers
         layer = layers[len(layers) // 2]
         only = [n for n in UMAP_PAIR if n in r.embedded] or r.embedded[:2]
         world, seed = common.world(r), common.run_seed(r)

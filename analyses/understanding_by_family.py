@@ -5,7 +5,7 @@ family (generation), mean over seeds with a 95% t-interval; and each checkpoint'
 the reference (the `none` control where every report has it, else the reports' first
 checkpoint), taken per seed and then averaged. Writes understanding_by_family.csv and .html.
 
-    python -m analyses.understanding_by_family RUNS_OR_REPORT_DIRS... --out DIR
+    python -m sgt_probe.analyses.understanding_by_family RUNS_OR_REPORT_DIRS... --out DIR
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from analyses import common
-from app import figures
-from sgt_probe.compare.html import html_table
+from sgt_probe.analyses import common
 from sgt_probe.report.format import Report
+from sgt_probe.viz import figures
+from sgt_probe.viz.html import html_table
 
 CONTROL = "none"
 BENCHMARKS = ("understanding", "generation")
@@ -33,12 +33,12 @@ def reference(reports: list[Report]) -> str:
 
 
 def _accuracy(report: Report, name: str, bench: str, family: str) -> float | None:
-    scores = report.data["benchmarks"][name][bench]
-    return scores["overall"] if family == "overall" else scores["families"].get(family)
+    scores = getattr(report.data.benchmarks.scores[name], bench)
+    return scores.overall if family == "overall" else scores.families.get(family)
 
 
 def _families(group: list[Report], bench: str) -> list[str]:
-    scores = (b[bench]["families"] for r in group for b in r.data["benchmarks"].values())
+    scores = (getattr(s, bench).families for r in group for s in r.data.benchmarks.scores.values())
     return ["overall", *dict.fromkeys(f for fams in scores for f in fams)]
 
 
@@ -54,6 +54,7 @@ def _triple(row: dict, prefix: str) -> tuple:
 
 def table(reports: list[Report]) -> list[dict]:
     """Rows of COLUMNS, per world, benchmark, family (overall first) and checkpoint."""
+    common.require(reports, "benchmarks")
     rows = []
     for world, group in common.by_world(reports).items():
         ref = reference(group)

@@ -9,7 +9,7 @@ from pathlib import Path
 import dash
 from dash import dcc, html
 
-from app import data, ids
+from sgt_probe.app import data, ids
 
 HERE = Path(__file__).parent
 
@@ -22,7 +22,7 @@ def create_app(report_dirs: Sequence[str | Path]) -> dash.Dash:
     """
     data.set_report_dirs(report_dirs)
     app = dash.Dash(
-        __package__,  # page modules then import as app.pages.<name>
+        __package__,  # page modules then import as sgt_probe.app.pages.<name>
         use_pages=True,
         pages_folder=str(HERE / "pages"),
         assets_folder=str(HERE / "assets"),

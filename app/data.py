@@ -17,6 +17,8 @@ import numpy as np
 
 from sgt_probe.report.format import (
     ARRAYS_NPZ,
+    EXPLORER_INSTANCES,
+    GENERATIONS_TRUTH,
     REPORT_JSON,
     Report,
     ReportError,
@@ -24,6 +26,7 @@ from sgt_probe.report.format import (
     key_generations,
     load_report,
 )
+from sgt_probe.report.schema import ExplorerSample
 
 _DIRS: list[str] = []
 
@@ -75,13 +78,17 @@ def need(report: Report, *keys: str) -> None:
 # ---- attention explorer ----
 
 
+def _samples(report: Report) -> list[ExplorerSample]:
+    return report.need("attention").explorer
+
+
 def attention_maps(
     report: Report, names: Sequence[str], sample: int, layer: int, head: int, token: int
 ) -> dict[str, np.ndarray]:
     """Name -> [grid, grid] text->image attention of one question token (token -1: the mean
     over the sample's real tokens) at one layer, of one head (head -1: the head mean)."""
-    grid = report.data["model"]["grid"]
-    n_tokens = len(report.data["explorer"]["samples"][sample]["tokens"])
+    grid = report.data.model.grid
+    n_tokens = len(_samples(report)[sample].tokens)
     out = {}
     for name in names:
         a = report.arrays[key_attn(name)][sample, layer, :, :n_tokens].astype(np.float32)
@@ -95,7 +102,7 @@ def token_weights(
     report: Report, names: Sequence[str], sample: int, layer: int, head: int, patch: int
 ) -> dict[str, np.ndarray]:
     """Name -> [T] attention weight from each question token to one image patch."""
-    n_tokens = len(report.data["explorer"]["samples"][sample]["tokens"])
+    n_tokens = len(_samples(report)[sample].tokens)
     out = {}
     for name in names:
         a = report.arrays[key_attn(name)][sample, layer, :, :n_tokens, patch].astype(np.float32)
@@ -105,8 +112,8 @@ def token_weights(
 
 def target_mask(report: Report, sample: int) -> np.ndarray:
     """[H, W] bool: the pixels of the object the sample's question names."""
-    target = report.data["explorer"]["samples"][sample]["target_instance"]
-    return report.arrays["explorer/instances"][sample] == target
+    target = _samples(report)[sample].target_instance
+    return report.arrays[EXPLORER_INSTANCES.key][sample] == target
 
 
 def patch_at(x: float, y: float, patch_size: int, grid: int) -> int | None:
@@ -121,12 +128,12 @@ def patch_at(x: float, y: float, patch_size: int, grid: int) -> int | None:
 def generation_indices(report: Report, family: str, status: str, against: str) -> list[int]:
     """Items of `family` (or all) whose verdicts match `status` for `against` relative to the
     reference (first) checkpoint."""
-    gens = report.data["generations"]
-    ref = gens["verdicts"][report.names[0]]
-    other = gens["verdicts"].get(against, ref)
+    gens = report.need("benchmarks").generations
+    ref = gens.verdicts[report.names[0]]
+    other = gens.verdicts.get(against, ref)
     keep = []
-    for i, item in enumerate(gens["items"]):
-        if family != ALL and item["family"] != family:
+    for i, item in enumerate(gens.items):
+        if family != ALL and item.family != family:
             continue
         if status == "fixed" and not (other[i] and not ref[i]):
             continue
@@ -138,29 +145,6 @@ def generation_indices(report: Report, family: str, status: str, against: str) -
 
 def generation_images(report: Report) -> dict[str, np.ndarray]:
     """ "truth" and each checkpoint -> [G, H, W, 3]."""
-    keys = {"truth": "generations/truth"} | {n: key_generations(n) for n in report.names}
+    keys = {"truth": GENERATIONS_TRUTH.key} | {n: key_generations(n) for n in report.names}
     need(report, *keys.values())
     return {label: report.arrays[k] for label, k in keys.items()}
-
-
-# ---- overview ----
-
-
-def proxy_rows(report: Report) -> list[dict]:
-    """One row per checkpoint: its proxy, headline scores and proxy-task quality."""
-    rows = []
-    for c in report.data["checkpoints"]:
-        b = report.data["benchmarks"].get(c["name"], {})
-        row = {
-            "checkpoint": c["name"],
-            "proxy": c.get("proxy") or "none",
-            "understanding": b.get("understanding", {}).get("overall"),
-            "generation": b.get("generation", {}).get("overall"),
-        }
-        row.update(b.get("proxy_quality", {}))
-        rows.append(row)
-    return rows
-
-
-def n_proxies(report: Report) -> int:
-    return len({c.get("proxy") for c in report.data["checkpoints"]} - {None})

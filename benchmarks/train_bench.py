@@ -114,10 +114,13 @@ def time_steps(cfg, tcfg, vocab, data, steps: int, attn: str, tmp: Path) -> tupl
         return batch_items(*args)
 
     model = build_model(cfg, vocab, seed=0)
+    model.lm.set_attn_implementation(attn)
     run = replace(tcfg, steps=WARMUP + steps + 1, warmup=1, ckpt_every=10**9, log_every=10**9)
     out = tmp / f"{attn}.pt"
-    with mock.patch.object(loop, "batch_items", stamped):
-        loop.train_loop(model, data, run, out, {}, progress=False, attn_implementation=attn)
+    # train_loop always trains with sdpa; pinning the kernel set above times the one asked for
+    pinned = mock.patch.object(model.lm, "set_attn_implementation")
+    with mock.patch.object(loop, "batch_items", stamped), pinned:
+        loop.train_loop(model, data, run, out, {}, progress=False)
     out.unlink()
     out.with_suffix(".log.jsonl").unlink()
     (w0, c0), (w1, c1) = stamps[WARMUP], stamps[WARMUP + steps]

@@ -1,4 +1,4 @@
-"""One-file checkpoints (DESIGN.md 6): only tensors and plain containers, written atomically.
+"""One-file checkpoints (docs/design.md §6): only tensors and plain containers, written atomically.
 
 Loading uses `torch.load(weights_only=True)`, so a crafted file holding a pickled callable is
 refused by torch's restricted unpickler before anything in it runs. torch is imported only when

@@ -106,8 +106,8 @@ def execute(job: Job, device: str, threads: int | None = None, progress: bool = 
         tune(run.base, job.proxy, job.output, {"seed": run.seed, **over.get("tune", {})},
              resume=True, device=device, progress=progress)  # fmt: skip
     else:
-        from sgt_probe.compare.html import write_html
         from sgt_probe.compare.run import CompareConfig, run_compare
+        from sgt_probe.viz.html import write_html
 
         if not is_current(run.report, run.checkpoints):
             cfg = CompareConfig(seed=run.seed, device=device, **run.compare)

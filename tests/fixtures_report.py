@@ -1,4 +1,4 @@
-"""A synthetic report dir: every section of `sgt_probe.report.format` with plausible numbers.
+"""A synthetic report dir: every section of `sgt_probe.report.schema` with plausible numbers.
 
 The numbers are random but shaped like the real thing (tuned checkpoints separate classes better
 and attend more to the named object in later layers), so the dashboard has something to show
@@ -7,7 +7,6 @@ before `sgt-probe compare` exists. Nothing here trains or reads a checkpoint.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,16 +14,30 @@ import numpy as np
 
 from sgt_probe.data.scene import PROMPT_FAMILIES, QUESTION_FAMILIES
 from sgt_probe.report.format import (
-    ARRAYS_NPZ,
+    EMBED_IMAGES,
+    EXPLORER_IMAGES,
+    EXPLORER_INSTANCES,
+    GENERATIONS_TRUTH,
+    REPORT_HTML,
+    key_attn,
+    key_embed_meta,
+    key_embedding,
+    key_generations,
+    write_report,
+)
+from sgt_probe.report.schema import (
     EMBED_COLOR_BY,
     MASS_KINDS,
     PROBE_TARGETS,
-    REPORT_HTML,
-    REPORT_JSON,
     SCHEMA_VERSION,
-    key_attn,
-    key_embedding,
-    key_generations,
+    SUITES,
+    Attention,
+    Benchmarks,
+    Cka,
+    ExplorerSample,
+    Knockout,
+    Probes,
+    ReportData,
 )
 
 NAMES = ("base", "segmentation", "depth", "edge", "reconstruct")
@@ -170,6 +183,7 @@ def _layer_metrics(sh: _Shape) -> dict:
                 "control": control.round(4).tolist(),
                 "selectivity": (acc - control).round(4).tolist(),
                 "C": [float(10.0 ** rng.integers(-2, 3)) for _ in range(L)],
+                "majority": None,  # as reports written before the floor was recorded
             }
         out["label_free"][n] = {
             "fisher": _rising(rng, L, 0.5, 1.0 + 2 * g, 0.1).round(4).tolist(),
@@ -185,11 +199,14 @@ def _layer_metrics(sh: _Shape) -> dict:
                 for k, f in zip(MASS_KINDS, scales, strict=True)
             },
             "entropy": (3 + rng.random((L, sh.n_heads))).round(4).tolist(),
-            "grounded_precision": precision.round(4).tolist(),
-            "grounded_lo": lo,
-            "grounded_hi": hi,
-            "grounded_chance": 0.12,
-            "grounded_ratio": (precision / 0.12).round(4).tolist(),
+            "grounded": {
+                "precision": precision.round(4).tolist(),
+                "lo": lo,
+                "hi": hi,
+                "chance": 0.12,
+                "ratio": (precision / 0.12).round(4).tolist(),
+                "n": 24,
+            },
         }
         change = -0.05 - 0.4 * g * np.exp(-(((np.arange(L) - L / 2) / (L / 3)) ** 2))
         lo, hi = _ci(rng, change, 0.05)
@@ -221,21 +238,22 @@ def _explorer(sh: _Shape, n_samples: int, arrays: dict) -> dict:
             a = _attention(sh.rng, target, sh.n_layers, sh.n_heads, len(tokens), sh.gains[n])
             attn[n][s, :, :, : len(tokens)] = a
         samples.append(
-            dict(
+            ExplorerSample(
                 index=100 + s,
                 family=family,
                 question=question,
                 tokens=tokens,
                 answer=answer,
                 target_instance=1,
+                target_tokens=[],
             )
         )
         images.append(image)
         instances.append(inst)
-    arrays["explorer/images"] = np.stack(images)
-    arrays["explorer/instances"] = np.stack(instances)
+    arrays[EXPLORER_IMAGES.key] = np.stack(images)
+    arrays[EXPLORER_INSTANCES.key] = np.stack(instances)
     arrays.update({key_attn(n): a for n, a in attn.items()})
-    return {"samples": samples}
+    return samples
 
 
 def _embeddings(sh: _Shape, n_images: int, arrays: dict) -> dict:
@@ -248,11 +266,11 @@ def _embeddings(sh: _Shape, n_images: int, arrays: dict) -> dict:
         meta["sample"].append(np.full(sh.grid**2, m))
         meta["patch"].append(np.arange(sh.grid**2))
     for k, v in meta.items():
-        arrays[f"embeddings/meta/{k}"] = np.concatenate(v).astype(
+        arrays[key_embed_meta(k)] = np.concatenate(v).astype(
             np.int32 if k == "sample" else np.int16
         )
-    arrays["embeddings/images"] = np.stack([scene[0] for scene in scenes])
-    classes = arrays["embeddings/meta/class"]
+    arrays[EMBED_IMAGES.key] = np.stack([scene[0] for scene in scenes])
+    classes = arrays[key_embed_meta("class")]
     layers = sorted({0, sh.n_layers // 2, sh.n_layers - 1})
     centres = sh.rng.normal(0, 4, size=(len(SHAPES) + 1, 2))
     for n in sh.names:
@@ -260,7 +278,7 @@ def _embeddings(sh: _Shape, n_images: int, arrays: dict) -> dict:
             spread = 1.0 + 0.8 * sh.gains[n] * i  # classes drift apart with depth, more if tuned
             points = centres[classes] * spread + sh.rng.normal(0, 1.5, (len(classes), 2))
             arrays[key_embedding(n, layer)] = points.astype(np.float32)
-    return {"layers": layers, "color_by": list(EMBED_COLOR_BY)}
+    return {"layers": layers, "names": sh.names, "color_by": list(EMBED_COLOR_BY), "labels": {}}
 
 
 def _generations(sh: _Shape, n_items: int, arrays: dict) -> dict:
@@ -270,7 +288,7 @@ def _generations(sh: _Shape, n_items: int, arrays: dict) -> dict:
         for i, f in enumerate(families)
     ]
     truth = np.stack([_draw_scene(sh.rng, sh.size, 1 + i % 3)[0] for i in range(n_items)])
-    arrays["generations/truth"] = truth
+    arrays[GENERATIONS_TRUTH.key] = truth
     verdicts = {}
     for n in sh.names:
         noise = sh.rng.integers(-25, 25, size=truth.shape)
@@ -296,30 +314,47 @@ def write_synthetic_report(
     gains = {n: 0.4 + 0.6 * (i > 0) + 0.1 * i for i, n in enumerate(names)}
     sh = _Shape(np.random.default_rng(seed), names, gains, n_layers, n_heads, grid, patch_size)
     arrays: dict[str, np.ndarray] = {}
-    benchmarks, deltas = _benchmarks(sh)
-    report = {
-        "schema_version": SCHEMA_VERSION,
-        "created": "2026-11-26T10:00:00Z",
-        "definitions": {"synthetic": "random numbers for dashboard tests; not a measurement"},
-        "data": {"world": "shapes", "seed": seed, "image_size": sh.size, "path": None},
-        "model": dict(
-            n_layers=n_layers, n_heads=n_heads, d_model=64, grid=grid, patch_size=patch_size
-        ),
-        "checkpoints": [
-            dict(name=n, path=f"runs/{n}.pt", proxy=None if i == 0 else n, seed=0, step=300)
+    # drawn in this order from one random stream: the numbers stay those tests were written on
+    scores, deltas = _benchmarks(sh)
+    layers = _layer_metrics(sh)
+    explorer = _explorer(sh, n_samples, arrays)
+    embeddings = _embeddings(sh, n_embed_images, arrays)
+    generations = _generations(sh, n_generations, arrays)
+    report = ReportData(
+        schema_version=SCHEMA_VERSION,
+        created="2026-11-26T10:00:00Z",
+        suites=list(SUITES),
+        definitions={"synthetic": "random numbers for dashboard tests; not a measurement"},
+        data={"world": "shapes", "seed": seed, "image_size": sh.size, "path": None},
+        model=dict(
+            n_layers=n_layers,
+            n_heads=n_heads,
+            d_model=64,
+            grid=grid,
+            patch_size=patch_size,
+            preset="tiny",
+        ),  # fmt: skip
+        compare_config={},
+        checkpoints=[
+            dict(
+                name=n,
+                path=f"runs/{n}.pt",
+                proxy=None if i == 0 else n,
+                stage="base" if i == 0 else "tune",
+                seed=0,
+                step=300,
+            )  # fmt: skip
             for i, n in enumerate(names)
         ],
-        "benchmarks": benchmarks,
-        "deltas": deltas,
-        **_layer_metrics(sh),
-        "explorer": _explorer(sh, n_samples, arrays),
-        "embeddings": _embeddings(sh, n_embed_images, arrays),
-        "generations": _generations(sh, n_generations, arrays),
-        "timings": {"synthetic": 0.0},
-    }
+        timings={"synthetic": 0.0},
+        benchmarks=Benchmarks(scores=scores, deltas=deltas, generations=generations),
+        probes=Probes(targets=layers["probes"], label_free=layers["label_free"]),
+        attention=Attention(stats=layers["attention"], explorer=explorer),
+        knockout=Knockout(curves=layers["knockout"]),
+        cka=Cka(pairs=layers["cka"]),
+        embeddings=embeddings,
+    )
     path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    (path / REPORT_JSON).write_text(json.dumps(report, indent=1))
-    np.savez_compressed(path / ARRAYS_NPZ, **arrays)
+    write_report(path, report, arrays)
     (path / REPORT_HTML).write_text("<html><body>synthetic report</body></html>\n")
     return path

@@ -14,6 +14,8 @@ import pytest
 from fixtures_report import write_synthetic_report
 from scipy import stats
 
+from sgt_probe.report.format import ReportError
+
 ROOT = Path(__file__).resolve().parent.parent
 # the fixture's first four checkpoints, renamed as a proxy sweep names them
 RENAME = {"base": "base", "segmentation": "none", "depth": "segmentation", "edge": "reconstruction"}
@@ -39,12 +41,14 @@ def write_sweep_report(path: Path, world: str, seed: int, labels: bool = False) 
         c["name"] = RENAME[c["name"]]
         c["proxy"] = None if c["name"] == "base" else c["name"]
         c["seed"] = seed
-    for section in ("benchmarks", "probes", "label_free", "attention", "knockout"):
-        doc[section] = {RENAME[k]: v for k, v in doc[section].items()}
-    gens = doc["generations"]
+    for suite, key in (("benchmarks", "scores"), ("probes", "targets"), ("probes", "label_free"),
+                       ("attention", "stats"), ("knockout", "curves")):  # fmt: skip
+        doc[suite][key] = {RENAME[k]: v for k, v in doc[suite][key].items()}
+    gens = doc["benchmarks"]["generations"]
     gens["verdicts"] = {RENAME[k]: v for k, v in gens["verdicts"].items()}
-    for row in doc["cka"] + doc["deltas"]:
+    for row in doc["cka"]["pairs"] + doc["benchmarks"]["deltas"]:
         row["a"], row["b"] = RENAME[row["a"]], RENAME[row["b"]]
+    doc["embeddings"]["names"] = [RENAME[n] for n in doc["embeddings"]["names"]]
     doc["data"]["world"] = world
     if labels:
         doc["embeddings"]["labels"] = {"class": CLASS_NAMES, "color": list("rgbymc")}
@@ -64,10 +68,9 @@ def runs(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def analyses(monkeypatch):
-    """Import analyses.<name>: the scripts are run from the repo root (`python -m`)."""
-    monkeypatch.syspath_prepend(str(ROOT))
-    return lambda name: importlib.import_module(f"analyses.{name}")
+def analyses():
+    """sgt_probe.analyses.<name>: the module `python -m sgt_probe.analyses.<name>` runs."""
+    return lambda name: importlib.import_module(f"sgt_probe.analyses.{name}")
 
 
 def _reports(runs: Path) -> list[dict]:
@@ -100,7 +103,7 @@ def test_proxy_taxonomy_numbers_are_the_reports_numbers(analyses, runs, tmp_path
     docs = _reports(runs)
 
     def change(doc, proxy, bench):
-        b = doc["benchmarks"]
+        b = doc["benchmarks"]["scores"]
         return b[proxy][bench]["overall"] - b["none"][bench]["overall"]
 
     for world, want in (("shapes", 2), ("digits", 1), ("all worlds", 3)):
@@ -142,8 +145,9 @@ def test_understanding_by_family_means_over_seeds(analyses, runs, tmp_path):
         == ("shapes", "understanding", "count", "segmentation")
     )
     shapes = [d for d in _reports(runs) if d["data"]["world"] == "shapes"]
-    acc = [d["benchmarks"]["segmentation"]["understanding"]["families"]["count"] for d in shapes]
-    ref = [d["benchmarks"]["none"]["understanding"]["families"]["count"] for d in shapes]
+    scores = [d["benchmarks"]["scores"] for d in shapes]
+    acc = [s["segmentation"]["understanding"]["families"]["count"] for s in scores]
+    ref = [s["none"]["understanding"]["families"]["count"] for s in scores]
     assert row["reference"] == "none" and row["n"] == "2"
     assert float(row["accuracy"]) == pytest.approx(np.mean(acc))
     got = [float(row[k]) for k in ("delta", "delta_lo", "delta_hi")]
@@ -160,7 +164,7 @@ def test_separability_draws_the_four_checkpoints_with_seed_means(analyses, runs,
     lines = {t.name: t for t in fig.data if t.mode == "lines+markers"}
     assert list(lines) == ["base", "none", "segmentation", "reconstruction"]
     shapes = [d for d in _reports(runs) if d["data"]["world"] == "shapes"]
-    acc = [d["probes"]["segmentation"]["semantic_class"]["accuracy"] for d in shapes]
+    acc = [d["probes"]["targets"]["segmentation"]["semantic_class"]["accuracy"] for d in shapes]
     np.testing.assert_allclose(lines["segmentation"].y, np.mean(acc, axis=0))
     assert "mean of 2 seeds" in fig.layout.title.text
     digits = res.figures["separability_by_layer_digits"].layout.title.text
@@ -216,7 +220,7 @@ def test_make_all_writes_every_analysis(runs, tmp_path):
     """As `make figures` runs it: a fresh interpreter in the repo root, static export on."""
     out = tmp_path / "figures"
     done = subprocess.run(
-        [sys.executable, "-m", "analyses.make_all", str(runs), "--out", str(out)],
+        [sys.executable, "-m", "sgt_probe.analyses.make_all", str(runs), "--out", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -243,21 +247,36 @@ def test_make_all_writes_every_analysis(runs, tmp_path):
 def test_pooled_averages_layer_sections_over_seeds(analyses, runs):
     common = analyses("common")
     shapes = [r for r in common.find_reports([runs]) if common.world(r) == "shapes"]
-    for r in shapes:  # as compare writes the image-level probe: no control task
-        for p in r.data["probes"].values():
-            p["object_count"].pop("control"), p["object_count"].pop("selectivity")
     for r, share in zip(shapes, (0.8, 0.9), strict=True):  # reports written with the floor
-        r.data["probes"]["base"]["color"]["majority"] = share
+        r.data.probes.targets["base"]["color"].majority = share
+        for p in r.data.probes.targets.values():  # as compare writes the image-level probe
+            p["object_count"].control = p["object_count"].selectivity = None
     pooled = common.pooled(shapes)
-    assert pooled["probes"]["base"]["color"]["majority"] == pytest.approx(0.85)
-    assert "majority" not in pooled["probes"]["none"]["color"]  # no report has it
-    assert [c["name"] for c in pooled["checkpoints"]] == shapes[0].names
-    got = pooled["knockout"]["none"]
-    x = [r.data["knockout"]["none"]["relative_change"] for r in shapes]
-    np.testing.assert_allclose(got["relative_change"], np.mean(x, axis=0))
+    targets = pooled.probes.targets
+    assert targets["base"]["color"].majority == pytest.approx(0.85)
+    assert targets["none"]["color"].majority is None  # no report has it
+    assert targets["base"]["object_count"].selectivity is None
+    assert pooled.names == shapes[0].names
+    assert pooled.suites == ["probes", "attention", "knockout"]  # the sections it averages
+    assert pooled.benchmarks is None and pooled.attention.explorer == []
+    got = pooled.knockout.curves["none"]
+    x = [r.data.knockout.curves["none"].relative_change for r in shapes]
+    np.testing.assert_allclose(got.relative_change, np.mean(x, axis=0))
     t = stats.t.ppf(0.975, 1) * np.std(x, axis=0, ddof=1) / np.sqrt(2)
-    np.testing.assert_allclose(got["hi"], np.mean(x, axis=0) + t)
-    mass = [r.data["attention"]["base"]["mass"]["sink"] for r in shapes]
-    np.testing.assert_allclose(pooled["attention"]["base"]["mass"]["sink"], np.mean(mass, axis=0))
-    assert set(pooled["probes"]["base"]["object_count"]) == {"accuracy", "lo", "hi"}
+    np.testing.assert_allclose(got.hi, np.mean(x, axis=0) + t)
+    mass = [r.data.attention.stats["base"].mass["sink"] for r in shapes]
+    np.testing.assert_allclose(pooled.attention.stats["base"].mass["sink"], np.mean(mass, axis=0))
+    grounded = [r.data.attention.stats["base"].grounded for r in shapes]
+    assert pooled.attention.stats["base"].grounded.n == sum(g.n for g in grounded)
     assert common.pooled(shapes[:1]) is shapes[0].data  # one seed: the report as it is
+
+
+def test_a_figure_whose_suite_did_not_run_is_skipped_naming_the_report(analyses, runs, tmp_path):
+    common = analyses("common")
+    reports = common.find_reports([runs])
+    reports[1].data = reports[1].data.model_copy(
+        update={"knockout": None, "suites": ["benchmarks", "probes", "attention", "cka"]}
+    )
+    with pytest.raises(ReportError, match=r"the 'knockout' suite did not run for this report"):
+        analyses("knockout_curves").make(reports, tmp_path)
+    assert analyses("separability_by_layer").make(reports, tmp_path).figures

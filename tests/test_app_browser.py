@@ -20,8 +20,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
-from app import ids
-from app.app import create_app
+from sgt_probe.app import ids
+from sgt_probe.app.app import create_app
 
 HAVE_BROWSER = bool(shutil.which("chromedriver")) and Path("/usr/bin/chromium").exists()
 pytestmark = [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import os
 
@@ -9,11 +11,15 @@ import dash
 import numpy as np
 import pytest
 from fixtures_report import write_synthetic_report
+from PIL import Image
 
-from app import data, ids
-from app.app import create_app
+from sgt_probe.app import data, ids
+from sgt_probe.app.app import create_app
+from sgt_probe.app.components import png_uri
 from sgt_probe.cli import main
 from sgt_probe.report.format import ReportError, key_attn
+from sgt_probe.report.schema import SCHEMA_VERSION
+from sgt_probe.viz import views
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +55,7 @@ def test_get_caches_and_reloads_a_rewritten_report(tmp_path):
     report_json.write_text(json.dumps(doc))
     st = os.stat(report_json)  # a later mtime even where the clock is coarse
     os.utime(report_json, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
-    assert data.get(str(path)).data["created"] == "later"
+    assert data.get(str(path)).data.created == "later"
 
 
 def test_missing_and_damaged_dirs_raise_one_line_report_errors(tmp_path):
@@ -68,9 +74,9 @@ def test_missing_and_damaged_dirs_raise_one_line_report_errors(tmp_path):
 
 def test_attention_maps_average_heads_and_only_the_real_tokens(report):
     names = report.names[:2]
-    n_tokens = len(report.data["explorer"]["samples"][1]["tokens"])
+    n_tokens = len(report.data.attention.explorer[1].tokens)
     a = report.arrays[key_attn("base")][1, 2].astype(np.float32)  # [H, T, P]
-    grid = report.data["model"]["grid"]
+    grid = report.data.model.grid
     maps = data.attention_maps(report, names, sample=1, layer=2, head=-1, token=-1)
     assert list(maps) == names and maps["base"].shape == (grid, grid)
     expected = a[:, :n_tokens].mean(axis=(0, 1)).reshape(grid, grid)
@@ -81,7 +87,7 @@ def test_attention_maps_average_heads_and_only_the_real_tokens(report):
 
 def test_token_weights_read_one_patch_column(report):
     w = data.token_weights(report, ["base"], sample=0, layer=1, head=2, patch=9)["base"]
-    n_tokens = len(report.data["explorer"]["samples"][0]["tokens"])
+    n_tokens = len(report.data.attention.explorer[0].tokens)
     np.testing.assert_allclose(w, report.arrays[key_attn("base")][0, 1, 2, :n_tokens, 9])
 
 
@@ -100,22 +106,23 @@ def test_target_mask_is_the_named_instance(report):
 
 
 def test_generation_indices_fixed_and_broken_are_relative_to_the_reference(report):
-    verdicts = report.data["generations"]["verdicts"]
+    verdicts = report.data.benchmarks.generations.verdicts
     ref, tuned = np.array(verdicts["base"]), np.array(verdicts["segmentation"])
     fixed = data.generation_indices(report, data.ALL, "fixed", "segmentation")
     broken = data.generation_indices(report, data.ALL, "broken", "segmentation")
     assert fixed == np.nonzero(~ref & tuned)[0].tolist()
     assert broken == np.nonzero(ref & ~tuned)[0].tolist()
-    items = report.data["generations"]["items"]
+    items = report.data.benchmarks.generations.items
     counting = data.generation_indices(report, "counting", data.ALL, "segmentation")
-    assert counting and all(items[i]["family"] == "counting" for i in counting)
+    assert counting and all(items[i].family == "counting" for i in counting)
 
 
-def test_proxy_rows_one_per_checkpoint(report):
-    rows = data.proxy_rows(report)
-    assert [r["checkpoint"] for r in rows] == report.names
-    assert rows[0]["proxy"] == "none" and "segmentation_miou" in rows[0]
-    assert data.n_proxies(report) == 2
+def test_png_uri_round_trips_the_pixels():
+    image = np.random.default_rng(0).integers(0, 256, size=(5, 7, 3), dtype=np.uint8)
+    uri = png_uri(image)
+    assert uri.startswith("data:image/png;base64,")
+    decoded = np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))))
+    assert np.array_equal(decoded, image)
 
 
 # ---- the served app, without a browser ----
@@ -166,14 +173,41 @@ def test_a_damaged_report_becomes_a_note_not_an_error(tmp_path):
     assert set(out) == {ids.OV_NOTE}  # the other outputs are left as they were
 
 
-def test_a_report_without_a_section_says_so(tmp_path):
+def test_a_report_without_a_suite_says_so(tmp_path):
     path = write_synthetic_report(tmp_path / "r", n_ckpts=2)
     doc = json.loads((path / "report.json").read_text())
-    del doc["explorer"]
+    doc["attention"] = doc["benchmarks"] = None  # as `compare --suites probes,...` writes it
+    doc["suites"] = [s for s in doc["suites"] if s not in ("attention", "benchmarks")]
     (path / "report.json").write_text(json.dumps(doc))
     client = _serve([path])
-    out = _call(client, ids.ATT_NOTE, {ids.REPORT: str(path)})
-    assert "no attention-explorer samples" in json.dumps(out[ids.ATT_NOTE]["children"])
+    key = {ids.REPORT: str(path)}
+    for note in (ids.ATT_NOTE, ids.GEN_NOTE):
+        said = json.dumps(_call(client, note, key)[note]["children"])
+        assert "suite did not run for this report" in said, note
+    overview = _call(client, ids.OV_NOTE, key)
+    assert "not run: benchmarks, attention" in json.dumps(overview[ids.OV_CHECKPOINTS])
+    assert overview[ids.OV_SCORES]["figure"]["layout"]["annotations"][0]["text"] == views.not_run(
+        "benchmarks"
+    )
+
+
+def test_what_the_world_could_not_support_is_said_on_its_page(tmp_path):
+    path = write_synthetic_report(tmp_path / "r", n_ckpts=2)
+    doc = json.loads((path / "report.json").read_text())
+    # as compare writes a folder world whose questions name no object
+    doc["skipped"] = {"generation": "the judge needs a generated world",
+                      "attention explorer": "no held-out question names an object"}  # fmt: skip
+    doc["benchmarks"]["generations"] = {"items": [], "verdicts": {"base": [], "segmentation": []}}
+    doc["attention"]["explorer"] = []
+    (path / "report.json").write_text(json.dumps(doc))
+    client = _serve([path])
+    key = {ids.REPORT: str(path)}
+    said = json.dumps(_call(client, ids.GEN_NOTE, key)[ids.GEN_NOTE]["children"])
+    assert "generation skipped: the judge needs a generated world" in said
+    said = json.dumps(_call(client, ids.ATT_NOTE, key)[ids.ATT_NOTE]["children"])
+    assert "attention explorer skipped: no held-out question names an object" in said
+    overview = json.dumps(_call(client, ids.OV_NOTE, key)[ids.OV_CHECKPOINTS])
+    assert "generation skipped: the judge needs a generated world." in overview
 
 
 def test_pages_render_from_the_report(report_dir):
@@ -237,3 +271,24 @@ def test_cli_serves_on_localhost_by_default(cli, report_dir, monkeypatch):
     assert cli(["dash", str(report_dir), str(report_dir)]) == 0
     assert served == {"host": "127.0.0.1", "port": 8050, "debug": False}
     assert data.report_dirs() == [str(report_dir)] * 2
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (lambda d: d["benchmarks"]["scores"]["base"].pop("proxy_quality"),
+         "benchmarks.scores.base: missing field 'proxy_quality'"),
+        (lambda d: d["checkpoints"][1].update(title=d["checkpoints"][1].pop("name")),
+         "checkpoints.1: missing field 'name'; checkpoints.1: unknown field 'title'"),
+        (lambda d: d.update(schema_version=SCHEMA_VERSION + 1),
+         f"schema_version {SCHEMA_VERSION + 1} is newer than this sgt-probe reads"),
+    ],
+)  # fmt: skip
+def test_cli_refuses_a_report_it_cannot_read_in_one_line(cli, tmp_path, capsys, change, said):
+    path = write_synthetic_report(tmp_path / "r", n_ckpts=2)
+    doc = json.loads((path / "report.json").read_text())
+    change(doc)
+    (path / "report.json").write_text(json.dumps(doc))
+    assert cli(["dash", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and said in err

@@ -13,7 +13,7 @@ from sgt_probe.capture.activations import ActivationStore, ShardWriter, capture_
 from sgt_probe.capture.bridge import HookedRunner, pattern_name, scores_name
 from sgt_probe.capture.labels import object_patches, patch_labels
 from sgt_probe.capture.standin import emu3_runner, tiny_emu3
-from sgt_probe.compare import suites
+from sgt_probe.compare.suites.attention import attention_stats
 from sgt_probe.data import DataSpec, make_world
 from sgt_probe.model.config import ModelConfig
 from sgt_probe.model.loading import Loaded, build_model
@@ -142,15 +142,15 @@ def test_attention_suite_masses_partition_text_queries(data, runner):
     qas = [q for i in range(6) for q in data.scenes[i].questions]
     objects = [qa.objects[0] if qa.objects else 0 for qa in qas]
     seg = [data.proxy("segmentation", i) for i in range(4)]
-    out = suites.attention_suite(runner, items, scenes, objects, seg, n_boot=50)
-    mass = {k: np.array(v) for k, v in out["mass"].items()}
+    out = attention_stats(runner, items, scenes, objects, seg, n_boot=50)
+    mass = {k: np.array(v) for k, v in out.mass.items()}
     assert mass["text->image"].shape == (3, 2)
     for kind in ("text->image", "image->image", "text->text", "generated->input", "sink"):
         assert np.all((mass[kind] >= 0) & (mass[kind] <= 1 + 1e-6)), kind
     # text queries only see <bos>, <boi>, image, <eoi> and text keys: the masses partition 1
     specials = 1 - mass["text->image"] - mass["text->text"]
     assert np.all(specials >= mass["sink"] - 1e-6)
-    assert 0 < out["grounded_chance"] < 1 and len(out["grounded_precision"]) == 3
+    assert 0 < out.grounded.chance < 1 and len(out.grounded.precision) == 3
 
 
 def test_object_patches_follow_the_mask(world):

@@ -14,16 +14,18 @@ from sgt_probe.checkpoint import load_checkpoint
 from sgt_probe.cli import main
 from sgt_probe.data import DataSpec, make_world
 from sgt_probe.model.config import PRESETS, ModelConfig, TrainConfig
-from sgt_probe.report.format import load_report
+from sgt_probe.report.format import key_generations, load_report
+from sgt_probe.report.schema import SUITES
 
 SIZE = 32
 COUNT_WORDS = ["zero", "one", "two", "three"]
 
 
-def make_folder(root: Path, n: int = 40, seed: int = 0) -> Path:
+def make_folder(root: Path, n: int = 40, seed: int = 0, name_objects: bool = True) -> Path:
     """n 32x32 images of up to two cats (class 1, red squares) and a dog (class 2, a blue
     square) on grey noise, with masks and annotations. Blobs never touch, so each is one object
-    and instance ids follow the folder world's numbering: cats top to bottom, then the dog."""
+    and instance ids follow the folder world's numbering: cats top to bottom, then the dog.
+    Without `name_objects` the questions do not say which objects they are about."""
     (root / "images").mkdir(parents=True)
     (root / "masks").mkdir()
     (root / "classes.json").write_text(json.dumps(["background", "cat", "dog"]))
@@ -50,6 +52,9 @@ def make_folder(root: Path, n: int = 40, seed: int = 0) -> Path:
             {"family": "existence", "question": "is there a dog", "answer": "yes" if dog else "no",
              "choices": ["yes", "no"], "objects": [n_cats + 1] if dog else []},
         ]  # fmt: skip
+        if not name_objects:
+            for q in questions:
+                del q["objects"]
         named = [w for w, there in (("a cat", n_cats), ("a dog", dog)) if there] or ["a floor"]
         family = "two_objects" if len(named) == 2 else "single_object"
         prompt = {"family": family, "text": " and ".join(named)}
@@ -82,8 +87,9 @@ def test_train_tune_eval_and_compare_a_folder_world(tmp_path, tiny, capsys):
         assert main(["eval", str(seg), "--out", str(result), *cpu]) == 0
         assert main(["compare", str(base), str(seg), "--out", str(report), "--n-scenes", "16",
                      "--n-probe-scenes", "16", *cpu]) == 0  # fmt: skip
-    err = capsys.readouterr().err
-    assert "generation skipped: the generation judge needs a generated world" in err
+    printed = capsys.readouterr()
+    assert "generation skipped: the generation judge needs a generated world" in printed.err
+    assert "color probe skipped" in printed.out  # under compare's tables
 
     world = make_world(DataSpec(world="folder", path=str(folder)))
     held_out = world.split("eval")
@@ -98,15 +104,41 @@ def test_train_tune_eval_and_compare_a_folder_world(tmp_path, tiny, capsys):
     assert r["generation"]["items"] == [] and "generated world" in r["generation"]["skipped"]
     assert 0 <= r["proxy_quality"]["segmentation_miou"] <= 1
 
-    d = load_report(report).data
-    assert set(d["skipped"]) == {"generation", "color probe"}
+    loaded = load_report(report)
+    d = loaded.data
+    assert d.suites == list(SUITES)
+    assert set(d.skipped) == {"generation", "color probe"}
+    assert "generated world" in d.skipped["generation"]
+    assert d.data.eval_fraction == 0.2
     for name in ("base", "segmentation"):
-        assert set(d["probes"][name]) == {"semantic_class", "object_count"}
-        assert d["benchmarks"][name]["generation"] == {"overall": None, "families": {}}
-        assert len(d["attention"][name]["grounded_precision"]) == TINY_MODEL["n_layers"]
-    samples = d["explorer"]["samples"]
-    assert samples and {s["index"] for s in samples} <= set(held_out)
+        assert set(d.probes.targets[name]) == {"semantic_class", "object_count"}
+        generation = d.benchmarks.scores[name].generation
+        assert (generation.overall, generation.families) == (None, {})
+        assert len(d.attention.stats[name].grounded.precision) == TINY_MODEL["n_layers"]
+        assert key_generations(name) not in loaded.arrays  # nothing drawn that nobody judges
+    assert d.benchmarks.generations.items == []
+    assert not [x for x in d.benchmarks.deltas if x.benchmark == "generation"]
+    samples = d.attention.explorer
+    assert samples and {s.index for s in samples} <= set(held_out)
     assert "generation skipped" in (report / "report.html").read_text()
+
+
+def test_without_questions_that_name_objects_the_attention_explorer_is_skipped(tmp_path, tiny):
+    folder = make_folder(tmp_path / "data", n=24, name_objects=False)
+    base, report = tmp_path / "base.pt", tmp_path / "report"
+    cpu = ["--device", "cpu"]
+    with single_thread():
+        assert main(["train", "--world", "folder", "--path", str(folder), "--out", str(base),
+                     "--steps", "2", *cpu]) == 0  # fmt: skip
+        assert main(["compare", str(base), str(base), "--out", str(report), "--n-scenes", "8",
+                     "--n-probe-scenes", "8", "--suites", "attention", *cpu]) == 0  # fmt: skip
+    loaded = load_report(report)
+    d = loaded.data
+    assert set(d.skipped) == {"attention explorer"}  # the other suites did not run
+    assert "names an object" in d.skipped["attention explorer"]
+    assert d.attention.explorer == [] and not [k for k in loaded.arrays if "explorer" in k]
+    assert all(s.grounded is None for s in d.attention.stats.values())
+    assert "attention explorer skipped" in (report / "report.html").read_text()
 
 
 def test_a_folder_too_small_to_split_is_refused_before_training(tmp_path, tiny, capsys):

@@ -195,11 +195,11 @@ def test_fit_rejects_mismatched_shapes():
 
 
 def test_probe_target_reports_the_majority_floor_on_held_out_rows():
-    from sgt_probe.compare.suites import probe_target
+    from sgt_probe.compare.suites.probes import probe_target
 
     # train labels 0,0,0,1 -> always answer 0; held-out labels 0,1,1,1 -> right 1 time in 4
     y = np.array([0, 0, 0, 1, 0, 1, 1, 1])
     train = np.arange(8) < 4
     X = np.random.default_rng(0).normal(size=(1, 8, 3))
     out = probe_target(X, y, np.arange(8), train, Cs=(1.0,), n_folds=2, n_boot=20)
-    assert out["majority"] == 0.25
+    assert out.majority == 0.25

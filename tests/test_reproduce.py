@@ -7,7 +7,7 @@ import json
 import pytest
 from helpers_train import TINY_MODEL, TINY_TRAIN, TINY_TUNE, _fast
 
-from analyses.make_all import make_all
+from sgt_probe.analyses.make_all import make_all
 from sgt_probe.cli.reproduce import run_study
 from sgt_probe.report.format import UMAP_PAIR as EMBED
 from sgt_probe.report.format import load_report
@@ -40,9 +40,9 @@ def test_every_seed_gets_a_base_every_proxy_and_a_report(study):
     for seed, path in enumerate(reports):
         report = load_report(path)
         assert report.names == ["base", *PROXIES]
-        assert {c["seed"] for c in report.data["checkpoints"]} == {seed}
+        assert {c.seed for c in report.data.checkpoints} == {seed}
         # the base is trained per seed, not shared: the seeds are independent replicates
-        assert report.data["checkpoints"][0]["stage"] == "base"
+        assert report.data.checkpoints[0].stage == "base"
     bases = [(out / "shapes" / f"seed{s}" / "base.pt").read_bytes() for s in range(2)]
     assert bases[0] != bases[1]
 
@@ -50,7 +50,7 @@ def test_every_seed_gets_a_base_every_proxy_and_a_report(study):
 def test_only_the_figures_umap_panels_are_embedded(study):
     report = load_report(study[1][0])
     assert report.embedded == list(EMBED)
-    layers = report.data["embeddings"]["layers"]
+    layers = report.data.embeddings.layers
     stored = {k for k in report.arrays if k.count("/") == 2 and k.startswith("embeddings/")}
     stored -= {k for k in stored if k.startswith("embeddings/meta/")}
     assert stored == {f"embeddings/{n}/{layer}" for n in EMBED for layer in layers}

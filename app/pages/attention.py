@@ -7,9 +7,11 @@ import dash
 from dash import Input, Output, State, callback, dcc, html
 from dash.exceptions import PreventUpdate
 
-from app import data, figures, ids, views
-from app.components import control, graph, guarded
-from sgt_probe.report.format import MASS_KINDS, ReportError, key_attn
+from sgt_probe.app import data, ids
+from sgt_probe.app.components import control, graph, guarded
+from sgt_probe.report.format import EXPLORER_IMAGES, EXPLORER_INSTANCES, ReportError, key_attn
+from sgt_probe.report.schema import MASS_KINDS
+from sgt_probe.viz import figures, views
 
 dash.register_page(__name__, path="/attention", name="Attention", order=2)
 
@@ -91,15 +93,15 @@ layout = html.Div(
 @guarded()
 def setup(key):
     report = data.get(key)
-    samples = report.data.get("explorer", {}).get("samples") or []
+    samples = report.need("attention").explorer
     if not samples:
-        raise ReportError(f"{report.path}: no attention-explorer samples in this report")
-    data.need(report, "explorer/images", "explorer/instances")
+        why = report.data.skipped.get("attention explorer", "no samples in this report")
+        raise ReportError(f"{report.path}: attention explorer skipped: {why}")
+    data.need(report, EXPLORER_IMAGES.key, EXPLORER_INSTANCES.key)
     data.need(report, *(key_attn(n) for n in report.names))
-    model = report.data["model"]
-    n_layers, n_heads = model["n_layers"], model["n_heads"]
+    n_layers, n_heads = report.data.model.n_layers, report.data.model.n_heads
     sample_options = [
-        {"label": f"#{s['index']} ({s['family']}): {s['question']}", "value": i}
+        {"label": f"#{s.index} ({s.family}): {s.question}", "value": i}
         for i, s in enumerate(samples)
     ]
     heads = [{"label": "mean over heads", "value": MEAN}]
@@ -128,7 +130,7 @@ def setup(key):
 )
 @guarded(note=False)
 def tokens(key, sample):
-    tokens = data.get(key).data["explorer"]["samples"][sample]["tokens"]
+    tokens = data.get(key).need("attention").explorer[sample].tokens
     options = [{"label": "all tokens (mean)", "value": MEAN}]
     options += [{"label": t, "value": i} for i, t in enumerate(tokens)]
     return options, MEAN
@@ -149,14 +151,14 @@ def overlay(key, sample, token, head, layer, names, patch):
     report = data.get(key)
     if not names:
         return figures.placeholder("pick at least one checkpoint")
-    s = report.data["explorer"]["samples"][sample]
+    s = report.need("attention").explorer[sample]
     maps = data.attention_maps(report, names, sample, layer, head, token)
-    what = "all question tokens (mean)" if token == MEAN else f"“{s['tokens'][token]}”"
+    what = "all question tokens (mean)" if token == MEAN else f"“{s.tokens[token]}”"
     heads = "mean over heads" if head == MEAN else f"head {head}"
     return figures.attention_overlay(
-        report.arrays["explorer/images"][sample],
+        report.arrays[EXPLORER_IMAGES.key][sample],
         maps,
-        report.data["model"]["patch_size"],
+        report.data.model.patch_size,
         figures.checkpoint_colors(report.names),
         f"Text→image attention (query→key) from {what}, layer {layer}, {heads}",
         outline=figures.mask_outline(data.target_mask(report, sample)),
@@ -173,9 +175,9 @@ def overlay(key, sample, token, head, layer, names, patch):
 def pick_patch(click, key):
     if not click:
         raise PreventUpdate
-    model = data.get(key).data["model"]
+    model = data.get(key).data.model
     point = click["points"][0]
-    return data.patch_at(point["x"], point["y"], model["patch_size"], model["grid"])
+    return data.patch_at(point["x"], point["y"], model.patch_size, model.grid)
 
 
 @callback(
@@ -192,11 +194,11 @@ def readers(key, sample, head, layer, names, patch):
     if patch is None or not names:
         return figures.placeholder("click a patch in the image above", height=120)
     report = data.get(key)
-    grid = report.data["model"]["grid"]
+    grid = report.data.model.grid
     weights = data.token_weights(report, names, sample, layer, head, patch)
     r, c = divmod(patch, grid)
     return figures.patch_readers(
-        report.data["explorer"]["samples"][sample]["tokens"],
+        report.need("attention").explorer[sample].tokens,
         weights,
         figures.checkpoint_colors(report.names),
         f"Which question tokens read patch {patch} (row {r}, col {c}) at layer {layer}",

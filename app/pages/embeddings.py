@@ -7,9 +7,11 @@ import dash
 from dash import Input, Output, callback, dcc, html
 from dash.exceptions import PreventUpdate
 
-from app import data, figures, ids, views
-from app.components import control, graph, guarded, png_uri
-from sgt_probe.report.format import EMBED_COLOR_BY, ReportError
+from sgt_probe.app import data, ids
+from sgt_probe.app.components import control, graph, guarded, png_uri
+from sgt_probe.report.format import EMBED_IMAGES, key_embed_meta
+from sgt_probe.report.schema import EMBED_COLOR_BY
+from sgt_probe.viz import figures, views
 
 dash.register_page(__name__, path="/embeddings", name="Embeddings", order=3)
 
@@ -61,10 +63,8 @@ layout = html.Div(
 @guarded()
 def setup(key):
     report = data.get(key)
-    layers = (report.data.get("embeddings") or {}).get("layers") or []
-    if not layers:
-        raise ReportError(f"{report.path}: no embeddings in this report")
-    data.need(report, "embeddings/images", "embeddings/meta/sample", "embeddings/meta/patch")
+    layers = report.need("embeddings").layers
+    data.need(report, EMBED_IMAGES.key, key_embed_meta("sample"), key_embed_meta("patch"))
     options = [{"label": f"layer {layer}", "value": layer} for layer in layers]
     return "", options, layers[-1], report.embedded, report.embedded[:2]
 
@@ -95,11 +95,11 @@ def hover(hover_data, key):
         raise PreventUpdate
     report = data.get(key)
     n = int(hover_data["points"][0]["customdata"])
-    sample = int(report.arrays["embeddings/meta/sample"][n])
-    patch = int(report.arrays["embeddings/meta/patch"][n])
-    image = report.arrays["embeddings/images"][sample]
-    grid = report.data["model"]["grid"]
-    meta = ", ".join(f"{k} {int(report.arrays[f'embeddings/meta/{k}'][n])}" for k in EMBED_COLOR_BY)
+    sample = int(report.arrays[key_embed_meta("sample")][n])
+    patch = int(report.arrays[key_embed_meta("patch")][n])
+    image = report.arrays[EMBED_IMAGES.key][sample]
+    grid = report.data.model.grid
+    meta = ", ".join(f"{k} {int(report.arrays[key_embed_meta(k)][n])}" for k in EMBED_COLOR_BY)
     return [
         html.Img(src=png_uri(figures.patch_crop(image, patch, grid)), className="patch-crop"),
         html.Img(src=png_uri(figures.patch_box(image, patch, grid)), className="patch-context"),

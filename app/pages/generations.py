@@ -6,9 +6,10 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, callback, dcc, html
 
-from app import data, figures, ids
-from app.components import control, guarded, png_uri
+from sgt_probe.app import data, ids
+from sgt_probe.app.components import control, guarded, png_uri
 from sgt_probe.report.format import ReportError
+from sgt_probe.viz import figures
 
 dash.register_page(__name__, path="/generations", name="Generations", order=4)
 
@@ -52,11 +53,11 @@ layout = html.Div(
 @guarded()
 def setup(key):
     report = data.get(key)
-    items = (report.data.get("generations") or {}).get("items") or []
-    if not items:
-        raise ReportError(f"{report.path}: no generations in this report")
+    items = report.need("benchmarks").generations.items
+    if why := report.data.skipped.get("generation"):  # a folder world: nothing was drawn
+        raise ReportError(f"{report.path}: generation skipped: {why}")
     data.generation_images(report)  # refuse now, with a note, if an image array is missing
-    families = list(dict.fromkeys(i["family"] for i in items))
+    families = list(dict.fromkeys(i.family for i in items))
     family_options = [{"label": "all families", "value": data.ALL}]
     family_options += [{"label": f.replace("_", " "), "value": f} for f in families]
     tuned = report.names[1:] or report.names
@@ -85,27 +86,25 @@ def _tile(label: str, image, color: str, verdict: bool | None) -> html.Figure:
 @guarded(note=False)
 def cards(key, family, status, against):
     report = data.get(key)
-    gens = report.data["generations"]
+    gens = report.need("benchmarks").generations
     images = data.generation_images(report)
     colors = figures.checkpoint_colors(report.names)
     keep = data.generation_indices(report, family, status, against)
-    count = f"{len(keep)} of {len(gens['items'])} prompts"
+    count = f"{len(keep)} of {len(gens.items)} prompts"
     if len(keep) > MAX_CARDS:
         count += f" (showing the first {MAX_CARDS})"
     out = []
     for i in keep[:MAX_CARDS]:
-        item = gens["items"][i]
+        item = gens.items[i]
         tiles = [_tile("ground truth", images["truth"][i], "#333", None)]
-        tiles += [
-            _tile(n, images[n][i], colors[n], bool(gens["verdicts"][n][i])) for n in report.names
-        ]
+        tiles += [_tile(n, images[n][i], colors[n], gens.verdicts[n][i]) for n in report.names]
         out.append(
             html.Div(
                 [
                     html.Div(
                         [
-                            html.Span(item["family"].replace("_", " "), className="badge"),
-                            item["prompt"],
+                            html.Span(item.family.replace("_", " "), className="badge"),
+                            item.prompt,
                         ],
                         className="gen-prompt",
                     ),

@@ -6,8 +6,9 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, callback, html
 
-from app import data, ids, views
-from app.components import graph, guarded
+from sgt_probe.app import data, ids
+from sgt_probe.app.components import graph, guarded
+from sgt_probe.viz import views
 
 dash.register_page(__name__, path="/knockout", name="Knockout", order=5)
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, callback, dcc, html
 
-from app import data, ids, views
-from app.components import control, graph, guarded
-from sgt_probe.report.format import PROBE_TARGETS
+from sgt_probe.app import data, ids
+from sgt_probe.app.components import control, graph, guarded
+from sgt_probe.report.schema import PROBE_TARGETS
+from sgt_probe.viz import views
 
 dash.register_page(__name__, path="/separability", name="Separability", order=1)
 

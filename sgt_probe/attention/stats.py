@@ -1,4 +1,4 @@
-"""Attention statistics on captured patterns (DESIGN.md section 5).
+"""Attention statistics on captured patterns (docs/design.md §5).
 
 Direction is always query -> key: "text -> image" is text-token queries attending to
 image-token keys. Patterns are post-softmax weights ``[..., B, H, Q, K]`` (optionally with a

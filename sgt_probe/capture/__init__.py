@@ -1,1 +1,1 @@
-"""Hooked forward passes through TransformerLens `TransformerBridge` (DESIGN.md 3, 5)."""
+"""Hooked forward passes through TransformerLens `TransformerBridge` (docs/design.md §3, §5)."""

@@ -12,6 +12,18 @@ from rich.console import Console
 
 from sgt_probe.cli import UserError, app
 from sgt_probe.cli.options import Checkpoints, Device, Seed, out_dir
+from sgt_probe.report.schema import SUITES
+
+
+def _suites(value: str) -> str:
+    """--suites: a comma-separated list of known suites, at least one."""
+    chosen = [s.strip() for s in value.split(",") if s.strip()]
+    unknown = [s for s in chosen if s not in SUITES]
+    if unknown:
+        raise typer.BadParameter(f"unknown suite {unknown[0]!r}; choose from {', '.join(SUITES)}")
+    if not chosen:
+        raise typer.BadParameter(f"no suite to run; choose from {', '.join(SUITES)}")
+    return value
 
 
 def check_replaceable(out: Path, checkpoints: list[Path], force: bool) -> None:
@@ -50,6 +62,13 @@ def compare(
     ] = 160,
     seed: Seed = 0,
     device: Device = None,
+    suites: Annotated[
+        str,
+        typer.Option(
+            callback=_suites,
+            help="comma-separated analyses to run (default all): " + ", ".join(SUITES),
+        ),
+    ] = ",".join(SUITES),
 ) -> None:
     """Eval (paired), capture, probes, attention statistics, CKA and knockouts on the same items."""
     from sgt_probe.model.loading import read_checkpoint
@@ -57,13 +76,14 @@ def compare(
     check_replaceable(out, checkpoints, force)
     for path in checkpoints:  # every file is checked before minutes of analysis start
         read_checkpoint(path)
-    from sgt_probe.compare.html import write_html
     from sgt_probe.compare.run import CompareConfig, run_compare
-    from sgt_probe.compare.tables import print_report
-    from sgt_probe.tuning.runner import default_device
+    from sgt_probe.device import default_device
+    from sgt_probe.viz.html import write_html
+    from sgt_probe.viz.tables import print_report
 
     cfg = CompareConfig(n_scenes=n_scenes, n_probe_scenes=n_probe_scenes, seed=seed,
-                        device=device or default_device())  # fmt: skip
+                        device=device or default_device(),
+                        suites=tuple(s.strip() for s in suites.split(",") if s.strip()))  # fmt: skip
     t0 = time.perf_counter()
     report = run_compare(checkpoints, out, cfg)
     write_html(out)

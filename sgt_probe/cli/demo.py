@@ -32,12 +32,10 @@ def demo(
     ] = None,
 ) -> None:
     """Train a base model, tune it with segmentation, none and reconstruction, compare them all."""
-    import json
-
-    from sgt_probe.compare.tables import print_report
+    from sgt_probe.device import default_device
     from sgt_probe.pipeline import Run, run_pipeline
-    from sgt_probe.report.format import REPORT_JSON
-    from sgt_probe.tuning.runner import default_device
+    from sgt_probe.report.format import load_report_data
+    from sgt_probe.viz.tables import print_report
 
     console = Console(stderr=True)
     device = device or default_device()
@@ -45,6 +43,6 @@ def demo(
     run = Run(out, world, seed, preset, DEMO_PROXIES)
     console.rule(f"[bold]demo[/]: {preset} base on {world}, tuned with {', '.join(DEMO_PROXIES)}")
     run_pipeline([run], device, jobs)
-    print_report(json.loads((run.report / REPORT_JSON).read_text()))
+    print_report(load_report_data(run.report))
     console.print(f"demo finished in {time.perf_counter() - t0:.0f}s")
     console.print(f"open the dashboard with:  [bold]sgt-probe dash {run.report}[/]")

@@ -77,8 +77,8 @@ def reproduce(
     ] = None,
 ) -> None:
     """Run the whole study (every proxy, seed and world), then the analyses/ figures."""
-    from analyses.make_all import make_all
-    from sgt_probe.tuning.runner import default_device
+    from sgt_probe.analyses.make_all import make_all
+    from sgt_probe.device import default_device
 
     t0 = time.perf_counter()
     device = device or default_device()

@@ -139,8 +139,8 @@ def eval_cmd(
     from sgt_probe.model.loading import load_model
 
     loaded = load_model(checkpoint)  # its contents are checked before the evals are imported
+    from sgt_probe.device import default_device
     from sgt_probe.evals.benchmarks import evaluate
-    from sgt_probe.tuning.runner import default_device
 
     loaded.model.to(device or default_device())
     chosen = proxies.split(",") if proxies else [loaded.proxy or "segmentation"]

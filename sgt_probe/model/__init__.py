@@ -1,1 +1,1 @@
-"""The unified model: one Llama-family decoder that reads and writes images (DESIGN.md 3)."""
+"""The unified model: one Llama-family decoder that reads and writes images (docs/design.md §3)."""

@@ -1,4 +1,4 @@
-"""Tasks as token sequences (DESIGN.md 3), with a token-role map and loss only on the target.
+"""Tasks as token sequences (docs/design.md §3), with a token-role map and loss only on the target.
 
     understanding: <bos> <boi> IMG <eoi> question <task:answer>        -> answer
     generation:    <bos> prompt <task:generate> <bog>                  -> codes <eog>
@@ -22,7 +22,6 @@ from sgt_probe.tokenizer.vq import patchify
 # Token roles. Text = question or prompt words; image = input-image positions; generated =
 # image codes the model writes (and <eog>); answer = the answer word.
 ROLE_PAD, ROLE_SPECIAL, ROLE_IMAGE, ROLE_TEXT, ROLE_ANSWER, ROLE_GENERATED, ROLE_TASK = range(7)
-ROLE_NAMES = ("pad", "special", "image", "text", "answer", "generated", "task")
 
 
 @dataclass

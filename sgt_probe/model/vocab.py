@@ -71,7 +71,7 @@ class Vocab:
         """Write and reload a word-level HF tokenizer.
 
         TransformerBridge needs a tokenizer loaded from disk: one built only in memory fails
-        with KeyError 'name_or_path' (DESIGN.md 3).
+        with KeyError 'name_or_path' (docs/design.md §3).
         """
         from tokenizers import Tokenizer, models, pre_tokenizers
         from transformers import PreTrainedTokenizerFast

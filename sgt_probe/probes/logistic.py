@@ -13,11 +13,9 @@ import numpy as np
 import torch
 from sklearn.model_selection import GroupKFold
 
+from sgt_probe.device import default_device
+
 Objective = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
-
-
-def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 class LayerwiseProbe:

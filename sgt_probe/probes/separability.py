@@ -1,4 +1,4 @@
-"""Probe-free separability scores (DESIGN 5 "label-free score"): class geometry, no fitted model."""
+"""Probe-free separability scores (docs/design.md §5): class geometry, no fitted model."""
 
 import numpy as np
 from sklearn.metrics import silhouette_score

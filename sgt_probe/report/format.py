@@ -1,92 +1,12 @@
-"""The report dir written by `sgt-probe compare` and read by the dashboard and analyses/.
+"""The report dir `sgt-probe compare` writes and the dashboard, analyses/ and the CLI read.
 
 A report dir holds:
 
-- `report.json` (REPORT_JSON): schema-versioned numbers and their definitions.
-- `arrays.npz` (ARRAYS_NPZ): captured arrays, read with `np.load(..., allow_pickle=False)`.
-- `report.html` (REPORT_HTML): the plotly figures, for a person.
-
-`report.json` (SCHEMA_VERSION 1). `L` = number of layers, `H` = heads. Checkpoint names are short
-unique labels ("base", "segmentation", ...), in `checkpoints` order; the first is the reference.
-
-    {
-      "schema_version": 1,
-      "created": "2026-11-26T10:00:00Z",
-      "definitions": {"<metric>": "<one-paragraph definition>", ...},
-      "data": {"world": "shapes", "seed": 0, "image_size": 32, "path": null},
-      "model": {"n_layers": L, "n_heads": H, "d_model": int, "grid": 8, "patch_size": 4},
-      "checkpoints": [{"name": "base", "path": "runs/base.pt", "proxy": null, "seed": 0,
-                       "step": 300}, ...],
-      "benchmarks": {
-        "<name>": {
-          "understanding": {"overall": float, "families": {"count": float, ...}},
-          "generation": {"overall": float, "families": {"single_object": float, ...}},
-          "proxy_quality": {"segmentation_miou": float, "depth_accuracy": float,
-                            "edge_f1": float, "reconstruction_psnr": float}
-        }, ...
-      },
-      "deltas": [   # paired over the same items, against the first checkpoint
-        {"a": "base", "b": "segmentation", "benchmark": "understanding"|"generation",
-         "family": "overall"|"<family>", "delta": float, "lo": float, "hi": float}, ...
-      ],
-      "probes": {
-        "<name>": {
-          "<target>": {   # target in PROBE_TARGETS
-            "accuracy": [L], "lo": [L], "hi": [L],      # bootstrap 95% CI, images resampled
-            "control": [L], "selectivity": [L], "C": [L],
-            "majority": float   # held-out accuracy of always answering the commonest label
-          }, ...
-        }, ...
-      },
-      "label_free": {"<name>": {"fisher": [L], "silhouette": [L]}},
-      "cka": [{"a": "base", "b": "segmentation", "values": [L]}, ...],
-      "attention": {
-        "<name>": {
-          "mass": {"<kind>": [[H floats] x L], ...},   # kind in MASS_KINDS
-          "entropy": [[H floats] x L],
-          "grounded_precision": [L], "grounded_lo": [L], "grounded_hi": [L],
-          "grounded_chance": float, "grounded_ratio": [L]
-        }, ...
-      },
-      "knockout": {
-        "<name>": {"windows": [[first, last], ...], "center": [int, ...],
-                   "relative_change": [float, ...], "lo": [...], "hi": [...]}
-      },
-      "explorer": {   # the attention explorer's samples (arrays under "explorer/...")
-        "samples": [{"index": int, "family": str, "question": str, "tokens": [str, ...],
-                     "answer": str, "target_instance": int,
-                     "target_tokens": [int, ...]}, ...]   # tokens naming the target
-      },
-      "embeddings": {"layers": [int, ...], "names": [embedded checkpoint names],
-                     "color_by": ["class", "color", "depth"],
-                     "labels": {"class": [class names], "color": [color names]}},
-      "generations": {
-        "items": [{"prompt": str, "family": str}, ...],
-        "verdicts": {"<name>": [bool, ...]}
-      },
-      "skipped": {"<what>": "<why>", ...},   # analyses the world cannot support (a folder
-                                             # world: "generation", "color probe"); their
-                                             # sections are empty or absent
-      "timings": {"<stage>": seconds, ...}
-    }
-
-`arrays.npz` keys (KEY_* helpers build them; `S` explorer samples, `T` question tokens,
-`P` = grid*grid image patches, `N` embedded patches, `G` generation items):
-
-    explorer/images            uint8   [S, H_img, W_img, 3]
-    explorer/instances         int16   [S, H_img, W_img]     instance ids (outlines)
-    explorer/attn/<name>       float16 [S, L, H, T, P]       question-token -> image-patch
-                                                             attention (T padded; use
-                                                             len(tokens))
-    embeddings/<name>/<layer>  float32 [N, 2]                UMAP of image-token states
-    embeddings/meta/class      int16   [N]   semantic class of each embedded patch
-    embeddings/meta/color      int16   [N]   color index (-1 = background)
-    embeddings/meta/depth      int16   [N]   depth rank (0 = background)
-    embeddings/meta/sample     int32   [N]   index into embeddings/images
-    embeddings/meta/patch      int16   [N]   patch index (row-major in the grid)
-    embeddings/images          uint8   [M, H_img, W_img, 3]
-    generations/<name>         uint8   [G, H_img, W_img, 3]  decoded generated images
-    generations/truth          uint8   [G, H_img, W_img, 3]  a ground-truth render per prompt
+- `report.json` (REPORT_JSON): the numbers and their definitions, the contract in
+  `sgt_probe.report.schema` (documented in docs/report-schema.md, generated from it).
+- `arrays.npz` (ARRAYS_NPZ): captured arrays, the keys in ARRAYS, read with
+  `np.load(..., allow_pickle=False)`.
+- `report.html` (REPORT_HTML): the figures on one page, for a person.
 """
 
 from __future__ import annotations
@@ -96,29 +16,71 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from pydantic import ValidationError
 
-SCHEMA_VERSION = 1
+from sgt_probe.report.schema import OLDEST_READ, SCHEMA_VERSION, ReportData, Section
+
 REPORT_JSON = "report.json"
 ARRAYS_NPZ = "arrays.npz"
 REPORT_HTML = "report.html"
 
-PROBE_TARGETS = ("semantic_class", "color", "object_count")
-MASS_KINDS = ("text->image", "image->image", "text->text", "generated->input", "sink")
-EMBED_COLOR_BY = ("class", "color", "depth")
 # the checkpoints the UMAP figure contrasts (analyses/umap_panels.py); a study embeds only these
 UMAP_PAIR = ("base", "segmentation")
 
 
+@dataclass(frozen=True)
+class ArraySpec:
+    """One kind of array in arrays.npz. `key` is a format string over `name` (a checkpoint)
+    and `layer`. S explorer samples, T question tokens (padded to the longest: use the sample's
+    len(tokens)), P image patches, N embedded patches, M embedded images, G generation items.
+    The arrays of a part the report lists under `skipped` are absent."""
+
+    key: str
+    dtype: str
+    shape: str
+    meaning: str
+    suite: str
+
+    def format(self, **parts) -> str:
+        return self.key.format(**parts)
+
+
+EXPLORER_IMAGES = ArraySpec("explorer/images", "uint8", "[S, H_img, W_img, 3]",
+                            "the explorer samples' images", "attention")  # fmt: skip
+EXPLORER_INSTANCES = ArraySpec("explorer/instances", "int16", "[S, H_img, W_img]",
+                               "instance id per pixel (the named object's outline)", "attention")  # fmt: skip
+EXPLORER_ATTN = ArraySpec("explorer/attn/{name}", "float16", "[S, L, H, T, P]",
+                          "question-token -> image-patch attention", "attention")  # fmt: skip
+EMBEDDING = ArraySpec("embeddings/{name}/{layer}", "float32", "[N, 2]",
+                      "UMAP of image-token residuals", "embeddings")  # fmt: skip
+EMBED_META = ArraySpec("embeddings/meta/{label}", "int16 (sample: int32)", "[N]",
+                       "per embedded patch: class (0 = background), color (-1 = background), "
+                       "depth rank (0 = background), sample (index into embeddings/images), "
+                       "patch (row-major in the grid)", "embeddings")  # fmt: skip
+EMBED_IMAGES = ArraySpec("embeddings/images", "uint8", "[M, H_img, W_img, 3]",
+                         "the embedded scenes", "embeddings")  # fmt: skip
+GENERATIONS = ArraySpec("generations/{name}", "uint8", "[G, H_img, W_img, 3]",
+                        "decoded generated images", "benchmarks")  # fmt: skip
+GENERATIONS_TRUTH = ArraySpec("generations/truth", "uint8", "[G, H_img, W_img, 3]",
+                              "a ground-truth render per prompt", "benchmarks")  # fmt: skip
+ARRAYS = (EXPLORER_IMAGES, EXPLORER_INSTANCES, EXPLORER_ATTN, EMBEDDING, EMBED_META,
+          EMBED_IMAGES, GENERATIONS, GENERATIONS_TRUTH)  # fmt: skip
+
+
 def key_attn(name: str) -> str:
-    return f"explorer/attn/{name}"
+    return EXPLORER_ATTN.format(name=name)
 
 
 def key_embedding(name: str, layer: int) -> str:
-    return f"embeddings/{name}/{layer}"
+    return EMBEDDING.format(name=name, layer=layer)
+
+
+def key_embed_meta(label: str) -> str:
+    return EMBED_META.format(label=label)
 
 
 def key_generations(name: str) -> str:
-    return f"generations/{name}"
+    return GENERATIONS.format(name=name)
 
 
 class ReportError(Exception):
@@ -128,27 +90,81 @@ class ReportError(Exception):
 @dataclass
 class Report:
     path: Path
-    data: dict
+    data: ReportData
     arrays: dict[str, np.ndarray]
 
     @property
     def names(self) -> list[str]:
-        return [c["name"] for c in self.data["checkpoints"]]
+        return self.data.names
 
     @property
     def embedded(self) -> list[str]:
-        """The checkpoints with UMAP panels (reports before `names` was recorded: all)."""
-        return (self.data.get("embeddings") or {}).get("names") or self.names
+        """The checkpoints with UMAP panels."""
+        return self.data.embeddings.names if self.data.embeddings else []
+
+    def need(self, suite: str) -> Section:
+        """The section `suite` wrote; ReportError (one line) when that suite did not run."""
+        section = getattr(self.data, suite)
+        if section is None:
+            ran = ", ".join(self.data.suites) or "none"
+            raise ReportError(f"{self.path}: the {suite!r} suite did not run for this report "
+                              f"(it ran: {ran})")  # fmt: skip
+        return section
 
 
 def is_current(report_dir: str | Path, ckpts: list[Path]) -> bool:
-    """Whether report_dir holds a report written after every checkpoint it compares."""
+    """Whether report_dir holds a report in this sgt-probe's format, written after every
+    checkpoint it compares (a report in an older format is rebuilt, not refused)."""
     report = Path(report_dir) / REPORT_JSON
-    return report.exists() and report.stat().st_mtime > max(p.stat().st_mtime for p in ckpts)
+    if not report.exists() or report.stat().st_mtime <= max(p.stat().st_mtime for p in ckpts):
+        return False
+    try:
+        return json.loads(report.read_text()).get("schema_version") == SCHEMA_VERSION
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return False
 
 
-def load_report(path: str | Path) -> Report:
-    """Read and check a report dir; raise ReportError with one line on any problem."""
+def _problems(e: ValidationError) -> str:
+    """The first few validation errors on one line, each naming its field."""
+    said = []
+    for err in e.errors():
+        *parent, last = err["loc"] or ("report",)
+        where = ".".join(map(str, parent))
+        if err["type"] == "missing":
+            said.append(f"{where or 'report'}: missing field {last!r}")
+        elif err["type"] == "extra_forbidden":
+            said.append(f"{where or 'report'}: unknown field {last!r}")
+        else:
+            field = ".".join(map(str, err["loc"])) or "report"
+            said.append(f"{field}: {err['msg'].removeprefix('Value error, ')}")
+    more = f" (and {len(said) - 3} more)" if len(said) > 3 else ""
+    return "; ".join(said[:3]) + more
+
+
+def parse_report(text: str, where: str | Path) -> ReportData:
+    """report.json's text, checked against the schema; ReportError (one line) naming the
+    version or the field that is wrong."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ReportError(f"{where}: damaged JSON ({e})") from None
+    version = doc.get("schema_version") if isinstance(doc, dict) else None
+    if not isinstance(version, int):
+        raise ReportError(f"{where}: no schema_version; not a report.json")
+    if version > SCHEMA_VERSION:
+        raise ReportError(f"{where}: schema_version {version} is newer than this sgt-probe "
+                          f"reads ({SCHEMA_VERSION}); upgrade sgt-probe")  # fmt: skip
+    if version < OLDEST_READ:
+        raise ReportError(f"{where}: schema_version {version} is older than this sgt-probe "
+                          f"reads ({OLDEST_READ}); rerun `sgt-probe compare` to rewrite it")  # fmt: skip
+    try:
+        return ReportData.model_validate(doc)
+    except ValidationError as e:
+        raise ReportError(f"{where}: {_problems(e)}") from None
+
+
+def load_report_data(path: str | Path) -> ReportData:
+    """A report dir's report.json, checked; ReportError (one line) on any problem."""
     path = Path(path)
     if not path.is_dir():
         raise ReportError(f"{path}: not a report directory (missing)")
@@ -156,15 +172,16 @@ def load_report(path: str | Path) -> Report:
     if not jpath.is_file():
         raise ReportError(f"{jpath}: missing; run `sgt-probe compare ... --out {path}` first")
     try:
-        data = json.loads(jpath.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ReportError(f"{jpath}: damaged JSON ({e})") from None
-    if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
-        got = data.get("schema_version") if isinstance(data, dict) else None
-        raise ReportError(f"{jpath}: schema_version {got!r}, expected {SCHEMA_VERSION}")
-    for key in ("checkpoints", "benchmarks", "probes", "attention", "model"):
-        if key not in data:
-            raise ReportError(f"{jpath}: missing the {key!r} section")
+        text = jpath.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ReportError(f"{jpath}: unreadable ({e})") from None
+    return parse_report(text, jpath)
+
+
+def load_report(path: str | Path) -> Report:
+    """Read and check a report dir, arrays included; ReportError (one line) on any problem."""
+    path = Path(path)
+    data = load_report_data(path)
     apath = path / ARRAYS_NPZ
     arrays: dict[str, np.ndarray] = {}
     if apath.is_file():
@@ -174,3 +191,15 @@ def load_report(path: str | Path) -> Report:
         except Exception as e:  # zipfile/ValueError/OSError: all mean a damaged file
             raise ReportError(f"{apath}: damaged array file ({type(e).__name__}: {e})") from None
     return Report(path=path, data=data, arrays=arrays)
+
+
+def write_report(out: Path, data: ReportData, arrays: dict[str, np.ndarray]) -> None:
+    """Write report.json and arrays.npz; each file appears whole or not at all."""
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / (ARRAYS_NPZ + ".tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    tmp.replace(out / ARRAYS_NPZ)
+    tmp = out / (REPORT_JSON + ".tmp")
+    # pydantic writes NaN as null: strict JSON that browsers can parse
+    tmp.write_text(data.model_dump_json(indent=1))
+    tmp.replace(out / REPORT_JSON)

@@ -92,17 +92,16 @@ def train_loop(
     history: list[dict] | None = None,
     device: str | torch.device = "cpu",
     progress: bool = True,
-    attn_implementation: str = "sdpa",
 ) -> list[dict]:
     """Train from `start_step` to `tcfg.steps`, checkpointing `out` every `ckpt_every` steps.
 
     `payload` holds the checkpoint's fixed parts (configs, vocabulary, codebook, data spec).
-    Training runs with `attn_implementation` (sdpa: fused attention kernels); a finished run
-    hands the model back with eager attention, which capture needs to read attention patterns.
+    Training runs with sdpa attention (fused kernels); a finished run hands the model back with
+    eager attention, which capture needs to read attention patterns.
     """
     ddp = init_distributed()
     model.to(device).train()
-    model.lm.set_attn_implementation(attn_implementation)
+    model.lm.set_attn_implementation("sdpa")
     net = model
     if ddp.world_size > 1:
         # A rank's share of a batch can hold no image (all generation items), and "vq" input

@@ -15,6 +15,7 @@ from sgt_probe.checkpoint import CheckpointError
 from sgt_probe.data import make_world
 from sgt_probe.data.proxies import PROXIES
 from sgt_probe.data.spec import DataSpec
+from sgt_probe.device import default_device
 from sgt_probe.model.config import ModelConfig, TrainConfig, preset
 from sgt_probe.model.loading import build_model, load_model, read_checkpoint
 from sgt_probe.model.vocab import Vocab
@@ -22,10 +23,6 @@ from sgt_probe.tokenizer import VQTokenizer, fit_tokenizer
 from sgt_probe.tuning import check_fresh
 from sgt_probe.tuning.loop import train_loop
 from sgt_probe.tuning.taskdata import TaskData
-
-
-def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _resume_state(out: Path, tcfg: TrainConfig, resume: bool) -> dict | None:

@@ -1,7 +1,7 @@
 """Pure figure builders: plain numbers and arrays in, a plotly Figure (or an image array) out.
 
-Nothing here reads a report; pages pick the numbers and pass them in, so every builder can be
-tested without a browser. Builders take `colors` (checkpoint name -> color, from
+Nothing here reads a report; views pick the numbers (or a report section) and pass them in,
+so every builder can be tested without a browser. Builders take `colors` (checkpoint name -> color, from
 `checkpoint_colors`) so that a checkpoint keeps one color on every page.
 """
 
@@ -15,6 +15,8 @@ import numpy as np
 import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
+
+from sgt_probe.report.schema import CheckpointScores, Delta
 
 TEMPLATE = "plotly_white"
 # The reference checkpoint is drawn in neutral gray so that "base vs tuned" reads at a glance.
@@ -80,17 +82,17 @@ BENCHMARK_TITLES = {
 }
 
 
-def score_bars(benchmarks: Mapping[str, dict], colors: Mapping[str, str]) -> go.Figure:
-    """Accuracy per family, one bar per checkpoint; `benchmarks` is report["benchmarks"]."""
+def score_bars(benchmarks: Mapping[str, CheckpointScores], colors: Mapping[str, str]) -> go.Figure:
+    """Accuracy per family, one bar per checkpoint: name -> its benchmark scores."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=list(BENCHMARK_TITLES.values()))
     for col, bench in enumerate(BENCHMARK_TITLES, start=1):
         for name, scores in benchmarks.items():
-            s = scores[bench]
-            families = ["overall", *s["families"]]
+            s = getattr(scores, bench)
+            families = ["overall", *s.families]
             fig.add_trace(
                 go.Bar(
                     x=[_pretty(f) for f in families],
-                    y=[s["overall"], *s["families"].values()],
+                    y=[s.overall, *s.families.values()],
                     name=name,
                     marker_color=colors[name],
                     legendgroup=name,
@@ -105,32 +107,32 @@ def score_bars(benchmarks: Mapping[str, dict], colors: Mapping[str, str]) -> go.
     return _style(fig, "Benchmark accuracy by family (higher is better)", 420, subplots=True)
 
 
-def delta_dots(deltas: Sequence[dict], colors: Mapping[str, str]) -> go.Figure:
-    """Paired deltas (b - a) with their CIs; `deltas` is report["deltas"]."""
+def delta_dots(deltas: Sequence[Delta], colors: Mapping[str, str]) -> go.Figure:
+    """Paired deltas (b - a) with their CIs, one color per b."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=list(BENCHMARK_TITLES.values()))
-    others = list(dict.fromkeys(d["b"] for d in deltas))
+    others = list(dict.fromkeys(d.b for d in deltas))
     for col, bench in enumerate(BENCHMARK_TITLES, start=1):
         for b in others:
-            rows = [d for d in deltas if d["benchmark"] == bench and d["b"] == b]
+            rows = [d for d in deltas if d.benchmark == bench and d.b == b]
             if not rows:
                 continue
-            y = np.array([d["delta"] for d in rows])
+            y = np.array([d.delta for d in rows], float)  # null -> nan
             fig.add_trace(
                 go.Scatter(
-                    x=[_pretty(d["family"]) for d in rows],
+                    x=[_pretty(d.family) for d in rows],
                     y=y,
                     mode="markers",
                     marker={"color": colors[b], "size": 9},
                     error_y={
                         "type": "data",
                         "symmetric": False,
-                        "array": np.array([d["hi"] for d in rows]) - y,
-                        "arrayminus": y - np.array([d["lo"] for d in rows]),
+                        "array": np.array([d.hi for d in rows], float) - y,
+                        "arrayminus": y - np.array([d.lo for d in rows], float),
                     },
-                    name=f"{b} − {rows[0]['a']}",
+                    name=f"{b} − {rows[0].a}",
                     legendgroup=b,
                     showlegend=col == 1,
-                    hovertemplate=f"{b} − {rows[0]['a']}<br>%{{x}}: %{{y:+.3f}}<extra></extra>",
+                    hovertemplate=f"{b} − {rows[0].a}<br>%{{x}}: %{{y:+.3f}}<extra></extra>",
                 ),
                 row=1,
                 col=col,

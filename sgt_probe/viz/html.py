@@ -1,20 +1,21 @@
 """report.html: a report dir's figures on one self-contained page, for a person.
 
-The figures are drawn by `app.views`, the same functions the dashboard and analyses/ use.
+The figures are drawn by `sgt_probe.viz.views`, the functions the dashboard and analyses/ use.
 plotly.js is inlined once, in the first figure: the machines that read reports are often
 offline, so the page loads nothing from the network.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from html import escape
 from pathlib import Path
 
 import plotly.graph_objects as go
 
-from app import data, views
-from sgt_probe.report.format import MASS_KINDS, PROBE_TARGETS, REPORT_HTML, Report, load_report
+from sgt_probe.report.format import REPORT_HTML, Report, load_report
+from sgt_probe.report.schema import MASS_KINDS, ReportData
+from sgt_probe.viz import views
 
 PLOT_CONFIG = {"displaylogo": False}
 STYLE = """
@@ -66,47 +67,65 @@ def figure_page(title: str, blocks: Sequence[str | go.Figure]) -> str:
     )
 
 
-def _report_blocks(report: Report) -> list[str | go.Figure]:
-    d = report.data
-    world = d.get("data", {}).get("world", "?")
-    model = d["model"]
-    ckpts = [
-        {k: c.get(k) for k in ("name", "proxy", "stage", "seed", "step", "path")}
-        for c in d["checkpoints"]
-    ]
-    blocks: list[str | go.Figure] = [
-        f"<h1>sgt-probe report: {escape(str(world))} world</h1>",
-        f'<p class="hint">{escape(str(report.path))}, created {escape(str(d.get("created")))}; '
-        f"model: {model['n_layers']} layers, {model['n_heads']} heads, "
-        f"d_model {model.get('d_model')}, {model.get('grid')}×{model.get('grid')} patches.</p>",
-        "<h2>Checkpoints compared</h2>",
-        f'<p class="hint">The first, {escape(ckpts[0]["name"])}, is the reference for paired '
-        "deltas and CKA.</p>",
-        html_table(ckpts),
-        *(
-            f'<p class="hint">{escape(what)} skipped: {escape(why)}.</p>'
-            for what, why in d.get("skipped", {}).items()
-        ),
-        "<h2>Benchmarks</h2>",
-        views.scores(d),
-        views.deltas(d),
-    ]
-    if data.n_proxies(report) > 1:
+def _benchmarks(d: ReportData) -> list[str | go.Figure]:
+    blocks: list[str | go.Figure] = [views.scores(d), views.deltas(d)]
+    if views.n_proxies(d) > 1:
         blocks += [
             "<h3>Proxies compared (proxy-task quality: higher is better)</h3>",
-            html_table(data.proxy_rows(report), {"reconstruction_psnr": ".1f"}),
+            html_table(views.proxy_rows(d), {"reconstruction_psnr": ".1f"}),
         ]
-    blocks.append("<h2>Linear separability</h2>")
-    for target in PROBE_TARGETS:
+    return blocks
+
+
+def _probes(d: ReportData) -> list[go.Figure]:
+    blocks = []
+    for target in views.probe_targets(d):
         blocks += [views.probe_accuracy(d, target), views.probe_selectivity(d, target)]
-    blocks += [views.label_free(d, kind) for kind in views.LABEL_FREE]
-    blocks += [views.cka(d), "<h2>Attention</h2>"]
-    blocks += [views.attention_mass(d, kind) for kind in MASS_KINDS]
-    blocks += [views.grounded(d), "<h2>Attention knockout</h2>", views.knockout(d)]
-    definitions = d.get("definitions") or {}
-    if definitions:
+    return blocks + [views.label_free(d, kind) for kind in views.LABEL_FREE]
+
+
+def _attention(d: ReportData) -> list[go.Figure]:
+    return [*(views.attention_mass(d, kind) for kind in MASS_KINDS), views.grounded(d)]
+
+
+# heading -> the suites drawn under it, each with what it draws (the embeddings' scatter is
+# interactive: it lives in the dashboard only)
+SECTIONS: dict[str, dict[str, Callable[[ReportData], list]]] = {
+    "Benchmarks": {"benchmarks": _benchmarks},
+    "Linear separability": {"probes": _probes, "cka": lambda d: [views.cka(d)]},
+    "Attention": {"attention": _attention},
+    "Attention knockout": {"knockout": lambda d: [views.knockout(d)]},
+}
+
+
+def _report_blocks(report: Report) -> list[str | go.Figure]:
+    d = report.data
+    m = d.model
+    columns = ("name", "proxy", "stage", "seed", "step", "path")
+    ckpts = [{k: getattr(c, k) for k in columns} for c in d.checkpoints]
+    blocks: list[str | go.Figure] = [
+        f"<h1>sgt-probe report: {escape(d.data.world)} world</h1>",
+        f'<p class="hint">{escape(str(report.path))}, created {escape(d.created)}; '
+        f"model: {m.n_layers} layers, {m.n_heads} heads, d_model {m.d_model}, "
+        f"{m.grid}×{m.grid} patches; suites run: {escape(', '.join(d.suites))}.</p>",
+        "<h2>Checkpoints compared</h2>",
+        f'<p class="hint">The first, {escape(d.names[0])}, is the reference for paired deltas '
+        "and CKA.</p>",
+        html_table(ckpts),
+        # what the world could not support (a folder world: generation, the color probe)
+        *(
+            f'<p class="hint">{escape(what)} skipped: {escape(why)}.</p>'
+            for what, why in d.skipped.items()
+        ),
+    ]
+    for heading, drawers in SECTIONS.items():
+        blocks.append(f"<h2>{heading}</h2>")
+        for suite, draw in drawers.items():
+            ran = suite in d.suites
+            blocks += draw(d) if ran else [f'<p class="hint">{escape(views.not_run(suite))}.</p>']
+    if d.definitions:
         items = "".join(
-            f"<dt>{escape(k)}</dt><dd>{escape(str(v))}</dd>" for k, v in definitions.items()
+            f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in d.definitions.items()
         )
         blocks += ["<h2>Definitions</h2>", f"<dl>{items}</dl>"]
     return blocks

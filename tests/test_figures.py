@@ -1,18 +1,14 @@
-"""The dashboard's figure builders, without a browser: plain inputs in, the expected traces out."""
+"""The figure builders (sgt_probe.viz.figures): plain inputs in, the expected traces out."""
 
 from __future__ import annotations
-
-import base64
-import io
 
 import numpy as np
 import plotly.graph_objects as go
 import pytest
-from PIL import Image
 
-from app import figures
-from app.components import png_uri
-from app.figures import Series
+from sgt_probe.report.schema import CheckpointScores, Delta, Scores
+from sgt_probe.viz import figures
+from sgt_probe.viz.figures import Series
 
 NAMES = ["base", "segmentation", "depth"]
 COLORS = figures.checkpoint_colors(NAMES)
@@ -110,14 +106,12 @@ def test_embedding_scatter_orders_the_legend_naturally():
 
 
 def test_score_bars_one_trace_per_checkpoint_and_benchmark():
-    bench = {
-        n: {
-            "understanding": {"overall": 0.5, "families": {"count": 0.4, "depth": 0.6}},
-            "generation": {"overall": 0.3, "families": {"single_object": 0.3}},
-        }
-        for n in NAMES
-    }
-    fig = figures.score_bars(bench, COLORS)
+    scores = CheckpointScores(
+        understanding=Scores(overall=0.5, families={"count": 0.4, "depth": 0.6}),
+        generation=Scores(overall=0.3, families={"single_object": 0.3}),
+        proxy_quality={},
+    )
+    fig = figures.score_bars(dict.fromkeys(NAMES, scores), COLORS)
     assert len(fig.data) == 2 * len(NAMES)
     assert list(fig.data[0].x) == ["overall", "count", "depth"]
     assert list(fig.data[-1].x) == ["overall", "single object"]
@@ -126,25 +120,11 @@ def test_score_bars_one_trace_per_checkpoint_and_benchmark():
 
 def test_delta_dots_error_bars_reach_the_ci():
     deltas = [
-        {
-            "a": "base",
-            "b": "depth",
-            "benchmark": "understanding",
-            "family": "overall",
-            "delta": 0.1,
-            "lo": 0.05,
-            "hi": 0.2,
-        },
-        {
-            "a": "base",
-            "b": "depth",
-            "benchmark": "generation",
-            "family": "overall",
-            "delta": -0.1,
-            "lo": -0.3,
-            "hi": 0.0,
-        },
-    ]
+        Delta(a="base", b="depth", benchmark="understanding", family="overall", delta=0.1,
+              lo=0.05, hi=0.2),
+        Delta(a="base", b="depth", benchmark="generation", family="overall", delta=-0.1,
+              lo=-0.3, hi=0.0),
+    ]  # fmt: skip
     fig = figures.delta_dots(deltas, COLORS)
     und, gen = fig.data
     assert und.error_y.array[0] == pytest.approx(0.1)
@@ -167,11 +147,3 @@ def test_patch_crop_and_patch_box():
 def test_placeholder_says_why_it_is_empty():
     fig = figures.placeholder("no knockout results")
     assert not fig.data and fig.layout.annotations[0].text == "no knockout results"
-
-
-def test_png_uri_round_trips_the_pixels():
-    image = np.random.default_rng(0).integers(0, 256, size=(5, 7, 3), dtype=np.uint8)
-    uri = png_uri(image)
-    assert uri.startswith("data:image/png;base64,")
-    decoded = np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))))
-    assert np.array_equal(decoded, image)

@@ -1,0 +1,185 @@
+"""What the compare suites read: the checkpoints, the held-out items, captured residuals.
+
+Each part is built the first time a suite asks for it and then shared, so a run of a few suites
+pays only for what they use: `--suites benchmarks` never captures a residual.
+
+Every scene comes from the reference world's splits (`World.split`): the benchmarks, attention
+and knockout read its "eval" scenes, the probes, CKA and UMAP its "probe" scenes, and no model
+trained on either (training reads "train").
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+from rich.console import Console
+
+from sgt_probe.capture.activations import capture_residuals
+from sgt_probe.capture.bridge import HookedRunner
+from sgt_probe.capture.labels import patch_labels
+from sgt_probe.data.proxies import PROXIES
+from sgt_probe.evals.benchmarks import eval_data
+from sgt_probe.model.loading import Loaded
+from sgt_probe.model.sequences import Item
+from sgt_probe.tuning.taskdata import TaskData
+
+console = Console(stderr=True)
+
+
+class Stopwatch:
+    """Wall seconds per stage; a stage started inside another is taken out of the outer one,
+    so every second is counted once (a suite that triggers the capture is not billed for it)."""
+
+    def __init__(self, progress: bool = True):
+        self.seconds: dict[str, float] = {}
+        self.progress = progress
+        self._inner: list[float] = []  # per open stage: seconds spent in stages inside it
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        self._inner.append(0.0)
+        try:
+            yield
+        finally:
+            inner = self._inner.pop()
+        # reached only when the stage finished: a failed one reports its error, not a time
+        total = time.perf_counter() - t0
+        if self._inner:
+            self._inner[-1] += total
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + total - inner
+        if self.progress:
+            console.print(f"  [dim]{stage}: {total - inner:.1f}s[/]")
+
+
+@dataclass(frozen=True)
+class EvalItems:
+    """The held-out benchmark scenes, and their questions as the attention and knockout suites
+    use them: one entry per (scene, question), in scene order."""
+
+    data: TaskData
+    scene_of: list[int]  # each question's index into data.scenes
+    qa: list[Item]  # the understanding items
+    questions: list  # their QA records
+    objects: list[int]  # the instance id each question names (0: none)
+    explorer: list[int]  # the questions the attention explorer shows: the first that name one
+
+    @classmethod
+    def build(cls, ref: Loaded, n_scenes: int, proxies: list[str], n_explorer: int) -> EvalItems:
+        data = eval_data(ref, n_scenes, proxies)
+        pairs = [(i, q) for i in range(len(data)) for q in range(len(data.scenes[i].questions))]
+        questions = [data.scenes[i].questions[q] for i, q in pairs]
+        objects = [qa.objects[0] if qa.objects else 0 for qa in questions]
+        return cls(
+            data=data,
+            scene_of=[i for i, _ in pairs],
+            qa=[data.understanding(i, q) for i, q in pairs],
+            questions=questions,
+            objects=objects,
+            explorer=[k for k, o in enumerate(objects) if o][:n_explorer],
+        )
+
+    def scene(self, k: int):
+        """The scene question k asks about."""
+        return self.data.scenes[self.scene_of[k]]
+
+
+@dataclass(frozen=True)
+class ProbeItems:
+    """The held-out scenes whose image patches the probes, CKA and UMAP see: the first of the
+    world's "probe" split (a generated world's are disjoint from its eval scenes, a folder's
+    are its held-out images, as its eval scenes are)."""
+
+    data: TaskData
+    labels: dict[str, np.ndarray]  # [n_images, P] per label kind (capture.labels.patch_labels)
+    items: list[Item]  # one understanding item per scene: only its image positions are used
+
+    @classmethod
+    def build(cls, ref: Loaded, world, n_scenes: int) -> ProbeItems:
+        scenes = world.split("probe")[:n_scenes]
+        data = TaskData(world, ref.tokenizer, ref.vocab, ref.cfg, scenes)
+        labels = patch_labels(data.scenes, ref.cfg.patch_size, world.colors)
+        return cls(data, labels, [data.understanding(i, 0) for i in range(len(data))])
+
+    @property
+    def image_of(self) -> np.ndarray:
+        """[N] the image of each patch row of the residuals (rows are image-major)."""
+        n_images, n_patches = self.labels["class"].shape
+        return np.repeat(np.arange(n_images), n_patches)
+
+    def flat(self, kind: str) -> np.ndarray:
+        """[N] one label kind per patch row."""
+        return self.labels[kind].reshape(-1)
+
+
+class Inputs:
+    """The checkpoints under comparison and everything the suites compute on, built on first
+    use. The first checkpoint is the reference: its world and tokenizer make the items.
+
+    A suite that must leave part of its work out on this world (a folder world's generations
+    cannot be judged) calls `skip` with the reason, which the report keeps under `skipped`.
+    """
+
+    def __init__(self, loaded: list[Loaded], names: list[str], cfg, stopwatch: Stopwatch):
+        self.loaded = dict(zip(names, loaded, strict=True))
+        self.names = names
+        self.cfg = cfg  # CompareConfig
+        self.ref = loaded[0]
+        self.stopwatch = stopwatch
+        self._runners: dict[str, HookedRunner] = {}
+        self._residuals: dict[str, np.ndarray] = {}
+        self.skipped: dict[str, str] = {}  # ReportData.skipped: what was left out -> why
+
+    def skip(self, what: str, why: str) -> None:
+        """Record that `what` (a `report.schema.SkipKind`) is left out of this report, and why."""
+        self.skipped[what] = why
+        if self.stopwatch.progress:
+            console.print(f"  [yellow]{what} skipped[/]: {why}")
+
+    @property
+    def n_layers(self) -> int:
+        return self.ref.cfg.n_layers
+
+    @property
+    def proxies(self) -> list[str]:
+        """The proxies whose quality the benchmarks score: every tuned one, and segmentation
+        (whose items the generated->input attention reads), in PROXIES order."""
+        tuned = {ld.proxy for ld in self.loaded.values() if ld.proxy and ld.proxy != "none"}
+        return [p for p in PROXIES if p in tuned | {"segmentation"}]
+
+    @cached_property
+    def world(self):
+        """The reference's scene world, which every checkpoint shares (check_comparable)."""
+        return self.ref.world()
+
+    @cached_property
+    def eval(self) -> EvalItems:
+        with self.stopwatch("data"):
+            return EvalItems.build(self.ref, self.cfg.n_scenes, self.proxies, self.cfg.n_explorer)
+
+    @cached_property
+    def probe(self) -> ProbeItems:
+        with self.stopwatch("data"):
+            return ProbeItems.build(self.ref, self.world, self.cfg.n_probe_scenes)
+
+    def runner(self, name: str) -> HookedRunner:
+        """The checkpoint wrapped for hooked forward passes (booted once)."""
+        if name not in self._runners:
+            self._runners[name] = HookedRunner.for_loaded(self.loaded[name])
+        return self._runners[name]
+
+    def residuals(self, name: str) -> np.ndarray:
+        """float32 [L, N, d]: every layer's residual stream at the probe scenes' image
+        positions, rows image-major (ProbeItems.image_of)."""
+        if name not in self._residuals:
+            items = self.probe.items
+            with self.stopwatch("capture"):
+                X, _ = capture_residuals(self.runner(name), items, list(range(self.n_layers)),
+                                         progress=self.stopwatch.progress)  # fmt: skip
+            self._residuals[name] = X
+        return self._residuals[name]

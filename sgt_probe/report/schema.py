@@ -1,0 +1,467 @@
+"""The report.json contract: what `sgt-probe compare` writes and every reader loads.
+
+The models below are its documentation: docs/report-schema.md is generated from them
+(`python -m sgt_probe.report.docs`), so what a field means is its docstring. `L` is the number
+of layers and `H` of heads. Checkpoint names are short unique labels ("base", "segmentation",
+...); the first checkpoint is the reference for paired deltas and CKA. A number compare could
+not compute (NaN) is null, so report.json stays strict JSON that browsers parse.
+
+Each suite compare runs fills the section of its name; a suite that did not run leaves its
+section null and is absent from `suites`. Loading validates the whole report: a missing,
+misspelled or mistyped field is refused, not discovered when a page is drawn.
+
+To add a field: one annotated line and its docstring in its model, with a default when older
+reports lack it (they then still load), and SCHEMA_VERSION one higher, so that an older
+sgt-probe refuses the new report by its version rather than by a field it does not know. A
+change that older reports cannot satisfy also raises OLDEST_READ to the new version.
+
+Versions: 1, the first format: every number in flat top-level dicts, described in prose only.
+2: one section per suite (`suites` says which ran), grounded precision as one nested record,
+validated on load. 3: `skipped`, what the world could not support inside the suites that ran,
+and `data.eval_fraction` (a version 2 report loads as one with nothing skipped and 0.2).
+Version 1 reports are refused with a note to rerun `sgt-probe compare`; the pipeline (`demo`,
+`reproduce`) rebuilds older reports on its next run.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+SCHEMA_VERSION = 3  # what compare writes
+OLDEST_READ = 2  # the oldest version this sgt-probe still loads
+
+PROBE_TARGETS = ("semantic_class", "color", "object_count")
+MassKind = Literal["text->image", "image->image", "text->text", "generated->input", "sink"]
+MASS_KINDS: tuple[str, ...] = get_args(MassKind)
+EmbedColorBy = Literal["class", "color", "depth"]
+EMBED_COLOR_BY: tuple[str, ...] = get_args(EmbedColorBy)
+# What a suite leaves out on a world that cannot support it (ReportData.skipped)
+SkipKind = Literal["generation", "color probe", "attention explorer"]
+SKIP_SUITE: dict[str, str] = {  # each of them -> the suite it is part of
+    "generation": "benchmarks",
+    "color probe": "probes",
+    "attention explorer": "attention",
+}
+
+Num = float | None  # null: a number that could not be computed (NaN)
+
+
+class Model(BaseModel):
+    # extra="forbid": a renamed or misspelled field is an error, not silently dropped
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+class Section(Model):
+    """The output of one compare suite; `ReportData` has one optional field per suite."""
+
+
+# ---- what was compared ----
+
+
+class DataInfo(Model):
+    """The scene world every checkpoint was trained on (its `DataSpec`)."""
+
+    # the data layer owns DataSpec: a field it adds is carried through, not refused
+    model_config = ConfigDict(extra="allow")
+
+    world: str
+    """shapes, digits or folder."""
+    seed: int
+    """The world's seed."""
+    image_size: int
+    """Scene side in pixels."""
+    path: str | None
+    """The data folder of a `folder` world, else null."""
+    eval_fraction: float = 0.2
+    """The share of a `folder` world's images held out (by a hash of the file name) for the
+    benchmarks and probes; the generated worlds hold out index ranges instead."""
+
+
+class ModelInfo(Model):
+    """The architecture all compared checkpoints share."""
+
+    n_layers: int
+    """L."""
+    n_heads: int
+    """H."""
+    d_model: int
+    """Residual-stream width."""
+    grid: int
+    """Image patches per side; P = grid * grid image positions."""
+    patch_size: int
+    """Patch side in pixels."""
+    preset: str
+    """The model preset (tiny, small)."""
+
+
+class Checkpoint(Model):
+    """One compared checkpoint."""
+
+    name: str
+    """Short unique label: "base" for a base checkpoint, else its proxy, else the file stem."""
+    path: str
+    """The .pt file compared."""
+    proxy: str | None
+    """The proxy it was tuned with (none = same steps on the base tasks), null for a base."""
+    stage: str | None
+    """"base" or "tune"."""
+    seed: int | None
+    """Its training seed."""
+    step: int
+    """Training steps done."""
+
+
+# ---- benchmarks suite ----
+
+
+class Scores(Model):
+    """Accuracy on one benchmark."""
+
+    overall: Num
+    """Mean of the family accuracies."""
+    families: dict[str, Num]
+    """Accuracy per question family (understanding) or prompt family (generation)."""
+
+
+class CheckpointScores(Model):
+    """One checkpoint's benchmark scores."""
+
+    understanding: Scores
+    """CV-Bench analogue: multiple-choice questions about held-out scenes."""
+    generation: Scores
+    """GenEval analogue: a generated image passes when the judge accepts its decoded pixels."""
+    proxy_quality: dict[str, Num]
+    """Proxy-task quality on maps generated for held-out scenes: segmentation_miou,
+    depth_accuracy, edge_f1, reconstruction_psnr, `<proxy>_psnr` (higher is better)."""
+
+
+class Delta(Model):
+    """A paired change against the reference: mean(b) - mean(a) over the same items."""
+
+    a: str
+    """The reference checkpoint."""
+    b: str
+    """The checkpoint compared with it."""
+    benchmark: Literal["understanding", "generation"]
+    """Which benchmark the items come from."""
+    family: str
+    """"overall" (families weighted equally) or one family."""
+    delta: Num
+    """mean(b) - mean(a)."""
+    lo: Num
+    """Lower end of the 95% paired-bootstrap CI (scenes resampled)."""
+    hi: Num
+    """Upper end of the same CI."""
+
+
+class GenerationItem(Model):
+    """One generation prompt."""
+
+    prompt: str
+    """The caption the model drew an image for."""
+    family: str
+    """Its prompt family."""
+
+
+class Generations(Model):
+    """Every generation prompt and the judge's verdict on each checkpoint's image."""
+
+    items: list[GenerationItem]
+    """The prompts, in the order of the generations/* arrays."""
+    verdicts: dict[str, list[bool]]
+    """Checkpoint name -> whether the judge accepted its image, per item."""
+
+
+class Benchmarks(Section):
+    """Understanding, generation and proxy quality, scored on the same held-out items."""
+
+    scores: dict[str, CheckpointScores]
+    """Checkpoint name -> its scores."""
+    deltas: list[Delta]
+    """Every other checkpoint against the reference, overall and per family."""
+    generations: Generations
+    """What each checkpoint drew for each prompt, and the verdicts."""
+
+
+# ---- probes suite ----
+
+
+class ProbeResult(Model):
+    """A linear probe fitted at every layer (see linear_separability)."""
+
+    accuracy: list[Num]
+    """[L] held-out accuracy (higher = more linearly separable)."""
+    lo: list[Num]
+    """[L] lower end of the 95% cluster-bootstrap CI (images resampled)."""
+    hi: list[Num]
+    """[L] upper end of the same CI."""
+    C: list[float]
+    """[L] the inverse L2 strength grouped cross-validation chose."""
+    majority: Num
+    """Held-out accuracy of always answering the training rows' commonest label: the floor."""
+    control: list[Num] | None = None
+    """[L] control-task accuracy (see selectivity); null for image-level probes."""
+    selectivity: list[Num] | None = None
+    """[L] accuracy - control; null for image-level probes."""
+
+
+class LabelFree(Model):
+    """Separability of the image-patch residuals by semantic class, without a probe."""
+
+    fisher: list[Num]
+    """[L] see fisher."""
+    silhouette: list[Num]
+    """[L] see silhouette."""
+
+
+class Probes(Section):
+    """Linear probes and label-free separability of image-position residuals, per layer."""
+
+    targets: dict[str, dict[str, ProbeResult]]
+    """Checkpoint name -> probe target -> result. Targets: semantic_class and color (patch
+    level), object_count (image level: see object_count_probe)."""
+    label_free: dict[str, LabelFree]
+    """Checkpoint name -> scores."""
+
+
+# ---- attention suite ----
+
+
+class Grounded(Model):
+    """Grounded attention precision per layer (see grounded_precision)."""
+
+    precision: list[Num]
+    """[L] share of the head-averaged text->image mass on the named object's patches."""
+    lo: list[Num]
+    """[L] lower end of the 95% bootstrap CI (questions resampled)."""
+    hi: list[Num]
+    """[L] upper end of the same CI."""
+    chance: Num
+    """The named objects' mean share of image patches: what uniform attention would get."""
+    ratio: list[Num]
+    """[L] precision / chance."""
+    n: int
+    """Questions that name an object and went into the means."""
+
+
+class AttentionStats(Model):
+    """One checkpoint's attention statistics (directions are query->key)."""
+
+    mass: dict[MassKind, list[list[Num]] | None]
+    """Kind -> [L][H] attention mass (see attention_mass); generated->input is null without
+    generated-image sequences."""
+    entropy: list[list[Num]]
+    """[L][H] see attention_entropy."""
+    grounded: Grounded | None = None
+    """Null when no question names an object."""
+
+
+class ExplorerSample(Model):
+    """A question the attention explorer shows (arrays under explorer/)."""
+
+    index: int
+    """The held-out scene's index in its world."""
+    family: str
+    """Its question family."""
+    question: str
+    """The question as the model read it."""
+    tokens: list[str]
+    """The query tokens: the question's words, then `<task:answer>`."""
+    answer: str
+    """The right answer."""
+    target_instance: int
+    """Instance id of the object the question names (see explorer/instances)."""
+    target_tokens: list[int]
+    """Indices into `tokens` of the words that name that object (its color and shape)."""
+
+
+class Attention(Section):
+    """Cross-modal attention statistics per layer, and the explorer's samples."""
+
+    stats: dict[str, AttentionStats]
+    """Checkpoint name -> statistics."""
+    explorer: list[ExplorerSample]
+    """The questions the attention explorer shows, each naming an object."""
+
+
+# ---- knockout suite ----
+
+
+class KnockoutCurve(Model):
+    """Text->image knockout in a sliding window of layers (see knockout)."""
+
+    windows: list[tuple[int, int]]
+    """[first, last] layers blocked, one window per centre layer."""
+    center: list[int]
+    """The centre layer of each window."""
+    relative_change: list[Num]
+    """Per window: mean over questions of (p_new - p_base) / p_base."""
+    lo: list[Num]
+    """Per window: lower end of the 95% bootstrap CI."""
+    hi: list[Num]
+    """Per window: upper end of the same CI."""
+
+
+class Knockout(Section):
+    """What blocking text->image attention does to the probability of the right answer."""
+
+    curves: dict[str, KnockoutCurve]
+    """Checkpoint name -> curve."""
+
+
+# ---- cka suite ----
+
+
+class CkaPair(Model):
+    """The reference against one other checkpoint."""
+
+    a: str
+    """The reference checkpoint."""
+    b: str
+    """The checkpoint compared with it."""
+    values: list[Num]
+    """[L] debiased linear CKA between a's and b's image-position residuals (see cka)."""
+
+
+class Cka(Section):
+    """How similar each checkpoint's representations are to the reference's, per layer."""
+
+    pairs: list[CkaPair]
+    """One per checkpoint after the reference."""
+
+
+# ---- embeddings suite ----
+
+
+class Embeddings(Section):
+    """UMAP layouts of image-token residuals (arrays under embeddings/)."""
+
+    layers: list[int]
+    """The layers embedded: the middle and the last."""
+    names: list[str]
+    """The checkpoints embedded (a study embeds only the pair its figure shows)."""
+    color_by: list[EmbedColorBy]
+    """The per-point labels stored under embeddings/meta/."""
+    labels: dict[str, list[str]]
+    """Label kind -> the name of each index: "class" (0 = background) and "color"."""
+
+
+# ---- the report ----
+
+
+class ReportData(Model):
+    """report.json: one comparison of several checkpoints on the same held-out items."""
+
+    schema_version: int
+    """The format's version (SCHEMA_VERSION when written)."""
+    created: str
+    """When it was written, UTC, ISO 8601."""
+    suites: list[str]
+    """The suites that ran, in the order they ran; each filled the section of its name."""
+    skipped: dict[SkipKind, str] = {}
+    """What the compared world cannot support, left out of a suite that ran -> why. On a
+    folder world: "generation" (the judge needs a generated world; benchmarks then have no
+    generation scores, deltas or images), "color probe" (its objects have no colors; probes
+    have no color target) and "attention explorer" when no held-out question names an object
+    (attention has no explorer samples or arrays). Empty on the generated worlds."""
+    definitions: dict[str, str]
+    """Metric -> what it means, for the suites that ran (listed below)."""
+    data: DataInfo
+    """The world the checkpoints were trained on."""
+    model: ModelInfo
+    """The architecture they share."""
+    compare_config: dict[str, Any]
+    """The CompareConfig it was made with: item counts, seed, device, suites."""
+    checkpoints: list[Checkpoint]
+    """In compare's argument order; the first is the reference."""
+    timings: dict[str, float]
+    """Wall seconds per stage (load, data, capture, each suite), each second counted once."""
+    benchmarks: Benchmarks | None = None
+    probes: Probes | None = None
+    attention: Attention | None = None
+    knockout: Knockout | None = None
+    cka: Cka | None = None
+    embeddings: Embeddings | None = None
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.checkpoints]
+
+    @model_validator(mode="after")
+    def _sections_are_the_suites(self) -> ReportData:
+        unknown = [s for s in self.suites if s not in SUITES]
+        if unknown:
+            raise ValueError(f"suites: unknown suite {unknown[0]!r}; known: {', '.join(SUITES)}")
+        for what, suite in SKIP_SUITE.items():
+            if what in self.skipped and suite not in self.suites:
+                raise ValueError(f"skipped: {what!r} is part of the {suite!r} suite, which did "
+                                 "not run")  # fmt: skip
+        for suite in SUITES:
+            ran, section = suite in self.suites, getattr(self, suite)
+            if ran and section is None:
+                raise ValueError(f"suites lists {suite!r} but its section is null")
+            if not ran and section is not None:
+                raise ValueError(f"{suite}: a section for a suite that `suites` does not list")
+        return self
+
+
+def _is_section(annotation) -> bool:
+    return any(isinstance(a, type) and issubclass(a, Section) for a in get_args(annotation))
+
+
+# The suites compare can run: ReportData's section fields, in their order.
+SUITES: tuple[str, ...] = tuple(
+    name for name, field in ReportData.model_fields.items() if _is_section(field.annotation)
+)
+
+# Metric -> definition, per suite; report.json carries those of the suites that ran.
+DEFINITIONS: dict[str, dict[str, str]] = {
+    "benchmarks": {
+        "deltas": "Paired over the same items against the first checkpoint: mean(b) - mean(a) "
+        "with a 95% paired bootstrap CI (scenes resampled).",
+    },
+    "probes": {
+        "linear_separability": "Per layer, multinomial logistic regression on the residual "
+        "stream (hook_resid_post) at image positions, L2 strength C chosen by cross-validation "
+        "with folds grouped by image, fitted on half of the images and scored on the other "
+        "half; accuracy with a 95% cluster-bootstrap CI (images resampled).",
+        "selectivity": "Task accuracy minus control-task accuracy (Hewitt & Liang 2019): each "
+        "VQ code of the patch gets one fixed random label with the task's class distribution.",
+        "object_count_probe": "Image-level probe: mean of the image-position residuals -> "
+        "number of objects.",
+        "fisher": "trace(between-class scatter) / trace(within-class scatter) of patch "
+        "residuals by semantic class.",
+        "silhouette": "Silhouette score (cosine) of patch residuals by semantic class, subsampled.",
+    },
+    "attention": {
+        "attention_direction": "Always query->key: 'text->image' is text-token queries "
+        "attending to image-token keys. Text queries are the question words and the "
+        "answer-task token.",
+        "attention_mass": "Per layer, head and sample: for each query in Q the sum of its "
+        "attention weights over the key set K, averaged over the queries in Q; then averaged "
+        "over samples. Kinds: text->image, image->image, text->text, generated->input "
+        "(generated-image queries of segmentation-proxy sequences to input-image keys, "
+        "teacher-forced on the ground-truth map); sink = mass on the first token (<bos>) from "
+        "text queries.",
+        "attention_entropy": "Mean over text queries of -sum_k p log p (nats).",
+        "grounded_precision": "For a question that names an object: the share of the (head-"
+        "averaged) text->image mass that lands on image patches holding any pixel of that "
+        "object's ground-truth mask; chance = the object's share of image patches; ratio = "
+        "precision/chance.",
+    },
+    "knockout": {
+        "knockout": "Block text->image edges (text queries to image keys) in a window of layers "
+        "around L; relative change of the probability of the correct answer, (p_new - p_base) "
+        "/ p_base, averaged over questions, with a 95% bootstrap CI.",
+    },
+    "cka": {
+        "cka": "Debiased linear CKA (Kornblith et al. 2019, unbiased HSIC) between two "
+        "checkpoints' image-position residuals at the same layer on the same inputs.",
+    },
+    "embeddings": {
+        "umap": "UMAP of the image-position residuals of the first probe scenes at the middle "
+        "and the last layer, one fit per checkpoint and layer, with a fixed seed.",
+    },
+}
