@@ -5,7 +5,7 @@ measured on this machine in the same run.
     python benchmarks/train_bench.py --preset tiny --threads 1 --steps 20
 
 Each configuration (thread count x attention kernel) runs the real `train_loop` on realistic
-batches (`batch_items` over rendered scenes) and times --steps steps after WARMUP untimed ones.
+batches (`TrainStream.batch`: scenes rendered on the fly) and times --steps steps after WARMUP untimed ones.
 Configurations are interleaved over --repeats rounds so load from other processes hits them
 alike, and the peak is measured again just before each run.
 
@@ -27,7 +27,7 @@ full length, not the causal half, as PaLM does. Padding is computed but not coun
 Peak: the best of several fp32 matmuls of two 2048 x 2048 matrices (2 n^3 FLOPs each) at the
 same thread count, by each clock. MFU = model FLOP/s / peak FLOP/s, by the same clock.
 
-Also measured alone (CPU ms): building a batch (`batch_items` + `collate`), and one AdamW step
+Also measured alone (CPU ms): building a batch (`TrainStream.batch` + `collate`), and one AdamW step
 in torch's CPU default (a Python for-loop over parameters) against fused.
 """
 
@@ -51,7 +51,7 @@ from sgt_probe.model.sequences import collate
 from sgt_probe.model.vocab import Vocab
 from sgt_probe.tokenizer import fit_tokenizer
 from sgt_probe.tuning import loop
-from sgt_probe.tuning.taskdata import TaskData, batch_items
+from sgt_probe.tuning.taskdata import TrainStream
 
 WARMUP = 2  # untimed steps before the timed ones: first steps allocate and pick kernels
 
@@ -99,19 +99,20 @@ def build(preset_name: str, n_scenes: int, proxy: str | None):
     # Codebook quality does not change the cost of a step: fit it on few scenes.
     tokenizer = fit_tokenizer(world, n_scenes=64, n_codes=cfg.n_codes)
     vocab = Vocab.build(world.words(), cfg.n_codes)
-    data = TaskData(world, tokenizer, vocab, cfg, range(n_scenes), (proxy,) if proxy else ())
+    data = TrainStream(world, tokenizer, vocab, cfg, world.split("train")[:n_scenes])
     return cfg, tcfg, vocab, data
 
 
 def time_steps(cfg, tcfg, vocab, data, steps: int, attn: str, tmp: Path) -> tuple[float, float]:
     """(wall, CPU) seconds of steps WARMUP .. WARMUP + steps - 1 of a real `train_loop` run on a
-    fresh model, timed between the loop's calls to `batch_items` (one at the start of each step,
-    so building the batch counts; model building and the final checkpoint do not)."""
+    fresh model, timed between the loop's calls to `TrainStream.batch` (one at the start of each
+    step, so building the batch counts; model building and the final checkpoint do not)."""
     stamps = []
+    batch = TrainStream.batch
 
     def stamped(*args):
         stamps.append((time.perf_counter(), time.process_time()))
-        return batch_items(*args)
+        return batch(*args)
 
     model = build_model(cfg, vocab, seed=0)
     model.lm.set_attn_implementation(attn)
@@ -119,7 +120,7 @@ def time_steps(cfg, tcfg, vocab, data, steps: int, attn: str, tmp: Path) -> tupl
     out = tmp / f"{attn}.pt"
     # train_loop always trains with sdpa; pinning the kernel set above times the one asked for
     pinned = mock.patch.object(model.lm, "set_attn_implementation")
-    with mock.patch.object(loop, "batch_items", stamped), pinned:
+    with mock.patch.object(TrainStream, "batch", stamped), pinned:
         loop.train_loop(model, data, run, out, {}, progress=False)
     out.unlink()
     out.with_suffix(".log.jsonl").unlink()
@@ -130,7 +131,7 @@ def time_steps(cfg, tcfg, vocab, data, steps: int, attn: str, tmp: Path) -> tupl
 def batch_ms(data, tcfg, steps: int) -> float:
     clock = Clock()
     for step in range(steps):
-        collate(batch_items(data, tcfg, step), *data.pixels.shape[1:])
+        collate(data.batch(tcfg, step), *data.patch_shape)
     return clock.read()[1] / steps * 1e3
 
 
@@ -164,7 +165,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="interleaved rounds")
     ap.add_argument("--threads", default="1,2", help="comma-separated torch thread counts")
     ap.add_argument("--attn", default="eager,sdpa", help="attention kernels to compare")
-    ap.add_argument("--n-scenes", type=int, default=512)
+    ap.add_argument("--n-scenes", type=int, default=1_000_000, help="training scene pool")
     ap.add_argument("--proxy", default=None, help="time tuning batches with this proxy")
     args = ap.parse_args()
 
@@ -172,7 +173,7 @@ def main() -> None:
     n_params = matmul_params(build_model(cfg, vocab, seed=0))
     flops, tokens = 0, 0
     for step in range(WARMUP, WARMUP + args.steps):  # the very batches the timed steps see
-        f, t = step_flops(batch_items(data, tcfg, step), n_params, cfg.n_layers, cfg.d_model)
+        f, t = step_flops(data.batch(tcfg, step), n_params, cfg.n_layers, cfg.d_model)
         flops, tokens = flops + f, tokens + t
     print(f"preset {args.preset}: d_model {cfg.d_model}, {cfg.n_layers} layers, vocab "
           f"{len(vocab)}, N = {n_params / 1e6:.2f} M matmul parameters, batch "
@@ -209,7 +210,7 @@ def main() -> None:
 
     torch.set_num_threads(threads[0])
     print(f"\nmeasured alone at {threads[0]} thread(s), CPU ms per step:")
-    print(f"  batch_items + collate: {batch_ms(data, tcfg, args.steps):.1f}")
+    print(f"  TrainStream.batch + collate: {batch_ms(data, tcfg, args.steps):.1f}")
     for fused in (False, True):
         print(f"  AdamW step, {'fused' if fused else 'for-loop':8s}: "
               f"{optimizer_ms(cfg, vocab, fused):.1f}")  # fmt: skip

@@ -15,10 +15,11 @@ from dataclasses import replace
 
 import pytest
 import torch
-from helpers_train import checkpoint_contents
+from helpers_train import SPEC, TINY_MODEL, checkpoint_contents
 
 from sgt_probe.checkpoint import CheckpointError, save_checkpoint
 from sgt_probe.cli import main
+from sgt_probe.data import make_world
 from sgt_probe.model.checks import param_shapes
 from sgt_probe.model.config import ModelConfig
 from sgt_probe.model.loading import build_model, load_model
@@ -69,6 +70,9 @@ def _scale_codebook(c):
     c["tokenizer"]["codebook"] = c["tokenizer"]["codebook"] * 300
 
 
+# the tiny vocabulary's size, which the messages about embedding shapes name
+V = len(Vocab.build(make_world(SPEC).words(), TINY_MODEL["n_codes"]))
+
 # (case, change to a good checkpoint, what the one-line message must say)
 BAD = [
     # types
@@ -101,21 +105,21 @@ BAD = [
     ("negative step", _top("step", -3), "step must be an integer >= 0"),
     ("unknown stage", _top("stage", "final"), "stage must be one of base, tune"),
     # the model described does not match the tensors
-    ("wider model", _set("model_config", "d_model", 64), "state_dict['lm.model.embed_tokens.weight'] is torch.float32 (123, 32), but model_config describes a float tensor of shape (123, 64)"),
+    ("wider model", _set("model_config", "d_model", 64), f"state_dict['lm.model.embed_tokens.weight'] is torch.float32 ({V}, 32), but model_config describes a float tensor of shape ({V}, 64)"),
     ("wider mlp", _set("model_config", "d_ff", 128), "model_config describes a float tensor of shape (128, 32)"),
     ("missing tensor", _drop_tensor, "state_dict lacks lm.model.layers.1.mlp.up_proj.weight"),
     ("unknown tensor", _extra_tensor, "state_dict holds an unknown tensor lm.model.layers.0.self_attn.q_proj.bias"),
     ("integer weights", _int_tensor, "state_dict['lm.model.norm.weight'] is torch.int64 (32,)"),
     # sizes that would allocate without bound if believed
     ("a million layers", _set("model_config", "n_layers", 1_000_000), "model_config.n_layers is 1000000 but the state dict holds 2 layers"),
-    ("a huge width", _set("model_config", "d_model", 2**30), "but model_config describes a float tensor of shape (123, 1073741824)"),
+    ("a huge width", _set("model_config", "d_model", 2**30), f"but model_config describes a float tensor of shape ({V}, 1073741824)"),
     ("a huge vocabulary", _set("model_config", "vocab_size", 10**12), "(1000000000000, 32)"),
     ("huge images", _set("model_config", "image_size", 4 * 10**6), "state_dict['patch_encoder.pos']"),
     ("a huge context", _set("model_config", "max_len", 10**12), "model_config.max_len must be an integer in 1..1048576"),
     # parts that disagree
     ("data at another size", _set("data_spec", "image_size", 64), "data_spec.image_size 64 but the model reads 32px images"),
     ("vocab codes", _set("vocab", "n_codes", 32), "vocab.n_codes 32 but model_config.n_codes is 64"),
-    ("vocab size", _drop_word, "vocab.tokens holds 122 tokens but model_config.vocab_size is 123"),
+    ("vocab size", _drop_word, f"vocab.tokens holds {V - 1} tokens but model_config.vocab_size is {V}"),
     ("vocab repeats a word", _swap_word, "vocab.tokens hold a token twice"),
     ("tokenizer codes", _set("tokenizer", "n_codes", 32), "tokenizer.n_codes 32 but model_config.n_codes is 64"),
     ("tokenizer patches", _set("tokenizer", "patch_size", 2), "tokenizer.patch_size 2 but model_config.patch_size is 4"),
@@ -127,7 +131,8 @@ BAD = [
 
 def test_the_good_checkpoint_loads(tmp_path, good):
     loaded = load_model(save_checkpoint(tmp_path / "good.pt", good))
-    assert loaded.cfg.to_dict() == good["model_config"] and len(loaded.vocab) == 123
+    assert loaded.cfg.to_dict() == good["model_config"]
+    assert loaded.vocab.to_dict() == good["vocab"]
 
 
 @pytest.mark.parametrize("case, change, says", BAD, ids=[b[0] for b in BAD])

@@ -35,7 +35,7 @@ RELATION_Q = "where is the {} relative to the {}"
 DEPTH_Q = "which is closer to the camera the {} or the {}"
 DISTANCE_Q = "which is closer to the {} the {} or the {}"
 EXISTENCE_Q = "is there {} {}"
-FIXED_WORDS = "a an and objects"
+FIXED_WORDS = "a an and objects top bottom center"
 
 # depth pairs need a visible cue: overlapping boxes (occlusion) or a clearly larger nearer object
 DEPTH_SIZE_RATIO = 1.25
@@ -134,6 +134,30 @@ def make_prompt(
 
 def _name(o: SceneObject) -> str:
     return f"{o.color} {o.shape}"
+
+
+def region(center: tuple[float, float], image_size: int) -> str:
+    """The cell of a 3 x 3 grid a centre falls in: "top left", "top", ..., "center", ...,
+    "bottom right"."""
+    row, col = (min(int(3 * c / image_size), 2) for c in center)
+    vertical, horizontal = ("top", "", "bottom")[row], ("left", "", "right")[col]
+    return " ".join(w for w in (vertical, horizontal) if w) or "center"
+
+
+def caption(objects: list[SceneObject], known_colors, image_size: int) -> str:
+    """Every object in reading order (by grid cell, then left to right), each as where, then
+    what: "top left red circle and center blue square". The dense captioning target of base
+    training; each word is predictable from the one before it and the image alone (a region
+    says where to look, a color which object to read the shape of). Colors outside
+    `known_colors` are left out."""
+
+    def key(o):
+        return min(int(3 * o.center[0] / image_size), 2), o.center[1]
+
+    return " and ".join(
+        f"{region(o.center, image_size)} {_name(o) if o.color in known_colors else o.shape}"
+        for o in sorted(objects, key=key)
+    )
 
 
 def _count(objects, rng, shapes) -> QAItem | None:

@@ -113,8 +113,18 @@ def _train_config(path: Path, d) -> None:
     s.number("lr", 0, open_lo=True)
     s.number("grad_clip", 0, open_lo=True)
     s.number("weight_decay", 0)
-    for key in ("min_lr_ratio", "proxy_ratio", "understanding_ratio"):
+    for key in ("min_lr_ratio", "proxy_ratio"):
         s.number(key, 0, 1)
+    for key in (
+        "understanding_share",
+        "caption_share",
+        "generation_share",
+        "understanding_weight",
+        "caption_weight",
+        "generation_weight",
+        "proxy_weight",
+    ):
+        s.number(key, 0)
     s.choice("proxy", PROXIES, optional=True)
 
 

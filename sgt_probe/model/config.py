@@ -56,12 +56,31 @@ class TrainConfig(_Dict):
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     seed: int = 0
-    n_scenes: int = 3000  # training scenes: the first n of the world's "train" split
+    # training scenes: the first n of the world's "train" split, drawn at random and rendered
+    # on the fly
+    n_scenes: int = 1_000_000
     proxy: str | None = None  # None: base training (understanding + generation only)
     proxy_ratio: float = 0.5  # share of each batch spent on the proxy task when tuning
-    understanding_ratio: float = 0.6  # share of the base-task items that are QA
+    # The base-task mix (relative shares of the items that are not proxy items): question
+    # dialogues, captions, and prompt -> image generation.
+    understanding_share: float = 0.4
+    caption_share: float = 0.2
+    generation_share: float = 0.4
+    # Loss weights: each task's loss is the mean over its own target tokens, and the batch loss
+    # their weighted mean. Summing over tokens instead let a 65-code image outweigh a one-word
+    # answer 65:1, leaving understanding ~2% of the loss.
+    understanding_weight: float = 1.0
+    caption_weight: float = 0.5
+    generation_weight: float = 1.0
+    proxy_weight: float = 1.0
     ckpt_every: int = 50
     log_every: int = 10
+
+    def task_weight(self, task: str) -> float:
+        """The loss weight of a task name as the loop logs it (a proxy name is a proxy)."""
+        named = {"understanding": self.understanding_weight, "caption": self.caption_weight,
+                 "generation": self.generation_weight}  # fmt: skip
+        return named.get(task, self.proxy_weight)
 
 
 PRESETS: dict[str, dict] = {

@@ -1,8 +1,14 @@
 """Tasks as token sequences (docs/design.md §3), with a token-role map and loss only on the target.
 
     understanding: <bos> <boi> IMG <eoi> question <task:answer>        -> answer
+    dialogue:      <bos> <boi> IMG <eoi> q1 <task:answer> -> a1  q2 <task:answer> -> a2 ...
+    caption:       <bos> <boi> IMG <eoi> <task:describe>               -> caption words
     generation:    <bos> prompt <task:generate> <bog>                  -> codes <eog>
     proxy:         <bos> <boi> IMG <eoi> <task:segment|...> <bog>      -> target codes <eog>
+
+A dialogue asks every question of a scene after one image: each answer token is a training
+target, so one pass over the image's 64 positions trains several answers (evaluation asks one
+question per sequence, which is a dialogue's first turn).
 
 IMG is P `<img>` placeholders whose embeddings the patch encoder supplies (vision_input
 "patch") or the P VQ codes of the input image (vision_input "vq"). The role of every position
@@ -22,15 +28,23 @@ from sgt_probe.tokenizer.vq import patchify
 # Token roles. Text = question or prompt words; image = input-image positions; generated =
 # image codes the model writes (and <eog>); answer = the answer word.
 ROLE_PAD, ROLE_SPECIAL, ROLE_IMAGE, ROLE_TEXT, ROLE_ANSWER, ROLE_GENERATED, ROLE_TASK = range(7)
+# Positions whose token is predicted (from the position before): answers, caption words, and
+# generated image codes. Everything else is context.
+TARGET_ROLES = (ROLE_ANSWER, ROLE_GENERATED)
 
 
 @dataclass
 class Item:
     ids: list[int]  # the whole sequence, target included
     roles: list[int]
-    n_prefix: int  # positions >= n_prefix are targets (predicted from the position before)
+    n_prefix: int  # the first target position (the answer of a one-question item)
     pixels: np.ndarray | None  # [P, p*p*3] float32 in [-1, 1], for an input image
-    task: str  # "understanding" | "generation" | a proxy name
+    task: str  # "understanding" | "caption" | "generation" | a proxy name
+
+
+def n_targets(item: Item) -> int:
+    """How many of the item's positions are predicted (the loss's token count)."""
+    return sum(r in TARGET_ROLES for r in item.roles)
 
 
 def patch_pixels(images: np.ndarray, patch: int) -> np.ndarray:
@@ -51,15 +65,32 @@ def _with_image(vocab: Vocab, codes: np.ndarray, vision_input: str) -> tuple[lis
     return ids, roles
 
 
-def understanding_item(vocab, in_codes, pixels, question, answer, vision_input) -> Item:
+def dialogue_item(vocab, in_codes, pixels, turns: list[tuple[str, str]], vision_input) -> Item:
+    """One image, then each (question, answer) turn in order; every answer is a target."""
     ids, roles = _with_image(vocab, in_codes, vision_input)
-    q = vocab.encode_words(question)
-    ids += [*q, vocab[TASKS["answer"]]]
-    roles += [ROLE_TEXT] * len(q) + [ROLE_TASK]
-    n_prefix = len(ids)
-    ids.append(vocab.encode_words(answer)[0])
-    roles.append(ROLE_ANSWER)
+    n_prefix = None
+    for question, answer in turns:
+        q = vocab.encode_words(question)
+        ids += [*q, vocab[TASKS["answer"]]]
+        roles += [ROLE_TEXT] * len(q) + [ROLE_TASK]
+        n_prefix = n_prefix or len(ids)
+        ids.append(vocab.encode_words(answer)[0])
+        roles.append(ROLE_ANSWER)
     return Item(ids, roles, n_prefix, pixels, "understanding")
+
+
+def understanding_item(vocab, in_codes, pixels, question, answer, vision_input) -> Item:
+    return dialogue_item(vocab, in_codes, pixels, [(question, answer)], vision_input)
+
+
+def caption_item(vocab, in_codes, pixels, caption: str, vision_input) -> Item:
+    """The image, then `<task:describe>`, then the caption's words as targets."""
+    ids, roles = _with_image(vocab, in_codes, vision_input)
+    ids.append(vocab[TASKS["caption"]])
+    roles.append(ROLE_TASK)
+    n_prefix = len(ids)
+    words = vocab.encode_words(caption)
+    return Item(ids + words, roles + [ROLE_ANSWER] * len(words), n_prefix, pixels, "caption")
 
 
 def _codes_target(vocab: Vocab, codes: np.ndarray) -> tuple[list, list]:
@@ -87,7 +118,8 @@ def proxy_item(vocab, proxy, in_codes, pixels, target_codes, vision_input) -> It
 
 def collate(items: list[Item], n_patches: int, patch_dim: int) -> dict[str, torch.Tensor]:
     """Right-pad to the longest item. Causal attention means padding at the end never changes
-    the positions before it, so no attention mask is needed."""
+    the positions before it, so no attention mask is needed. `targets[b, t]` is the token at
+    t + 1 where that position has a target role (else -100, ignored by the loss)."""
     t = max(len(it.ids) for it in items)
     b = len(items)
     input_ids = torch.zeros(b, t, dtype=torch.long)
@@ -97,10 +129,11 @@ def collate(items: list[Item], n_patches: int, patch_dim: int) -> dict[str, torc
     for i, it in enumerate(items):
         n = len(it.ids)
         ids = torch.tensor(it.ids)
+        role = torch.tensor(it.roles, dtype=torch.int8)
         input_ids[i, :n] = ids
-        roles[i, :n] = torch.tensor(it.roles, dtype=torch.int8)
-        # targets[t] is the token at t+1, for target positions only
-        targets[i, it.n_prefix - 1 : n - 1] = ids[it.n_prefix :]
+        roles[i, :n] = role
+        is_target = torch.isin(role[1:], torch.tensor(TARGET_ROLES, dtype=torch.int8))
+        targets[i, : n - 1] = torch.where(is_target, ids[1:], -100)
         if it.pixels is not None:
             pixels[i] = torch.from_numpy(it.pixels)
     return {"input_ids": input_ids, "targets": targets, "roles": roles, "pixels": pixels}

@@ -12,6 +12,7 @@ from pathlib import Path
 SPECIALS = ("<pad>", "<unk>", "<bos>", "<boi>", "<eoi>", "<bog>", "<eog>", "<img>")
 TASKS = {
     "answer": "<task:answer>",
+    "caption": "<task:describe>",
     "generate": "<task:generate>",
     "segmentation": "<task:segment>",
     "depth": "<task:depth>",

@@ -1,9 +1,9 @@
 """The training loop shared by base training and SGT tuning (nanoGPT style: one flat loop).
 
 Runs as one process, or under `torchrun --nproc_per_node N` with DistributedDataParallel
-(gloo on CPU, nccl on GPU): each rank takes every N-th item of the same global batch and the
-loss is normalised by the global target-token count, so N processes compute the loss one
-process would.
+(gloo on CPU, nccl on GPU): each rank takes every N-th item of the same global batch and each
+task's loss is normalised by the task's global target-token count, so N processes compute the
+loss one process would.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import json
 import math
 import os
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,10 +23,10 @@ from tqdm.auto import tqdm
 
 from sgt_probe.checkpoint import save_checkpoint
 from sgt_probe.model.config import TrainConfig
-from sgt_probe.model.sequences import collate
+from sgt_probe.model.sequences import collate, n_targets
 from sgt_probe.model.unified import UnifiedModel
 from sgt_probe.tuning import log_path
-from sgt_probe.tuning.taskdata import TaskData, batch_items
+from sgt_probe.tuning.taskdata import TrainStream
 
 
 class TrainingError(RuntimeError):
@@ -83,7 +84,7 @@ def item_losses(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tens
 
 def train_loop(
     model: UnifiedModel,
-    data: TaskData,
+    data: TrainStream,
     tcfg: TrainConfig,
     out: Path,
     payload: dict,
@@ -92,12 +93,15 @@ def train_loop(
     history: list[dict] | None = None,
     device: str | torch.device = "cpu",
     progress: bool = True,
+    on_checkpoint=None,
 ) -> list[dict]:
     """Train from `start_step` to `tcfg.steps`, checkpointing `out` every `ckpt_every` steps.
 
     `payload` holds the checkpoint's fixed parts (configs, vocabulary, codebook, data spec).
     Training runs with sdpa attention (fused kernels); a finished run hands the model back with
-    eager attention, which capture needs to read attention patterns.
+    eager attention, which capture needs to read attention patterns. `on_checkpoint(step)` is
+    called (on the main rank) after each checkpoint is written, e.g. to evaluate it
+    (benchmarks/learn_bench.py).
     """
     ddp = init_distributed()
     model.to(device).train()
@@ -131,30 +135,45 @@ def train_loop(
         range(start_step, tcfg.steps), initial=start_step, total=tcfg.steps,
         desc=f"{payload.get('stage', 'train')}", disable=not (progress and ddp.main),
     )  # fmt: skip
-    tasks = ["understanding", "generation", *data.proxies]
+    tasks = ["understanding", "caption", "generation", *data.proxies(tcfg)]
+    weights = torch.tensor([tcfg.task_weight(t) for t in tasks], device=device)
     t0, tokens = time.perf_counter(), 0
     for step in bar:
-        items = batch_items(data, tcfg, step)[ddp.rank :: ddp.world_size]
-        batch = {k: v.to(device) for k, v in collate(items, *data.pixels.shape[1:]).items()}
+        items = data.batch(tcfg, step, ddp.rank, ddp.world_size)
         for g in optimizer.param_groups:
             g["lr"] = get_lr(step, tcfg)
-        logits = net(batch["input_ids"], batch["pixels"]).logits
-        sums, counts = item_losses(logits, batch["targets"])
-        # Per-task [loss sum, target count] rows plus a total row, summed over ranks in one
-        # all_reduce, so the history is the same for any number of processes.
-        task_ix = torch.tensor([tasks.index(it.task) for it in items], device=sums.device)
-        stats = torch.zeros(len(tasks) + 1, 2, device=sums.device)
-        stats[:-1].index_add_(0, task_ix, torch.stack([sums.detach(), counts.float()], 1))
-        stats[-1] = stats[:-1].sum(0)
+        # One forward per task: items of a task have similar lengths, so this pads far less
+        # than one forward over the whole batch (a dialogue is ~130 tokens, a caption ~80).
+        groups = [(k, [it for it in items if it.task == t]) for k, t in enumerate(tasks)]
+        groups = [(k, g) for k, g in groups if g]
+        # [task] global target counts, known before any forward: each task's loss is its mean
+        # over them, so the micro-batches' losses add up to the batch loss.
+        stats = torch.zeros(len(tasks), 2, device=device)  # [task] (loss sum, target count)
+        for k, g in groups:
+            stats[k, 1] = sum(n_targets(it) for it in g)
         if ddp.world_size > 1:
             dist.all_reduce(stats)
-        global_sum, total = stats[-1]
-        # DDP averages gradients over ranks; scaling by world_size turns that into the sum.
-        loss = sums.sum() / total * ddp.world_size
+        present = stats[:, 1] > 0
+        w = weights * present / (weights * present).sum()  # weights of the tasks in the batch
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        for j, (k, g) in enumerate(groups):
+            batch = {key: v.to(device) for key, v in collate(g, *data.patch_shape).items()}
+            # DDP all-reduces the accumulated gradients once, on each rank's last backward
+            last = j == len(groups) - 1
+            with nullcontext() if last or ddp.world_size == 1 else net.no_sync():
+                logits = net(batch["input_ids"], batch["pixels"]).logits
+                task_sum = item_losses(logits, batch["targets"])[0].sum()
+                # DDP averages gradients over ranks; scaling by world_size turns that into
+                # the sum
+                (w[k] * task_sum / stats[k, 1] * ddp.world_size).backward()
+            stats[k, 0] = task_sum.detach()
+            tokens += int((batch["roles"] != 0).sum())
+        if ddp.world_size > 1:
+            sums = stats[:, 0].clone()
+            dist.all_reduce(sums)
+            stats[:, 0] = sums
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
-        global_loss = (global_sum / total).item()
+        global_loss = (w * stats[:, 0] / stats[:, 1].clamp(min=1)).sum().item()
         # Checked before the update so non-finite values never reach the weights, and so the
         # last checkpoint written is one whose weights gave a finite loss and gradient.
         bad = {"loss": global_loss, "gradient norm": grad_norm.item()}
@@ -167,12 +186,11 @@ def train_loop(
             )
         optimizer.step()
 
-        tokens += int((batch["roles"] != 0).sum()) * ddp.world_size
-        rate = tokens / (time.perf_counter() - t0)
+        rate = tokens * ddp.world_size / (time.perf_counter() - t0)
         record = {
             "step": step + 1, "loss": global_loss, "lr": get_lr(step, tcfg), "tokens_per_s": rate,
             **{f"loss/{k}": s / c
-               for k, (s, c) in zip(tasks, stats[:-1].tolist(), strict=True) if c},
+               for k, (s, c) in zip(tasks, stats.tolist(), strict=True) if c},
         }  # fmt: skip
         history.append(record)
         bar.set_postfix(loss=f"{global_loss:.3f}", tok_s=f"{rate:,.0f}")
@@ -182,6 +200,8 @@ def train_loop(
         if (step + 1) % tcfg.ckpt_every == 0 or step + 1 == tcfg.steps:
             checkpoint(step + 1)
             last_saved = step + 1
+            if on_checkpoint is not None and ddp.main:
+                on_checkpoint(step + 1)
     model.lm.set_attn_implementation("eager")
     model.eval()
     return history

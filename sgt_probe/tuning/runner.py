@@ -22,7 +22,7 @@ from sgt_probe.model.vocab import Vocab
 from sgt_probe.tokenizer import VQTokenizer, fit_tokenizer
 from sgt_probe.tuning import check_fresh
 from sgt_probe.tuning.loop import train_loop
-from sgt_probe.tuning.taskdata import TaskData
+from sgt_probe.tuning.taskdata import TrainStream
 
 
 def _resume_state(out: Path, tcfg: TrainConfig, resume: bool) -> dict | None:
@@ -55,14 +55,15 @@ def _check_same_run(out: Path, resume_ckpt: dict | None, cfg: ModelConfig, spec:
             raise CheckpointError(f"{out}: was started with another {what}; cannot resume")
 
 
-def _run(model, data, tcfg, out, payload, resume_ckpt, device, progress) -> Path:
+def _run(model, data, tcfg, out, payload, resume_ckpt, device, progress, on_checkpoint) -> Path:
     start, opt_state, history = 0, None, None
     if resume_ckpt is not None:
         model.load_state_dict(resume_ckpt["state_dict"])
         start, opt_state = resume_ckpt["step"], resume_ckpt.get("optimizer")
         history = resume_ckpt["history"]
         torch.set_rng_state(resume_ckpt["rng"])
-    train_loop(model, data, tcfg, out, payload, start, opt_state, history, device, progress)
+    train_loop(model, data, tcfg, out, payload, start, opt_state, history, device, progress,
+               on_checkpoint=on_checkpoint)  # fmt: skip
     return out
 
 
@@ -75,6 +76,7 @@ def train_base(
     resume: bool = False,
     device: str | None = None,
     progress: bool = True,
+    on_checkpoint=None,
 ) -> Path:
     out = Path(out)
     p = preset(preset_name)
@@ -91,13 +93,14 @@ def train_base(
     vocab = Vocab.build(world.words(), cfg.n_codes)
     model = build_model(cfg, vocab, tcfg.seed)
     _check_same_run(out, resume_ckpt, model.cfg, spec)
-    data = TaskData(world, tokenizer, vocab, cfg, world.split("train")[: tcfg.n_scenes])
+    data = TrainStream(world, tokenizer, vocab, model.cfg, world.split("train")[: tcfg.n_scenes])
     payload = {
         "stage": "base", "proxy": None, "parent": None,
         "model_config": model.cfg.to_dict(), "train_config": tcfg.to_dict(),
         "vocab": vocab.to_dict(), "tokenizer": tokenizer.state_dict(), "data_spec": spec.to_dict(),
     }  # fmt: skip
-    return _run(model, data, tcfg, out, payload, resume_ckpt, device or default_device(), progress)
+    device = device or default_device()
+    return _run(model, data, tcfg, out, payload, resume_ckpt, device, progress, on_checkpoint)
 
 
 def tune(
@@ -108,6 +111,7 @@ def tune(
     resume: bool = False,
     device: str | None = None,
     progress: bool = True,
+    on_checkpoint=None,
 ) -> Path:
     if proxy not in PROXIES:
         raise ValueError(f"unknown proxy {proxy!r}; choose one of {', '.join(PROXIES)}")
@@ -122,15 +126,14 @@ def tune(
         return out
     _check_same_run(out, resume_ckpt, loaded.cfg, loaded.spec)
     world = loaded.world()
-    proxies = () if proxy == "none" else (proxy,)
     scenes = world.split("train")[: tcfg.n_scenes]
-    data = TaskData(world, loaded.tokenizer, loaded.vocab, loaded.cfg, scenes, proxies)
+    data = TrainStream(world, loaded.tokenizer, loaded.vocab, loaded.cfg, scenes)
     payload = {
         **{k: loaded.ckpt[k] for k in ("model_config", "vocab", "tokenizer", "data_spec")},
         "stage": "tune", "proxy": proxy, "train_config": tcfg.to_dict(),
         "parent": {"path": str(base), "step": loaded.ckpt["step"],
                    "train_config": loaded.ckpt["train_config"]},
     }  # fmt: skip
-    return _run(
-        loaded.model, data, tcfg, out, payload, resume_ckpt, device or default_device(), progress
-    )
+    device = device or default_device()
+    return _run(loaded.model, data, tcfg, out, payload, resume_ckpt, device, progress,
+                on_checkpoint)  # fmt: skip

@@ -1,18 +1,28 @@
-"""Scenes rendered and tokenized once, and deterministic batches drawn from them.
+"""Scenes rendered and tokenized, the task items built from them, and deterministic batches.
 
-A batch is a pure function of (seed, step): resuming a killed run and splitting the global batch
-over DDP ranks both see exactly the items an uninterrupted single-process run would.
+`TaskData` holds a fixed list of scenes (an evaluation set, or one training batch's scenes).
+Training never reuses a fixed pool: each step renders the scenes its batch draws from a
+pool of `TrainConfig.n_scenes` indices (a million by default), because a few thousand
+scenes were memorised rather than learned (held-out answers stayed at their priors while
+training accuracy reached 1.0). A batch is a pure function of (seed, step): resuming a killed
+run and splitting the global batch over DDP ranks both see exactly the items an uninterrupted
+single-process run would.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import numpy as np
-from tqdm.auto import tqdm
 
 from sgt_probe.data.proxies import render_proxy
+from sgt_probe.data.text import caption
 from sgt_probe.model.config import ModelConfig, TrainConfig
 from sgt_probe.model.sequences import (
     Item,
+    caption_item,
+    dialogue_item,
     generation_item,
     patch_pixels,
     proxy_item,
@@ -27,29 +37,22 @@ class TaskData:
         self.indices = list(indices)
         if not self.indices:
             raise ValueError("no scenes to build task data from (empty index range)")
-        scenes = [
-            world.scene(i)
-            for i in tqdm(self.indices, desc="render scenes", leave=False, mininterval=1.0)
-        ]
-        self.scenes = scenes
+        self.scenes = scenes = [world.scene(i) for i in self.indices]
         images = np.stack([s.image for s in scenes])  # [N, H, W, 3]
-        self.codes = tokenizer.encode(images)  # [N, P]
         self.pixels = patch_pixels(images, cfg.patch_size)  # [N, P, p*p*3]
-        self.proxy_input: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        self.proxy_target: dict[str, np.ndarray] = {}
         n_classes = len(world.class_names)
-        for proxy in self.proxies:
-            pairs = [render_proxy(s, proxy, n_classes) for s in scenes]
-            inputs = np.stack([p[0] for p in pairs])
-            targets = np.stack([p[1] for p in pairs])
-            self.proxy_target[proxy] = tokenizer.encode(targets)
-            if proxy == "inpainting":  # the only proxy whose input is not the scene image
-                self.proxy_input[proxy] = (
-                    tokenizer.encode(inputs),
-                    patch_pixels(inputs, cfg.patch_size),
-                )
-            else:
-                self.proxy_input[proxy] = (self.codes, self.pixels)
+        renders = {p: [render_proxy(s, p, n_classes) for s in scenes] for p in self.proxies}
+        # One encode call for every image of the set: scenes, proxy targets, inpainting inputs.
+        batches = [images] + [np.stack([t for _, t in r]) for r in renders.values()]
+        if "inpainting" in renders:  # the only proxy whose input is not the scene image
+            batches.append(np.stack([x for x, _ in renders["inpainting"]]))
+        codes = np.split(tokenizer.encode(np.concatenate(batches)), len(batches))
+        self.codes = codes[0]  # [N, P]
+        self.proxy_target = dict(zip(renders, codes[1 : 1 + len(renders)], strict=True))
+        self.proxy_input = {p: (self.codes, self.pixels) for p in self.proxies}
+        if "inpainting" in renders:
+            masked = np.stack([x for x, _ in renders["inpainting"]])
+            self.proxy_input["inpainting"] = (codes[-1], patch_pixels(masked, cfg.patch_size))
 
     def __len__(self) -> int:
         return len(self.scenes)
@@ -61,6 +64,18 @@ class TaskData:
             self.cfg.vision_input,
         )  # fmt: skip
 
+    def dialogue(self, i: int, order) -> Item:
+        """Every question of scene i, in `order` (question indices), after one image."""
+        qs = self.scenes[i].questions
+        turns = [(qs[q].question, qs[q].answer) for q in order]
+        return dialogue_item(
+            self.vocab, self.codes[i], self.pixels[i], turns, self.cfg.vision_input
+        )
+
+    def caption(self, i: int) -> Item:
+        text = caption(self.scenes[i].objects, self.world.colors, self.world.image_size)
+        return caption_item(self.vocab, self.codes[i], self.pixels[i], text, self.cfg.vision_input)
+
     def generation(self, i: int, with_target: bool = True) -> Item:
         target = self.codes[i] if with_target else None
         return generation_item(self.vocab, self.scenes[i].prompt.text, target)
@@ -71,17 +86,58 @@ class TaskData:
         return proxy_item(self.vocab, proxy, codes[i], pixels[i], target, self.cfg.vision_input)
 
 
-def batch_items(data: TaskData, tcfg: TrainConfig, step: int) -> list[Item]:
-    """The global batch of `step`: proxy items first, then base items (QA or generation)."""
+def batch_plan(tcfg: TrainConfig, step: int, n_pool: int) -> list[tuple[int, str]]:
+    """(position in the scene pool, task) for each item of the global batch of `step`: proxy
+    items first, then base items drawn by the mix (understanding dialogue, caption or
+    generation)."""
     rng = np.random.default_rng([tcfg.seed, step])
     n_proxy = round(tcfg.batch_size * tcfg.proxy_ratio) if tcfg.proxy not in (None, "none") else 0
-    items = []
-    for k in range(tcfg.batch_size):
-        i = int(rng.integers(len(data)))
-        if k < n_proxy:
-            items.append(data.proxy(tcfg.proxy, i))
-        elif rng.random() < tcfg.understanding_ratio:
-            items.append(data.understanding(i, int(rng.integers(len(data.scenes[i].questions)))))
-        else:
-            items.append(data.generation(i))
-    return items
+    scenes = rng.integers(n_pool, size=tcfg.batch_size)
+    shares = np.array([tcfg.understanding_share, tcfg.caption_share, tcfg.generation_share])
+    base = rng.choice(
+        ["understanding", "caption", "generation"], tcfg.batch_size, p=shares / shares.sum()
+    )
+    tasks = [tcfg.proxy] * n_proxy + list(base[n_proxy:])
+    return list(zip(scenes.tolist(), tasks, strict=True))
+
+
+@dataclass(frozen=True)
+class TrainStream:
+    """What training draws its batches from: a world and how to turn its scenes into items."""
+
+    world: object
+    tokenizer: object
+    vocab: Vocab
+    cfg: ModelConfig
+    scenes: Sequence[int]  # the pool of training scene indices
+
+    @property
+    def patch_shape(self) -> tuple[int, int]:
+        return self.cfg.n_patches, self.cfg.patch_size**2 * 3
+
+    @staticmethod
+    def proxies(tcfg: TrainConfig) -> tuple[str, ...]:
+        return () if tcfg.proxy in (None, "none") else (tcfg.proxy,)
+
+    def batch(self, tcfg: TrainConfig, step: int, rank: int = 0, world_size: int = 1) -> list[Item]:
+        """This rank's share (every `world_size`-th item) of the global batch of `step`,
+        rendered now."""
+        plan = batch_plan(tcfg, step, len(self.scenes))
+        mine = list(range(len(plan)))[rank::world_size]  # global positions of this share
+        data = TaskData(self.world, self.tokenizer, self.vocab, self.cfg,
+                        [self.scenes[plan[g][0]] for g in mine], self.proxies(tcfg))  # fmt: skip
+        items = []
+        for k, g in enumerate(mine):
+            task, n_questions = plan[g][1], len(data.scenes[k].questions)
+            if task == "understanding" and n_questions:
+                # each dialogue asks its questions in its own random order, so every family is
+                # also asked first, right after the image, as evaluation asks it
+                order = np.random.default_rng([tcfg.seed, step, g]).permutation(n_questions)
+                items.append(data.dialogue(k, order))
+            elif task in ("understanding", "caption"):  # a scene without questions: caption
+                items.append(data.caption(k))
+            elif task == "generation":
+                items.append(data.generation(k))
+            else:
+                items.append(data.proxy(task, k))
+        return items
