@@ -1,10 +1,14 @@
 """Evaluation of one checkpoint on held-out scenes (the world's "eval" split).
 
 - understanding (CV-Bench analogue): accuracy per question family, argmax over the item's
-  choices; overall = mean of the family accuracies.
-- generation (GenEval analogue): the prompt's image is generated greedily, decoded to pixels and
-  judged by `Judge` (independent of the model; trained on ground-truth renders); overall = mean
-  of the family accuracies.
+  choices; overall = mean of the family accuracies. Beside it, its floor: the accuracy of a
+  blind answerer that picks, among each item's choices, the answer most common for that family
+  on training scenes (`answer_priors`). A model at its floor reads nothing from the image.
+- generation (GenEval analogue): the prompt's image is generated (sampled, `GENERATION`),
+  decoded to pixels and judged by `Judge` (independent of the model; trained on ground-truth
+  renders); overall = mean of the family accuracies. Beside it, its floor: the same images
+  judged against another scene's prompt of the same family, the rate at which an image that
+  ignores its prompt still passes.
 - proxy quality on decoded target maps: segmentation mIoU, depth pixel accuracy, edge F1,
   reconstruction PSNR.
 Every result keeps a per-item list so comparisons between checkpoints can be paired.
@@ -13,6 +17,8 @@ Every result keeps a per-item list so comparisons between checkpoints can be pai
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
+from functools import cache
 
 import numpy as np
 
@@ -53,10 +59,32 @@ def eval_data(loaded: Loaded, n_scenes: int, proxies=()) -> TaskData:
     return TaskData(world, loaded.tokenizer, loaded.vocab, loaded.cfg, scenes, proxies)
 
 
-def family_scores(items: list[dict], families) -> dict:
-    fams = {f: [it["correct"] for it in items if it["family"] == f] for f in families}
+PRIOR_SCENES = 2000  # training scenes whose answers give the blind answerer its priors
+
+
+def family_scores(items: list[dict], families, key: str = "correct") -> dict:
+    fams = {f: [it[key] for it in items if it["family"] == f] for f in families}
     per = {f: float(np.mean(v)) for f, v in fams.items() if v}
     return {"overall": float(np.mean(list(per.values()))) if per else float("nan"), "families": per}
+
+
+@cache
+def _answer_counts(spec) -> dict[str, Counter]:
+    from sgt_probe.data import make_world
+
+    world = make_world(spec)
+    counts: dict[str, Counter] = {}
+    for scene in world.scenes(0, min(PRIOR_SCENES, len(world))):
+        for qa in scene.questions:
+            counts.setdefault(qa.family, Counter())[qa.answer] += 1
+    return counts
+
+
+def prior_answer(counts: dict[str, Counter], family: str, choices) -> str:
+    """The blind answerer's pick: the choice most often right in training for this family
+    (ties and unseen answers go to the earlier choice)."""
+    seen = counts.get(family, Counter())
+    return max(choices, key=lambda c: (seen[c], -choices.index(c)))
 
 
 def understanding_items(data: TaskData) -> list[tuple[int, int]]:
@@ -70,14 +98,18 @@ def evaluate_understanding(loaded: Loaded, data: TaskData, forward=None) -> dict
     p_ans, p_choices = answer_probs(
         loaded.model, items, loaded.vocab, [qa.choices for qa in qas], forward=forward
     )
+    priors = _answer_counts(data.world.spec)
     out = []
     for (i, q), qa, pa, pc in zip(pairs, qas, p_ans, p_choices, strict=True):
         pred = qa.choices[int(np.argmax(pc))]
+        blind = prior_answer(priors, qa.family, qa.choices)
         out.append({
             "scene": data.indices[i], "q": q, "family": qa.family, "answer": qa.answer,
             "pred": pred, "correct": pred == qa.answer, "p_answer": float(pa),
+            "prior_correct": blind == qa.answer,
         })  # fmt: skip
-    return {**family_scores(out, QUESTION_FAMILIES), "items": out}
+    floor = family_scores(out, QUESTION_FAMILIES, key="prior_correct")
+    return {**family_scores(out, QUESTION_FAMILIES), "floor": floor, "items": out}
 
 
 def generate_images(loaded: Loaded, data: TaskData) -> np.ndarray:
@@ -95,13 +127,25 @@ def evaluate_generation(loaded: Loaded, data: TaskData) -> tuple[dict, np.ndarra
         return {"overall": None, "families": {}, "items": [], "skipped": reason}, None
     images = generate_images(loaded, data)
     judge = judge_for(data.world, loaded.tokenizer)
+    prompts = [s.prompt for s in data.scenes]
     out = []
     for i, img in enumerate(images):
-        prompt = data.scenes[i].prompt
-        ok = bool(judge.check(img, prompt))
-        out.append({"scene": data.indices[i], "family": prompt.family, "prompt": prompt.text,
-                    "correct": ok})  # fmt: skip
-    return {**family_scores(out, PROMPT_FAMILIES), "items": out}, images
+        other = _same_family_other(prompts, i)
+        out.append({
+            "scene": data.indices[i], "family": prompts[i].family, "prompt": prompts[i].text,
+            "correct": bool(judge.check(img, prompts[i])),
+            "control_correct": other is not None and bool(judge.check(img, other)),
+        })  # fmt: skip
+    floor = family_scores(out, PROMPT_FAMILIES, key="control_correct")
+    return {**family_scores(out, PROMPT_FAMILIES), "floor": floor, "items": out}, images
+
+
+def _same_family_other(prompts, i: int):
+    """The next prompt (cyclically) of prompt i's family with a different text, or None."""
+    n = len(prompts)
+    return next((prompts[(i + k) % n] for k in range(1, n)
+                 if prompts[(i + k) % n].family == prompts[i].family
+                 and prompts[(i + k) % n].text != prompts[i].text), None)  # fmt: skip
 
 
 def evaluate_proxy(loaded: Loaded, data: TaskData, proxy: str) -> float:

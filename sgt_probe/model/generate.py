@@ -1,4 +1,4 @@
-"""Inference helpers: greedy image generation (constrained to VQ codes) and answer scoring."""
+"""Inference helpers: image generation (constrained to VQ codes) and answer scoring."""
 
 from __future__ import annotations
 
@@ -26,10 +26,14 @@ def _device(model: UnifiedModel) -> torch.device:
 
 @torch.no_grad()
 def generate_codes(
-    model: UnifiedModel, items: list[Item], vocab: Vocab, batch_size: int = 64
-) -> np.ndarray:
-    """Greedy-decode P image codes after each item's prefix (items built without targets).
+    model: UnifiedModel, items: list[Item], vocab: Vocab, batch_size: int = 64,
+    temperature: float = 0.0, top_k: int = 0, seed: int = 0,
+) -> np.ndarray:  # fmt: skip
+    """Decode P image codes after each item's prefix (items built without targets).
 
+    temperature 0 is greedy; otherwise codes are sampled from softmax(logits / temperature),
+    restricted to the `top_k` most likely codes when top_k > 0, from a generator seeded by
+    `seed` and each item's position, so a result does not depend on batch size or order.
     Items are grouped by prefix length so every row of a batch shares positions and the KV cache
     needs no padding. Logits are restricted to the code block: the model is asked for an image.
     Returns int64 [N, P] codes in 0..K-1, in the order of `items`.
@@ -48,8 +52,12 @@ def generate_codes(
             emb = model.embed(batch["input_ids"].to(dev), batch["pixels"].to(dev))
             res = model.lm(inputs_embeds=emb, use_cache=True)
             past, logits = res.past_key_values, res.logits[:, -1]
+            # uniforms [b, P] drawn per item: item i's draws never depend on its batch mates
+            draws = torch.stack([
+                torch.rand(cfg.n_patches, generator=torch.Generator().manual_seed(seed * 1_000_003 + i))
+                for i in chunk]).to(dev)  # fmt: skip
             for p in range(cfg.n_patches):
-                code = logits[:, lo:hi].argmax(-1)  # [b]
+                code = pick_codes(logits[:, lo:hi].float(), temperature, top_k, draws[:, p])
                 out[chunk, p] = code.cpu().numpy()
                 if p + 1 == cfg.n_patches:
                     break
@@ -60,6 +68,21 @@ def generate_codes(
                 )
                 past, logits = res.past_key_values, res.logits[:, -1]
     return out
+
+
+def pick_codes(logits: torch.Tensor, temperature: float, top_k: int, u: torch.Tensor):
+    """[b, K] logits -> [b] codes: argmax, or inverse-CDF sampling with uniforms u [b]."""
+    if temperature <= 0:
+        return logits.argmax(-1)
+    if top_k:
+        kth = logits.topk(min(top_k, logits.shape[-1]), dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    cdf = (logits / temperature).softmax(-1).cumsum(-1)
+    return (
+        torch.searchsorted(cdf, (u * cdf[:, -1])[:, None])
+        .squeeze(1)
+        .clamp(max=logits.shape[-1] - 1)
+    )
 
 
 @torch.no_grad()
