@@ -13,9 +13,9 @@ NAME = "embeddings"
 
 
 def run(inputs: Inputs, arrays: dict[str, np.ndarray]) -> Embeddings:
-    """Each fit costs seconds, so a study comparing many checkpoints embeds only those its
-    figures show (`CompareConfig.embed`)."""
-    import umap
+    """Each fit costs about a second, so a study comparing many checkpoints embeds only those
+    its figures show (`CompareConfig.embed`)."""
+    from sgt_probe.probes.embedding import umap_layout  # imports umap: only when embedding
 
     cfg, items = inputs.cfg, inputs.probe
     m = min(cfg.n_embed_scenes, len(items.data))
@@ -26,10 +26,8 @@ def run(inputs: Inputs, arrays: dict[str, np.ndarray]) -> Embeddings:
     for name in embedded:
         for layer in layers:
             # 200 epochs instead of 500: the layout of ~1.5k points is settled by then.
-            reducer = umap.UMAP(n_neighbors=15, min_dist=0.1, n_epochs=200,
-                                random_state=cfg.seed, n_jobs=1)  # fmt: skip
-            xy = reducer.fit_transform(inputs.residuals(name)[layer, rows])
-            arrays[key_embedding(name, layer)] = xy.astype(np.float32)
+            xy = umap_layout(inputs.residuals(name)[layer, rows], cfg.seed, n_epochs=200)
+            arrays[key_embedding(name, layer)] = xy
     labels = items.labels
     arrays[key_embed_meta("class")] = labels["class"][:m].reshape(-1).astype(np.int16)
     arrays[key_embed_meta("color")] = (labels["color"][:m].reshape(-1) - 1).astype(np.int16)
