@@ -1,0 +1,65 @@
+"""Inference helpers against their direct computation: answer scoring that reads a shared image
+context once equals a full pass per question, and decoding does not depend on the batch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers_train import SPEC, TINY_MODEL, single_thread
+
+from sgt_probe.data import make_world
+from sgt_probe.model.config import ModelConfig
+from sgt_probe.model.generate import answer_probs, context_groups, generate_codes
+from sgt_probe.model.loading import build_model
+from sgt_probe.model.vocab import Vocab
+from sgt_probe.tokenizer import VQTokenizer
+from sgt_probe.tuning.taskdata import TaskData
+
+
+@pytest.fixture(scope="module")
+def setup():
+    world = make_world(SPEC)
+    vocab = Vocab.build(world.words(), TINY_MODEL["n_codes"])
+    model = build_model(ModelConfig(**TINY_MODEL), vocab, seed=5).eval()
+    images = np.stack([s.image for s in world.scenes(0, 8)])
+    tokenizer = VQTokenizer(n_codes=TINY_MODEL["n_codes"], seed=1).fit(images)
+    data = TaskData(world, tokenizer, vocab, model.cfg, range(100, 106), ["segmentation"])
+    return model, vocab, data
+
+
+def _questions(data):
+    pairs = [(i, q) for i in range(len(data)) for q in range(len(data.scenes[i].questions))]
+    items = [data.understanding(i, q) for i, q in pairs]
+    return pairs, items, [data.scenes[i].questions[q].choices for i, q in pairs]
+
+
+def test_a_shared_context_is_read_once_with_the_same_answer_probabilities(setup):
+    model, vocab, data = setup
+    pairs, items, choices = _questions(data)
+    assert [len(g) for g in context_groups(items)] == [len(s.questions) for s in data.scenes]
+
+    def full(batch):  # every question's whole sequence, image included
+        return model(batch["input_ids"], batch["pixels"]).logits
+
+    with single_thread():
+        p_full, c_full = answer_probs(model, items, vocab, choices, forward=full)
+        p_shared, c_shared = answer_probs(model, items, vocab, choices, batch_size=5)
+    np.testing.assert_allclose(p_shared, p_full, rtol=1e-5, atol=1e-7)
+    for a, b in zip(c_shared, c_full, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_decoding_does_not_depend_on_batch_size_or_batch_mates(setup, temperature):
+    model, vocab, data = setup
+    items = [data.generation(i, with_target=False) for i in range(len(data))]
+    items += [data.proxy("segmentation", i, with_target=False) for i in range(len(data))]
+    kw = {"temperature": temperature, "top_k": 8, "seed": 3}
+    with single_thread():
+        whole = generate_codes(model, items, vocab, batch_size=64, **kw)
+        small = generate_codes(model, items, vocab, batch_size=2, **kw)
+        alone = generate_codes(model, items[3:4], vocab, **kw)
+    np.testing.assert_array_equal(small, whole)
+    if temperature == 0:  # a sampled item's draws follow its position in `items`
+        np.testing.assert_array_equal(alone[0], whole[3])
+    assert whole.min() >= 0 and whole.max() < vocab.n_codes
