@@ -5,10 +5,15 @@ from __future__ import annotations
 import os
 import re
 import sys
+import tempfile
 
 import pytest
 
 import sgt_probe  # noqa: F401  (sets OMP_WAIT_POLICY before any test module imports torch)
+
+# What sgt-probe keeps on disk between processes (the judge's fit, the blind answerer's priors)
+# goes to a temporary folder of this run's, not the user's cache: every run starts from nothing.
+os.environ["SGT_PROBE_CACHE"] = tempfile.mkdtemp(prefix="sgt-probe-test-cache-")
 
 CHROMIUM = "/usr/bin/chromium"
 # Root in a container needs --no-sandbox; the rest keep an offline Chromium from retrying

@@ -7,10 +7,10 @@ from statistics import fmean
 
 import numpy as np
 import pytest
-from helpers_train import shared_base, single_thread
+from helpers_train import SPEC, shared_base, single_thread
 from sklearn.metrics import accuracy_score, f1_score, jaccard_score
 
-from sgt_probe.data import PROMPT_FAMILIES, QUESTION_FAMILIES
+from sgt_probe.data import PROMPT_FAMILIES, QUESTION_FAMILIES, make_world
 from sgt_probe.evals.benchmarks import evaluate
 from sgt_probe.evals.metrics import binary_f1, mean_iou, pixel_accuracy
 from sgt_probe.model.loading import load_model
@@ -74,3 +74,40 @@ def test_binary_f1_is_f1_of_the_positive_class(share):
     # Both empty (share 0) is a perfect prediction: sklearn's zero_division=1.0.
     want = f1_score(truth.ravel(), pred.ravel(), zero_division=1.0)
     assert binary_f1(truth, pred) == pytest.approx(want, abs=1e-12)
+
+
+def test_disk_cached_builds_once_per_key_and_rebuilds_a_damaged_file(tmp_path, monkeypatch):
+    from sgt_probe.evals.benchmarks import cache_dir, disk_cached
+
+    monkeypatch.setenv("SGT_PROBE_CACHE", str(tmp_path))
+    built = []
+
+    def build():
+        built.append(1)
+        return {"built": len(built)}
+
+    assert disk_cached("thing", b"key", build) == {"built": 1}
+    assert disk_cached("thing", b"key", build) == {"built": 1}  # read back, not built
+    assert disk_cached("thing", b"other key", build) == {"built": 2}
+    for f in cache_dir().glob("thing-*.pkl"):
+        f.write_bytes(b"damaged")
+    assert disk_cached("thing", b"key", build) == {"built": 3}
+
+
+def test_the_blind_answerers_priors_from_disk_are_the_counted_ones(tmp_path, monkeypatch):
+    from collections import Counter
+
+    from sgt_probe.evals import benchmarks
+
+    monkeypatch.setenv("SGT_PROBE_CACHE", str(tmp_path))
+    monkeypatch.setattr(benchmarks, "PRIOR_SCENES", 50)
+    benchmarks._answer_counts.cache_clear()
+    first = benchmarks._answer_counts(SPEC)
+    benchmarks._answer_counts.cache_clear()
+    assert benchmarks._answer_counts(SPEC) == first  # now from disk
+    benchmarks._answer_counts.cache_clear()
+    want: dict[str, Counter] = {}
+    for scene in make_world(SPEC).scenes(0, 50):
+        for qa in scene.questions:
+            want.setdefault(qa.family, Counter())[qa.answer] += 1
+    assert first == want

@@ -17,13 +17,20 @@ Every result keeps a per-item list so comparisons between checkpoints can be pai
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import pickle
 from collections import Counter
 from functools import cache
+from pathlib import Path
 
 import numpy as np
+import sklearn
 
 from sgt_probe.data.proxies import read_depth, read_edges, read_segmentation, render_proxy
 from sgt_probe.data.scene import PROMPT_FAMILIES, QUESTION_FAMILIES
+from sgt_probe.data.world import GeneratedWorld
+from sgt_probe.evals import judge as judge_module
 from sgt_probe.evals.judge import Judge, unjudgeable
 from sgt_probe.evals.metrics import binary_f1, mean_iou, pixel_accuracy
 from sgt_probe.model.generate import answer_probs, generate_codes
@@ -41,15 +48,49 @@ PROXY_METRICS = {
 _JUDGES: dict = {}
 
 
+def cache_dir() -> Path:
+    """Where sgt-probe keeps what it can rebuild: $SGT_PROBE_CACHE, else the user's cache dir."""
+    default = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sgt-probe"
+    return Path(os.environ.get("SGT_PROBE_CACHE") or default)
+
+
 def judge_for(world, tokenizer=None) -> Judge:
-    """One judge per (world spec, codebook) per process: it is trained once, on ground-truth
-    renders and, given the tokenizer, on their VQ-decoded versions too (what generated images
-    look like at best), so VQ blur is not mistaken for a wrong shape."""
+    """One judge per (world spec, codebook): it is trained once, on ground-truth renders and,
+    given the tokenizer, on their VQ-decoded versions too (what generated images look like at
+    best), so VQ blur is not mistaken for a wrong shape. The fit takes seconds (2,000 renders,
+    their VQ round trip, an SVM) and is the same for every compare of that world and codebook:
+    it is kept in this process and on disk (`disk_cached`, keyed by the judge's code too)."""
     code = tokenizer.codebook_.tobytes() if tokenizer is not None else b""
-    key = (tuple(sorted(world.spec.to_dict().items())), hashlib.sha1(code).hexdigest())
-    if key not in _JUDGES:
-        _JUDGES[key] = Judge(world, tokenizer=tokenizer)
-    return _JUDGES[key]
+    key = b"".join([_spec_key(world.spec), code, Path(judge_module.__file__).read_bytes()])
+    digest = hashlib.sha1(key).hexdigest()
+    if digest not in _JUDGES:
+        _JUDGES[digest] = disk_cached("judge", key, lambda: Judge(world, tokenizer=tokenizer))
+    return _JUDGES[digest]
+
+
+def disk_cached(kind: str, key: bytes, build):
+    """build(), or what an earlier process built for the same key (and scikit-learn version):
+    kept in `cache_dir()` as kind-<digest>.pkl. A pickle, trusted as the user's own files are
+    (numba's cache and Python's bytecode cache are the same kind of file); one that cannot be
+    read is built anew, and one that cannot be written only costs the next process a rebuild."""
+    digest = hashlib.sha1(key + sklearn.__version__.encode()).hexdigest()
+    path = cache_dir() / f"{kind}-{digest}.pkl"
+    try:
+        return pickle.loads(path.read_bytes())
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        value = build()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(pickle.dumps(value))
+        tmp.replace(path)
+    except OSError:
+        pass
+    return value
+
+
+def _spec_key(spec) -> bytes:
+    return json.dumps(spec.to_dict(), sort_keys=True).encode()
 
 
 def eval_data(loaded: Loaded, n_scenes: int, proxies=()) -> TaskData:
@@ -70,14 +111,24 @@ def family_scores(items: list[dict], families, key: str = "correct") -> dict:
 
 @cache
 def _answer_counts(spec) -> dict[str, Counter]:
-    from sgt_probe.data import make_world
+    """Answer counts per family on the first PRIOR_SCENES training scenes. A generated world's
+    take seconds to render and are a function of its spec and the data code, so they are kept
+    on disk under those; a folder's files can change under the same spec, so they are read."""
+    from sgt_probe import data
 
-    world = make_world(spec)
-    counts: dict[str, Counter] = {}
-    for scene in world.scenes(0, min(PRIOR_SCENES, len(world))):
-        for qa in scene.questions:
-            counts.setdefault(qa.family, Counter())[qa.answer] += 1
-    return counts
+    world = data.make_world(spec)
+
+    def count() -> dict[str, Counter]:
+        counts: dict[str, Counter] = {}
+        for scene in world.scenes(0, min(PRIOR_SCENES, len(world))):
+            for qa in scene.questions:
+                counts.setdefault(qa.family, Counter())[qa.answer] += 1
+        return counts
+
+    if not isinstance(world, GeneratedWorld):
+        return count()
+    source = b"".join(f.read_bytes() for f in sorted(Path(data.__file__).parent.glob("*.py")))
+    return disk_cached("priors", _spec_key(spec) + source + str(PRIOR_SCENES).encode(), count)
 
 
 def prior_answer(counts: dict[str, Counter], family: str, choices) -> str:
