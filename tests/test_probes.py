@@ -12,6 +12,8 @@ from sklearn.preprocessing import StandardScaler
 
 from sgt_probe.probes import (
     LayerwiseProbe,
+    balanced_accuracy,
+    bootstrap_balanced_ci,
     bootstrap_ci,
     control_labels,
     fisher_ratio,
@@ -203,3 +205,33 @@ def test_probe_target_reports_the_majority_floor_on_held_out_rows():
     X = np.random.default_rng(0).normal(size=(1, 8, 3))
     out = probe_target(X, y, np.arange(8), train, Cs=(1.0,), n_folds=2, n_boot=20)
     assert out.majority == 0.25
+
+
+def test_balanced_accuracy_is_sklearns_and_its_floor_is_one_over_k():
+    from sklearn.metrics import balanced_accuracy_score
+
+    rng = np.random.default_rng(0)
+    y = rng.choice(4, size=500, p=[0.7, 0.2, 0.07, 0.03])
+    pred = np.where(rng.random(500) < 0.6, y, rng.integers(0, 4, size=500))
+    assert balanced_accuracy(pred == y, y) == pytest.approx(balanced_accuracy_score(y, pred))
+    # by hand: class 0 right 2 of 4, class 1 right 1 of 2, class 2 right 0 of 1 -> (1/2+1/2+0)/3
+    y = np.array([0, 0, 0, 0, 1, 1, 2])
+    assert balanced_accuracy([1, 1, 0, 0, 1, 0, 0], y) == pytest.approx(1 / 3)
+    # always answering the commonest class: plain accuracy 4/7, balanced accuracy 1/K
+    assert balanced_accuracy(y == 0, y) == pytest.approx(1 / 3)
+
+
+def test_balanced_bootstrap_resamples_groups_as_a_direct_loop_does():
+    rng = np.random.default_rng(2)
+    groups = np.repeat(np.arange(30), 6)
+    y = rng.integers(0, 3, size=180)
+    correct = rng.random(180) < np.array([0.9, 0.5, 0.2])[y]
+    mean, lo, hi = bootstrap_balanced_ci(correct, y, groups, n_boot=200, seed=4)
+    assert mean == pytest.approx(balanced_accuracy(correct, y))
+    # the same draws, each replicate's balanced accuracy computed from its rows directly
+    draws = np.random.default_rng(4).integers(0, 30, size=(200, 30))
+    reps = []
+    for drawn in draws:
+        rows = np.concatenate([np.nonzero(groups == g)[0] for g in drawn])
+        reps.append(balanced_accuracy(correct[rows], y[rows]))
+    np.testing.assert_allclose([lo, hi], np.quantile(reps, [0.025, 0.975]), atol=1e-12)

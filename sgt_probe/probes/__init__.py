@@ -12,6 +12,8 @@ from sgt_probe.probes.separability import (
     silhouette,
 )
 from sgt_probe.probes.stats import (
+    balanced_accuracy,
+    bootstrap_balanced_ci,
     bootstrap_ci,
     control_labels,
     paired_bootstrap_delta,
@@ -20,6 +22,8 @@ from sgt_probe.probes.stats import (
 
 __all__ = [
     "LayerwiseProbe",
+    "balanced_accuracy",
+    "bootstrap_balanced_ci",
     "bootstrap_ci",
     "control_labels",
     "debiased_linear_cka",

@@ -17,9 +17,34 @@ def bootstrap_ci(
     as it should. Returns (mean of values, lo, hi).
     """
     values = np.asarray(values, dtype=np.float64)
-    reps = _bootstrap_means(values, groups, n_boot, seed)
-    lo, hi = np.quantile(reps, [alpha / 2, 1 - alpha / 2])
+    reps = _bootstrap_ratios(values[:, None], np.ones((len(values), 1)), groups, n_boot, seed)
+    lo, hi = np.quantile(reps[:, 0], [alpha / 2, 1 - alpha / 2])
     return float(values.mean()), float(lo), float(hi)
+
+
+def balanced_accuracy(correct, labels) -> float:
+    """Mean over the classes present in ``labels`` [N] of the share of their rows that are
+    ``correct`` [N] (each class's recall): the commonest class counts no more than the rarest,
+    and any constant answer scores 1 / (number of classes present)."""
+    correct, labels = np.asarray(correct, dtype=np.float64), np.asarray(labels)
+    return float(np.mean([correct[labels == c].mean() for c in np.unique(labels)]))
+
+
+def bootstrap_balanced_ci(
+    correct, labels, groups=None, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05
+) -> tuple[float, float, float]:
+    """``balanced_accuracy`` of correct [N] under labels [N], with a percentile bootstrap
+    (1 - alpha) interval resampling items, or whole ``groups`` [N] (cluster bootstrap, as
+    `bootstrap_ci`). A replicate averages the recall of the classes its draw holds.
+    Returns (balanced accuracy, lo, hi)."""
+    correct = np.asarray(correct, dtype=np.float64)
+    _, class_idx = np.unique(np.asarray(labels), return_inverse=True)
+    member = np.eye(class_idx.max() + 1)[class_idx]  # [N, C] one-hot class of each item
+    reps = _bootstrap_ratios(correct[:, None] * member, member, groups, n_boot, seed)
+    with np.errstate(invalid="ignore"):  # a class no drawn group holds: 0 / 0, left out
+        per_replicate = np.nanmean(reps, axis=1)
+    lo, hi = np.quantile(per_replicate, [alpha / 2, 1 - alpha / 2])
+    return balanced_accuracy(correct, labels), float(lo), float(hi)
 
 
 def paired_bootstrap_delta(
@@ -37,15 +62,20 @@ def paired_bootstrap_delta(
     return bootstrap_ci(b - a, groups, n_boot, seed, alpha)
 
 
-def _bootstrap_means(values: np.ndarray, groups, n_boot: int, seed: int) -> np.ndarray:
-    """Replicate means [n_boot] from a [n_boot, n_groups] matrix of resample counts."""
+def _bootstrap_ratios(sums, sizes, groups, n_boot: int, seed: int) -> np.ndarray:
+    """[n_boot, C]: per replicate, sum(sums[:, c]) / sum(sizes[:, c]) over the drawn items or
+    groups, from a [n_boot, n_groups] matrix of resample counts. sums, sizes [N, C]."""
     if groups is None:
-        group_idx = np.arange(len(values))
+        group_idx = np.arange(len(sums))
     else:
         _, group_idx = np.unique(np.asarray(groups), return_inverse=True)
     n_groups = group_idx.max() + 1
-    sums = np.bincount(group_idx, weights=values, minlength=n_groups)
-    sizes = np.bincount(group_idx, minlength=n_groups).astype(np.float64)
+
+    def per_group(x: np.ndarray) -> np.ndarray:  # [N, C] -> [n_groups, C] summed by group
+        return np.stack([np.bincount(group_idx, weights=col, minlength=n_groups) for col in x.T],
+                        axis=1)  # fmt: skip
+
+    sums, sizes = per_group(sums), per_group(sizes)
     rng = np.random.default_rng(seed)
     block = max(1, _BLOCK_ENTRIES // n_groups)
     reps = []
@@ -55,7 +85,8 @@ def _bootstrap_means(values: np.ndarray, groups, n_boot: int, seed: int) -> np.n
         # Offsetting each row's draws lets one bincount build the whole count matrix.
         flat = (draws + n_groups * np.arange(rows)[:, None]).ravel()
         counts = np.bincount(flat, minlength=rows * n_groups).reshape(rows, n_groups)
-        reps.append((counts @ sums) / (counts @ sizes))
+        with np.errstate(invalid="ignore"):
+            reps.append((counts @ sums) / (counts @ sizes))
     return np.concatenate(reps)
 
 
