@@ -55,11 +55,16 @@ def compare(
         bool, typer.Option(help="replace a report of other checkpoints in --out")
     ] = False,
     n_scenes: Annotated[
-        int, typer.Option(min=1, help="held-out scenes for benchmarks/attention")
-    ] = 64,
+        int,
+        typer.Option(
+            min=1,
+            help="held-out scenes for the benchmarks (proxy quality, attention "
+            "and knockout read the first 128 / 64 of them)",
+        ),
+    ] = 512,  # CompareConfig.n_scenes (not imported: parsing imports no training stack)
     n_probe_scenes: Annotated[
         int, typer.Option(min=2, help="held-out scenes whose patches probes see")
-    ] = 160,
+    ] = 160,  # CompareConfig.n_probe_scenes
     seed: Seed = 0,
     device: Device = None,
     suites: Annotated[

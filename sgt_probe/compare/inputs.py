@@ -4,8 +4,9 @@ Each part is built the first time a suite asks for it and then shared, so a run 
 pays only for what they use: `--suites benchmarks` never captures a residual.
 
 Every scene comes from the reference world's splits (`World.split`): the benchmarks, attention
-and knockout read its "eval" scenes, the probes, CKA and UMAP its "probe" scenes, and no model
-trained on either (training reads "train").
+and knockout read its "eval" scenes (the benchmarks the first `n_scenes`, proxy quality, attention
+and knockout fewer of those first ones), the probes, CKA and UMAP its "probe" scenes, and no
+model trained on either (training reads "train").
 """
 
 from __future__ import annotations
@@ -59,8 +60,8 @@ class Stopwatch:
 
 @dataclass(frozen=True)
 class EvalItems:
-    """The held-out benchmark scenes, and their questions as the attention and knockout suites
-    use them: one entry per (scene, question), in scene order."""
+    """Held-out eval scenes and their questions as the attention and knockout suites use them:
+    one entry per (scene, question), in scene order; `data` has segmentation-proxy items."""
 
     data: TaskData
     scene_of: list[int]  # each question's index into data.scenes
@@ -70,8 +71,8 @@ class EvalItems:
     explorer: list[int]  # the questions the attention explorer shows: the first that name one
 
     @classmethod
-    def build(cls, ref: Loaded, n_scenes: int, proxies: list[str], n_explorer: int) -> EvalItems:
-        data = eval_data(ref, n_scenes, proxies)
+    def build(cls, ref: Loaded, n_scenes: int, n_explorer: int) -> EvalItems:
+        data = eval_data(ref, n_scenes, ["segmentation"])
         pairs = [(i, q) for i in range(len(data)) for q in range(len(data.scenes[i].questions))]
         questions = [data.scenes[i].questions[q] for i, q in pairs]
         objects = [qa.objects[0] if qa.objects else 0 for qa in questions]
@@ -148,7 +149,7 @@ class Inputs:
     @property
     def proxies(self) -> list[str]:
         """The proxies whose quality the benchmarks score: every tuned one, and segmentation
-        (whose items the generated->input attention reads), in PROXIES order."""
+        (the paper's proxy, whose maps every checkpoint is asked for), in PROXIES order."""
         tuned = {ld.proxy for ld in self.loaded.values() if ld.proxy and ld.proxy != "none"}
         return [p for p in PROXIES if p in tuned | {"segmentation"}]
 
@@ -158,9 +159,27 @@ class Inputs:
         return self.ref.world()
 
     @cached_property
-    def eval(self) -> EvalItems:
+    def benchmark_data(self) -> TaskData:
+        """The first `n_scenes` eval scenes: the understanding and generation benchmarks."""
         with self.stopwatch("data"):
-            return EvalItems.build(self.ref, self.cfg.n_scenes, self.proxies, self.cfg.n_explorer)
+            return eval_data(self.ref, self.cfg.n_scenes)
+
+    @cached_property
+    def proxy_data(self) -> TaskData:
+        """The first `n_proxy_scenes` of those, with every scored proxy's items."""
+        with self.stopwatch("data"):
+            return eval_data(self.ref, self._first(self.cfg.n_proxy_scenes), self.proxies)
+
+    @cached_property
+    def eval(self) -> EvalItems:
+        """The first `n_analysis_scenes` of those and their questions (attention, knockout)."""
+        with self.stopwatch("data"):
+            return EvalItems.build(self.ref, self._first(self.cfg.n_analysis_scenes),
+                                   self.cfg.n_explorer)  # fmt: skip
+
+    def _first(self, n: int) -> int:
+        """A subset of the benchmark scenes is their first n: never more than n_scenes."""
+        return min(n, self.cfg.n_scenes)
 
     @cached_property
     def probe(self) -> ProbeItems:

@@ -61,13 +61,13 @@ def _present(families, items: list[dict]) -> list[str]:
 
 
 def run(inputs: Inputs, arrays: dict[str, np.ndarray]) -> Benchmarks:
-    data, cfg, names = inputs.eval.data, inputs.cfg, inputs.names
+    data, cfg, names = inputs.benchmark_data, inputs.cfg, inputs.names
     scores, understood, generated = {}, {}, {}
     skipped = None  # why generation cannot be judged on this world (the same for every one)
     for name, ld in inputs.loaded.items():
         u = evaluate_understanding(ld, data)
         g, images = evaluate_generation(ld, data)
-        quality = {PROXY_METRICS.get(p, f"{p}_psnr"): evaluate_proxy(ld, data, p)
+        quality = {PROXY_METRICS.get(p, f"{p}_psnr"): evaluate_proxy(ld, inputs.proxy_data, p)
                    for p in inputs.proxies}  # fmt: skip
         understood[name], generated[name] = u["items"], g["items"]
         scores[name] = CheckpointScores(
