@@ -197,9 +197,16 @@ def _band(values: list, lows: list, highs: list) -> tuple[list, list, list]:
 
 
 def _probe(ps: list[ProbeResult]) -> ProbeResult:
+    metrics = {p.metric for p in ps}
+    if len(metrics) > 1:  # a report before schema 4 among them: its numbers mean another thing
+        raise ReportError(f"cannot average probes scored by {' and '.join(sorted(metrics))}; "
+                          "rerun sgt-probe compare on the older reports")  # fmt: skip
     accuracy, lo, hi = _band([p.accuracy for p in ps], [p.lo for p in ps], [p.hi for p in ps])
-    return ProbeResult(accuracy=accuracy, lo=lo, hi=hi, C=_mean([p.C for p in ps]),
-                       majority=_mean([p.majority for p in ps]),
+    n_classes = {p.n_classes for p in ps}
+    return ProbeResult(metric=ps[0].metric, accuracy=accuracy, lo=lo, hi=hi,
+                       C=_mean([p.C for p in ps]), majority=_mean([p.majority for p in ps]),
+                       floor=_mean([p.floor for p in ps]),
+                       n_classes=n_classes.pop() if len(n_classes) == 1 else None,
                        control=_mean([p.control for p in ps]),
                        selectivity=_mean([p.selectivity for p in ps]))  # fmt: skip
 

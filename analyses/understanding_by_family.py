@@ -3,7 +3,9 @@
 Per world, the accuracy of every checkpoint on each question family (understanding) and prompt
 family (generation), mean over seeds with a 95% t-interval; and each checkpoint's change vs
 the reference (the `none` control where every report has it, else the reports' first
-checkpoint), taken per seed and then averaged. Writes understanding_by_family.csv and .html.
+checkpoint), taken per seed and then averaged; beside each accuracy its floor (what a model
+that ignores its input scores: see benchmark_floor), mean over seeds. Writes
+understanding_by_family.csv and .html.
 
     python -m sgt_probe.analyses.understanding_by_family RUNS_OR_REPORT_DIRS... --out DIR
 """
@@ -21,7 +23,7 @@ from sgt_probe.viz.html import html_table
 CONTROL = "none"
 BENCHMARKS = ("understanding", "generation")
 STATS = ("", "_lo", "_hi")
-COLUMNS = ["world", "benchmark", "family", "checkpoint", "n", "reference"] + [
+COLUMNS = ["world", "benchmark", "family", "checkpoint", "n", "reference", "floor"] + [
     f"{k}{s}" for k in ("accuracy", "delta") for s in STATS
 ]
 
@@ -32,8 +34,11 @@ def reference(reports: list[Report]) -> str:
     return reports[0].names[0]
 
 
-def _accuracy(report: Report, name: str, bench: str, family: str) -> float | None:
+def _accuracy(report: Report, name: str, bench: str, family: str, floor: bool = False):
+    """The family's (or overall) accuracy, or with `floor` its floor; None where absent."""
     scores = getattr(report.data.benchmarks.scores[name], bench)
+    if floor and (scores := scores.floor) is None:  # a report from before floors
+        return None
     return scores.overall if family == "overall" else scores.families.get(family)
 
 
@@ -64,6 +69,8 @@ def table(reports: list[Report]) -> list[dict]:
                 for name in names:
                     have = [r for r in group if name in r.names]
                     acc = [_accuracy(r, name, bench, family) for r in have]
+                    floors = [f for r in have if (f := _accuracy(r, name, bench, family, True))
+                              is not None]  # fmt: skip
                     # per seed, against that seed's reference; a missing score stays missing
                     delta = [
                         None
@@ -75,6 +82,7 @@ def table(reports: list[Report]) -> list[dict]:
                     rows.append(
                         dict(world=world, benchmark=bench, family=family, checkpoint=name)
                         | {"n": len(have), "reference": ref}
+                        | {"floor": common.summary(floors)[0] if floors else None}
                         | _stats("accuracy", acc)
                         | _stats("delta", delta)
                     )
@@ -112,6 +120,7 @@ def make(reports: list[Report], out: Path) -> common.Result:
             "family": r["family"],
             "checkpoint": r["checkpoint"],
             "accuracy (95% CI)": common.with_ci(*_triple(r, "accuracy"), r["n"], ".3f"),
+            "floor": r["floor"],
             "Δ vs reference (95% CI)": common.with_ci(*_triple(r, "delta"), r["n"], "+.3f")
             if r["delta"] is not None
             else f"(the reference, {r['reference']})",

@@ -249,11 +249,13 @@ def test_pooled_averages_layer_sections_over_seeds(analyses, runs):
     shapes = [r for r in common.find_reports([runs]) if common.world(r) == "shapes"]
     for r, share in zip(shapes, (0.8, 0.9), strict=True):  # reports written with the floor
         r.data.probes.targets["base"]["color"].majority = share
+        r.data.probes.targets["base"]["color"].floor = share / 2
         for p in r.data.probes.targets.values():  # as compare writes the image-level probe
             p["object_count"].control = p["object_count"].selectivity = None
     pooled = common.pooled(shapes)
     targets = pooled.probes.targets
     assert targets["base"]["color"].majority == pytest.approx(0.85)
+    assert targets["base"]["color"].floor == pytest.approx(0.425)
     assert targets["none"]["color"].majority is None  # no report has it
     assert targets["base"]["object_count"].selectivity is None
     assert pooled.names == shapes[0].names

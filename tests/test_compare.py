@@ -37,9 +37,11 @@ def test_compare_writes_a_complete_report(real_report):
             assert len(p.accuracy) == n_layers
             assert all(lo <= a <= hi for a, lo, hi in zip(p.accuracy, p.lo, p.hi, strict=True))
         sc = d.probes.targets[n]["semantic_class"]
-        # the floor depends on the labels only, which every checkpoint shares
-        assert sc.majority == d.probes.targets["base"]["semantic_class"].majority
-        assert 0.5 < sc.majority < 1  # most patches are background
+        # object patches only, by balanced accuracy: its floor is 1/K, K the object classes
+        # held out, which depends on the labels only, which every checkpoint shares
+        assert sc.metric == "balanced_accuracy"
+        assert sc.floor == d.probes.targets["base"]["semantic_class"].floor == 1 / sc.n_classes
+        assert 2 <= sc.n_classes <= 4  # the shapes world's four, background not among them
         np.testing.assert_allclose(
             sc.selectivity, np.array(sc.accuracy) - np.array(sc.control), atol=1e-12
         )
@@ -50,6 +52,11 @@ def test_compare_writes_a_complete_report(real_report):
         assert len(d.knockout.curves[n].relative_change) == n_layers
         u = d.benchmarks.scores[n].understanding
         assert u.overall == pytest.approx(np.mean(list(u.families.values())))
+        for bench in (u, d.benchmarks.scores[n].generation):  # each with its floor beside it
+            assert set(bench.floor.families) == set(bench.families)
+            assert bench.floor.overall == pytest.approx(
+                np.mean(list(bench.floor.families.values()))
+            )
     assert len(d.cka.pairs) == 1 and len(d.cka.pairs[0].values) == n_layers
     overall = [x for x in d.benchmarks.deltas
                if x.benchmark == "understanding" and x.family == "overall"]  # fmt: skip

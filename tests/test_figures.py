@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from sgt_probe.report.schema import CheckpointScores, Delta, Scores
+from sgt_probe.report.schema import CheckpointScores, Delta, Floor, Scores
 from sgt_probe.viz import figures
 from sgt_probe.viz.figures import Series
 
@@ -116,6 +116,25 @@ def test_score_bars_one_trace_per_checkpoint_and_benchmark():
     assert list(fig.data[0].x) == ["overall", "count", "depth"]
     assert list(fig.data[-1].x) == ["overall", "single object"]
     assert fig.layout.yaxis.range == (0, 1)
+
+
+def test_score_bars_mark_each_bars_floor_where_the_scores_have_one():
+    floor = Floor(overall=0.25, families={"count": 0.3, "depth": 0.2})
+    with_floor = CheckpointScores(
+        understanding=Scores(overall=0.5, families={"count": 0.4, "depth": 0.6}, floor=floor),
+        generation=Scores(overall=0.3, families={"single_object": 0.3}),  # no floor: no mark
+        proxy_quality={},
+    )
+    fig = figures.score_bars(dict.fromkeys(NAMES, with_floor), COLORS)
+    marks = [t for t in fig.data if t.type == "scatter"]
+    assert len(marks) == len(NAMES)  # one per checkpoint, understanding only
+    assert [m.offsetgroup for m in marks] == list(NAMES)  # drawn across that checkpoint's bar
+    assert list(marks[0].y) == [0.25, 0.3, 0.2] and list(marks[0].x) == [
+        "overall",
+        "count",
+        "depth",
+    ]
+    assert [m.showlegend for m in marks] == [True] + [False] * (len(NAMES) - 1)
 
 
 def test_delta_dots_error_bars_reach_the_ci():

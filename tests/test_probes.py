@@ -235,3 +235,54 @@ def test_balanced_bootstrap_resamples_groups_as_a_direct_loop_does():
         rows = np.concatenate([np.nonzero(groups == g)[0] for g in drawn])
         reps.append(balanced_accuracy(correct[rows], y[rows]))
     np.testing.assert_allclose([lo, hi], np.quantile(reps, [0.025, 0.975]), atol=1e-12)
+
+
+def _patches(seed: int = 0, n_images: int = 80, per_image: int = 16, d: int = 12):
+    """Patch residuals of images with four object classes (imbalanced) on background: classes
+    1-2 have their own directions, 3-4 share one (inseparable), background is far away."""
+    rng = np.random.default_rng(seed)
+    image_of = np.repeat(np.arange(n_images), per_image)
+    y = np.where(rng.random(len(image_of)) < 0.7, 0,
+                 rng.choice([1, 2, 3, 4], size=len(image_of), p=[0.4, 0.3, 0.2, 0.1]))  # fmt: skip
+    centres = np.zeros((5, d))
+    centres[0, 0] = 20.0
+    centres[1, 1] = centres[2, 2] = 3.0
+    centres[3, 3] = centres[4, 3] = 3.0
+    X = centres[y] + rng.normal(size=(len(y), d))
+    return np.stack([X, 0.1 * X]).astype(np.float32), y, image_of
+
+
+def test_probe_target_scores_balanced_accuracy_as_sklearn_does_on_the_probes_predictions():
+    from sklearn.metrics import balanced_accuracy_score
+
+    from sgt_probe.compare.suites.probes import probe_target
+
+    X, y, image_of = _patches()
+    obj = y > 0
+    X, y, image_of = X[:, obj], y[obj], image_of[obj]
+    train = image_of < 40
+    out = probe_target(X, y, image_of, train, control_types=np.arange(len(y)) % 7, Cs=(1.0,),
+                       n_folds=2, n_boot=200)  # fmt: skip
+    probe = LayerwiseProbe(Cs=(1.0,), n_folds=2, max_iter=50).fit(X[:, train], y[train],
+                                                                  image_of[train])  # fmt: skip
+    want = [balanced_accuracy_score(y[~train], p) for p in probe.predict(X[:, ~train])]
+    np.testing.assert_allclose(out.accuracy, want, atol=1e-12)
+    assert out.metric == "balanced_accuracy" and out.n_classes == 4 and out.floor == 0.25
+    assert all(lo <= a <= hi for a, lo, hi in zip(out.accuracy, out.lo, out.hi, strict=True))
+    # classes 3 and 4 are one cloud: their recalls sum to about 1, so about (1 + 1 + 1) / 4
+    assert 0.6 < out.accuracy[0] < 0.8
+    assert out.majority == pytest.approx(np.mean(y[~train] == 1))
+
+
+def test_patch_probes_read_object_patches_only():
+    from sgt_probe.compare.suites.probes import probe_targets
+
+    X, y, image_of = _patches(seed=1)
+    labels = {"class": y}
+    counts = np.bincount(image_of)  # any per-image label will do
+    out = probe_targets(X, labels, image_of, np.arange(len(y)) % 7, counts % 3, n_boot=50)
+    p = out["semantic_class"]
+    # background, which any probe tells apart, is not among the classes scored
+    assert p.n_classes == 4 and p.floor == 0.25
+    assert p.accuracy[0] < 0.8
+    assert out["object_count"].n_classes == len(np.unique((counts % 3)[1::2]))

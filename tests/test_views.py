@@ -72,13 +72,29 @@ def test_probe_accuracy_and_selectivity_by_layer(report, target):
     np.testing.assert_allclose(_lines(sel)["base"].y, d.probes.targets["base"][target].selectivity)
 
 
-def test_probe_accuracy_draws_the_majority_floor_when_the_report_has_it(report):
+def test_probe_accuracy_draws_the_floor_when_the_report_has_it(report):
     assert not views.probe_accuracy(report.data, "color").layout.shapes  # no floor: none drawn
     d = _copy(report)
     for n, share in zip(("base", "segmentation", "depth"), (0.8, 0.9, 0.7), strict=True):
-        d.probes.targets[n]["color"].majority = share
+        d.probes.targets[n]["color"].floor = share
     (line,) = views.probe_accuracy(d, "color").layout.shapes
     assert line.y0 == line.y1 == pytest.approx(0.8)
+    assert "accuracy" in views.probe_note(d, "color")
+
+
+def test_an_object_patch_probe_is_drawn_as_balanced_accuracy_over_its_one_over_k_floor(report):
+    d = _copy(report)
+    for targets in d.probes.targets.values():  # as compare writes it from schema 4 on
+        p = targets["semantic_class"]
+        p.metric, p.floor, p.n_classes = "balanced_accuracy", 0.25, 4
+    fig = views.probe_accuracy(d, "semantic_class")
+    (line,) = fig.layout.shapes
+    assert line.y0 == pytest.approx(0.25)
+    assert "balanced accuracy for semantic class (object patches)" in fig.layout.title.text
+    assert fig.layout.yaxis.title.text == "held-out probe balanced accuracy"
+    assert "1/K" in fig.layout.annotations[0].text
+    assert "object patches only" in views.probe_note(d, "semantic_class")
+    assert "K = 4" in views.probe_note(d, "semantic_class")
 
 
 def test_an_image_level_probe_without_a_control_task_has_no_selectivity(report):

@@ -64,7 +64,8 @@ layout = html.Div(
 @guarded()
 def probes(key, target):
     report = data.get(key).data
-    return "", views.probe_accuracy(report, target), views.probe_selectivity(report, target)
+    note = html.P(views.probe_note(report, target), className="hint")
+    return note, views.probe_accuracy(report, target), views.probe_selectivity(report, target)
 
 
 @callback(

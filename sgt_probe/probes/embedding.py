@@ -17,6 +17,8 @@ Importing this module imports umap (seconds): import it where a layout is wanted
 
 from __future__ import annotations
 
+import warnings
+
 import numba
 import numpy as np
 import umap
@@ -63,4 +65,6 @@ def umap_layout(x: np.ndarray, seed: int, n_neighbors: int = 15, n_epochs: int =
     reducer = umap.UMAP(n_neighbors=n_neighbors, min_dist=min_dist, n_epochs=n_epochs,
                         random_state=seed, n_jobs=1,
                         precomputed_knn=neighbors(x, n_neighbors))  # fmt: skip
-    return reducer.fit_transform(x).astype(np.float32)
+    with warnings.catch_warnings():  # that it cannot transform new points: none are given it
+        warnings.filterwarnings("ignore", message="precomputed_knn", category=UserWarning)
+        return reducer.fit_transform(x).astype(np.float32)

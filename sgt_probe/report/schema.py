@@ -19,6 +19,10 @@ Versions: 1, the first format: every number in flat top-level dicts, described i
 2: one section per suite (`suites` says which ran), grounded precision as one nested record,
 validated on load. 3: `skipped`, what the world could not support inside the suites that ran,
 and `data.eval_fraction` (a version 2 report loads as one with nothing skipped and 0.2).
+4: patch-level probes over object patches scored by balanced accuracy beside its 1/K floor
+(`ProbeResult.metric`, `floor`, `n_classes`), label-free scores of object patches, and each
+benchmark's `floor` (a version 3 report loads with plain accuracy, its majority floor, and no
+benchmark floors).
 Version 1 reports are refused with a note to rerun `sgt-probe compare`; the pipeline (`demo`,
 `reproduce`) rebuilds older reports on its next run.
 """
@@ -29,10 +33,12 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-SCHEMA_VERSION = 3  # what compare writes
+SCHEMA_VERSION = 4  # what compare writes
 OLDEST_READ = 2  # the oldest version this sgt-probe still loads
 
 PROBE_TARGETS = ("semantic_class", "color", "object_count")
+OBJECT_PATCH_TARGETS = ("semantic_class", "color")  # patch level: object patches from version 4
+ProbeMetric = Literal["accuracy", "balanced_accuracy"]
 MassKind = Literal["text->image", "image->image", "text->text", "generated->input", "sink"]
 MASS_KINDS: tuple[str, ...] = get_args(MassKind)
 EmbedColorBy = Literal["class", "color", "depth"]
@@ -116,6 +122,15 @@ class Checkpoint(Model):
 # ---- benchmarks suite ----
 
 
+class Floor(Model):
+    """What a benchmark gives a model that ignores its input: the accuracy to beat."""
+
+    overall: Num
+    """Mean of the family floors."""
+    families: dict[str, Num]
+    """The floor per family."""
+
+
 class Scores(Model):
     """Accuracy on one benchmark."""
 
@@ -123,6 +138,8 @@ class Scores(Model):
     """Mean of the family accuracies."""
     families: dict[str, Num]
     """Accuracy per question family (understanding) or prompt family (generation)."""
+    floor: Floor | None = None
+    """Beside it, its floor (see benchmark_floor); null in reports before version 4."""
 
 
 class CheckpointScores(Model):
@@ -191,8 +208,12 @@ class Benchmarks(Section):
 class ProbeResult(Model):
     """A linear probe fitted at every layer (see linear_separability)."""
 
+    metric: ProbeMetric = "accuracy"
+    """What accuracy, lo, hi, control and floor measure: "balanced_accuracy", the mean over
+    classes of each class's held-out recall (version 4 on); "accuracy", the share of held-out
+    rows predicted right, over all image patches (reports before version 4)."""
     accuracy: list[Num]
-    """[L] held-out accuracy (higher = more linearly separable)."""
+    """[L] held-out score in `metric` (higher = more linearly separable)."""
     lo: list[Num]
     """[L] lower end of the 95% cluster-bootstrap CI (images resampled)."""
     hi: list[Num]
@@ -200,15 +221,29 @@ class ProbeResult(Model):
     C: list[float]
     """[L] the inverse L2 strength grouped cross-validation chose."""
     majority: Num
-    """Held-out accuracy of always answering the training rows' commonest label: the floor."""
+    """Held-out plain accuracy of always answering the training rows' commonest label (the
+    floor of plain accuracy: how unbalanced the classes are)."""
+    floor: Num = None
+    """What `metric` gives a probe that reads nothing: 1/K for balanced accuracy (any constant
+    answer), the majority rate for plain accuracy (a report before version 4 loads with its
+    `majority` here)."""
+    n_classes: int | None = None
+    """K, the classes among the held-out rows (null before version 4)."""
     control: list[Num] | None = None
-    """[L] control-task accuracy (see selectivity); null for image-level probes."""
+    """[L] control-task score in `metric` (see selectivity); null for image-level probes."""
     selectivity: list[Num] | None = None
     """[L] accuracy - control; null for image-level probes."""
 
+    @model_validator(mode="after")
+    def _floor_of_older_reports(self) -> ProbeResult:
+        if self.floor is None and self.metric == "accuracy":
+            self.floor = self.majority
+        return self
+
 
 class LabelFree(Model):
-    """Separability of the image-patch residuals by semantic class, without a probe."""
+    """Separability of the object-patch residuals (all image patches before version 4) by
+    semantic class, without a probe."""
 
     fisher: list[Num]
     """[L] see fisher."""
@@ -221,7 +256,8 @@ class Probes(Section):
 
     targets: dict[str, dict[str, ProbeResult]]
     """Checkpoint name -> probe target -> result. Targets: semantic_class and color (patch
-    level), object_count (image level: see object_count_probe)."""
+    level, object patches only from version 4), object_count (image level: see
+    object_count_probe)."""
     label_free: dict[str, LabelFree]
     """Checkpoint name -> scores."""
 
@@ -419,21 +455,32 @@ SUITES: tuple[str, ...] = tuple(
 # Metric -> definition, per suite; report.json carries those of the suites that ran.
 DEFINITIONS: dict[str, dict[str, str]] = {
     "benchmarks": {
+        "benchmark_floor": "What a model that ignores its input scores, per family. "
+        "Understanding: a blind answerer that picks, among each item's choices, the answer "
+        "most often right for its family on 2,000 training scenes. Generation: the same "
+        "checkpoint's images judged against another held-out scene's prompt of the same "
+        "family (how often an image that ignores its prompt still passes).",
         "deltas": "Paired over the same items against the first checkpoint: mean(b) - mean(a) "
         "with a 95% paired bootstrap CI (scenes resampled).",
     },
     "probes": {
         "linear_separability": "Per layer, multinomial logistic regression on the residual "
-        "stream (hook_resid_post) at image positions, L2 strength C chosen by cross-validation "
-        "with folds grouped by image, fitted on half of the images and scored on the other "
-        "half; accuracy with a 95% cluster-bootstrap CI (images resampled).",
-        "selectivity": "Task accuracy minus control-task accuracy (Hewitt & Liang 2019): each "
-        "VQ code of the patch gets one fixed random label with the task's class distribution.",
-        "object_count_probe": "Image-level probe: mean of the image-position residuals -> "
-        "number of objects.",
-        "fisher": "trace(between-class scatter) / trace(within-class scatter) of patch "
+        "stream (hook_resid_post) at the image positions of object patches (a patch whose "
+        "majority pixel label is an object's, not background) -> the object's class "
+        "(semantic_class) or color (color); L2 strength C chosen by cross-validation with "
+        "folds grouped by image, fitted on half of the images and scored on the other half by "
+        "balanced accuracy (the mean over classes of each class's recall), with a 95% "
+        "cluster-bootstrap CI (images resampled), beside its floor 1/K (K classes among the "
+        "held-out patches: what any constant answer scores).",
+        "selectivity": "Task balanced accuracy minus control-task balanced accuracy (Hewitt & "
+        "Liang 2019): each VQ code of the patch gets one fixed random label with the task's "
+        "class distribution.",
+        "object_count_probe": "Image-level probe: mean of all image-position residuals -> "
+        "number of objects, scored by balanced accuracy as the patch-level probes.",
+        "fisher": "trace(between-class scatter) / trace(within-class scatter) of object-patch "
         "residuals by semantic class.",
-        "silhouette": "Silhouette score (cosine) of patch residuals by semantic class, subsampled.",
+        "silhouette": "Silhouette score (cosine) of object-patch residuals by semantic class, "
+        "subsampled.",
     },
     "attention": {
         "attention_direction": "Always query->key: 'text->image' is text-token queries "

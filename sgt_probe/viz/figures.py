@@ -82,29 +82,56 @@ BENCHMARK_TITLES = {
 }
 
 
+FLOOR_MARK = {"symbol": "line-ew", "size": 26, "line": {"width": 3, "color": "#222"}}
+
+
 def score_bars(benchmarks: Mapping[str, CheckpointScores], colors: Mapping[str, str]) -> go.Figure:
-    """Accuracy per family, one bar per checkpoint: name -> its benchmark scores."""
+    """Accuracy per family, one bar per checkpoint: name -> its benchmark scores. A black tick
+    across a bar marks its floor, where the scores have one (what ignoring the input scores)."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=list(BENCHMARK_TITLES.values()))
+    floor_shown = False
     for col, bench in enumerate(BENCHMARK_TITLES, start=1):
         for name, scores in benchmarks.items():
             s = getattr(scores, bench)
             families = ["overall", *s.families]
+            x = [_pretty(f) for f in families]
             fig.add_trace(
                 go.Bar(
-                    x=[_pretty(f) for f in families],
+                    x=x,
                     y=[s.overall, *s.families.values()],
                     name=name,
                     marker_color=colors[name],
                     legendgroup=name,
+                    offsetgroup=name,
                     showlegend=col == 1,
                     hovertemplate=f"{name}<br>%{{x}}: %{{y:.3f}}<extra></extra>",
                 ),
                 row=1,
                 col=col,
             )
+            if s.floor is None:
+                continue
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=[s.floor.overall, *(s.floor.families.get(f) for f in families[1:])],
+                    mode="markers",
+                    marker=FLOOR_MARK,
+                    name="floor (input ignored)",
+                    legendgroup="floor",
+                    offsetgroup=name,
+                    showlegend=not floor_shown,
+                    hovertemplate=f"{name} floor<br>%{{x}}: %{{y:.3f}}<extra></extra>",
+                ),
+                row=1,
+                col=col,
+            )
+            floor_shown = True
     fig.update_yaxes(range=[0, 1], title_text="accuracy (higher is better)", col=1)
     fig.update_yaxes(range=[0, 1])
-    return _style(fig, "Benchmark accuracy by family (higher is better)", 420, subplots=True)
+    fig.update_layout(barmode="group", scattermode="group")
+    title = "Benchmark accuracy by family, floors marked (higher is better)"
+    return _style(fig, title, 420, subplots=True)
 
 
 def delta_dots(deltas: Sequence[Delta], colors: Mapping[str, str]) -> go.Figure:

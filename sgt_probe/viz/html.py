@@ -77,10 +77,11 @@ def _benchmarks(d: ReportData) -> list[str | go.Figure]:
     return blocks
 
 
-def _probes(d: ReportData) -> list[go.Figure]:
-    blocks = []
+def _probes(d: ReportData) -> list[str | go.Figure]:
+    blocks: list[str | go.Figure] = []
     for target in views.probe_targets(d):
-        blocks += [views.probe_accuracy(d, target), views.probe_selectivity(d, target)]
+        blocks += [f'<p class="hint">{escape(views.probe_note(d, target))}</p>',
+                   views.probe_accuracy(d, target), views.probe_selectivity(d, target)]  # fmt: skip
     return blocks + [views.label_free(d, kind) for kind in views.LABEL_FREE]
 
 

@@ -6,9 +6,10 @@ from collections.abc import Callable
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from sgt_probe.report.schema import SUITES, Delta, ReportData
+from sgt_probe.report.schema import SUITES, Delta, ReportData, Scores
 
 
 def _f(x: float | None, digits: int = 3, sign: str = "") -> str:
@@ -23,12 +24,22 @@ def _delta(d: Delta | None) -> str:
     return f"{sign}{d.delta:+.3f} ({_f(d.lo, 2, '+')},{_f(d.hi, 2, '+')}){end}"
 
 
+def _score(s: Scores, family: str) -> str:
+    """A family's accuracy (or the overall one), its floor beside it when there is one."""
+
+    def pick(x) -> float | None:
+        return x.overall if family == "overall" else x.families.get(family)
+
+    return _f(pick(s)) + (f" [dim]{escape(f'[{_f(pick(s.floor), 2)}]')}[/]" if s.floor else "")
+
+
 def benchmark_table(report: ReportData) -> Table:
     bench = report.benchmarks
     names = report.names
     ref = names[0]
     deltas = {(d.b, d.benchmark, d.family): d for d in bench.deltas}
-    t = Table(title=f"benchmarks (Δ vs {ref}: paired, 95% CI)", min_width=60)
+    t = Table(title=f"benchmarks [floor: the input ignored] (Δ vs {ref}: paired, 95% CI)",
+              min_width=60)  # fmt: skip
     t.add_column("benchmark")
     t.add_column("family")
     for n in names:
@@ -42,7 +53,7 @@ def benchmark_table(report: ReportData) -> Table:
             row = [kind if fam == "overall" else "", fam]
             for n in names:
                 s = getattr(bench.scores[n], kind)
-                row.append(_f(s.overall if fam == "overall" else s.families.get(fam)))
+                row.append(_score(s, fam))
                 if n != ref:
                     row.append(_delta(deltas.get((n, kind, fam))))
             t.add_row(*row, style="bold" if fam == "overall" else None)
@@ -66,7 +77,9 @@ def _layer_columns(report: ReportData) -> dict[str, Callable[[str, int], str]]:
             p = probes.targets[n]["semantic_class"]
             return f"{_f(p.accuracy[layer])} ({_f(p.lo[layer])}-{_f(p.hi[layer])})"
 
-        cols["class probe"] = probe
+        first = probes.targets[report.names[0]]["semantic_class"]
+        title = "class probe" if first.metric == "accuracy" else "class probe bal. acc."
+        cols[escape(f"{title} [floor {_f(first.floor, 2)}]")] = probe
         cols["select."] = lambda n, layer: _f(
             probes.targets[n]["semantic_class"].selectivity[layer]
         )
@@ -92,7 +105,7 @@ def _layer_columns(report: ReportData) -> dict[str, Callable[[str, int], str]]:
 def layer_table(report: ReportData) -> Table:
     names = report.names
     cols = _layer_columns(report)
-    t = Table(title="by layer: probe accuracy [95% CI] / selectivity, text→image mass, "
+    t = Table(title="by layer: class probe (95% CI) / selectivity, text→image mass, "
               "grounded precision ÷ chance, CKA vs first, knockout Δp/p")  # fmt: skip
     t.add_column("layer", justify="right")
     t.add_column("checkpoint")

@@ -16,7 +16,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from sgt_probe.report.format import key_embed_meta, key_embedding
-from sgt_probe.report.schema import ReportData
+from sgt_probe.report.schema import OBJECT_PATCH_TARGETS, ReportData
 from sgt_probe.viz import figures
 from sgt_probe.viz.figures import Series
 
@@ -102,12 +102,43 @@ def probe_targets(report: ReportData) -> list[str]:
     return list(next(iter(report.probes.targets.values()), {})) if report.probes else []
 
 
+# ProbeResult.metric -> (what the y axis reads, what its floor is)
+PROBE_METRICS = {
+    "balanced_accuracy": ("balanced accuracy", "chance: 1/K classes"),
+    "accuracy": ("accuracy", "always the commonest label"),
+}
+
+
+def probe_note(report: ReportData, target: str) -> str:
+    """What a probe target's figure shows, in a sentence (empty without that probe)."""
+    per = (
+        [p[target] for p in report.probes.targets.values() if target in p] if report.probes else []
+    )
+    if not per:
+        return ""
+    p = per[0]
+    rows = (
+        "every image (its patches' mean)"
+        if target not in OBJECT_PATCH_TARGETS
+        else ("object patches only" if p.metric == "balanced_accuracy" else "every image patch")
+    )
+    if p.metric == "balanced_accuracy":
+        score = (
+            f"balanced accuracy (each class's recall, averaged); its floor, dotted, is "
+            f"1/K = {_fmt(p.floor, '.3f')} for the K = {p.n_classes} classes held out"
+        )
+    else:
+        score = f"accuracy; dotted: always the commonest label ({_fmt(p.floor, '.3f')})"
+    return f"The {target.replace('_', ' ')} probe reads {rows}, scored by {score}."
+
+
 def probe_accuracy(
     report: ReportData,
     target: str,
     only: Sequence[str] | None = None,
     ci: str = "95% bootstrap CI",
 ) -> go.Figure:
+    """A probe's held-out score by layer, its CI as a band and its floor as a dotted line."""
     if report.probes is None:
         return figures.placeholder(not_run("probes"))
     probes = _selected(report, report.probes.targets, only)
@@ -115,15 +146,19 @@ def probe_accuracy(
     if not per:
         return figures.placeholder(f"no {target!r} probe in this report")
     series = {n: Series(_layers(p.accuracy), p.accuracy, p.lo, p.hi) for n, p in per.items()}
+    first = next(iter(per.values()))
+    metric, floor_label = PROBE_METRICS[first.metric]
     what = target.replace("_", " ")
-    majority = [p.majority for p in per.values() if p.majority is not None]
+    if first.metric == "balanced_accuracy" and target in OBJECT_PATCH_TARGETS:
+        what += " (object patches)"
+    floors = [p.floor for p in per.values() if p.floor is not None]
     return figures.layer_lines(
         series,
         colors(report),
-        f"Probe accuracy for {what} by layer, {ci} (higher = more separable)",
-        "held-out probe accuracy",
-        hline=float(np.mean(majority)) if majority else None,
-        hline_label="always the commonest label",
+        f"Probe {metric} for {what} by layer, {ci} (higher = more separable)",
+        f"held-out probe {metric}",
+        hline=float(np.mean(floors)) if floors else None,
+        hline_label=floor_label,
     )
 
 
@@ -146,11 +181,12 @@ def probe_selectivity(
         )
         for n, p in per.items()
     }
+    metric = PROBE_METRICS[next(iter(per.values())).metric][0]
     return figures.layer_lines(
         series,
         colors(report),
-        f"Selectivity for {what}: task − control accuracy (higher = more than memorised)",
-        "selectivity (accuracy points)",
+        f"Selectivity for {what}: task − control {metric} (higher = more than memorised)",
+        f"selectivity ({metric} points)",
         hline=0,
     )
 

@@ -23,6 +23,7 @@ from sgt_probe.report.schema import (
     Benchmarks,
     CheckpointScores,
     Delta,
+    Floor,
     GenerationItem,
     Generations,
     Scores,
@@ -60,6 +61,14 @@ def _present(families, items: list[dict]) -> list[str]:
     return [f for f in families if any(it["family"] == f for it in items)]
 
 
+def _scores(result: dict) -> Scores:
+    """A benchmark's result (`sgt_probe.evals.benchmarks`) as report scores, with its floor
+    where it has one (a generation the judge cannot check has none)."""
+    floor = result.get("floor")
+    return Scores(overall=result["overall"], families=result["families"],
+                  floor=Floor(**floor) if floor else None)  # fmt: skip
+
+
 def run(inputs: Inputs, arrays: dict[str, np.ndarray]) -> Benchmarks:
     data, cfg, names = inputs.benchmark_data, inputs.cfg, inputs.names
     scores, understood, generated = {}, {}, {}
@@ -70,11 +79,8 @@ def run(inputs: Inputs, arrays: dict[str, np.ndarray]) -> Benchmarks:
         quality = {PROXY_METRICS.get(p, f"{p}_psnr"): evaluate_proxy(ld, inputs.proxy_data, p)
                    for p in inputs.proxies}  # fmt: skip
         understood[name], generated[name] = u["items"], g["items"]
-        scores[name] = CheckpointScores(
-            understanding=Scores(overall=u["overall"], families=u["families"]),
-            generation=Scores(overall=g["overall"], families=g["families"]),
-            proxy_quality=quality,
-        )
+        scores[name] = CheckpointScores(understanding=_scores(u), generation=_scores(g),
+                                        proxy_quality=quality)  # fmt: skip
         if images is None:
             skipped = g["skipped"]
         else:
