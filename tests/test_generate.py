@@ -63,3 +63,19 @@ def test_decoding_does_not_depend_on_batch_size_or_batch_mates(setup, temperatur
     if temperature == 0:  # a sampled item's draws follow its position in `items`
         np.testing.assert_array_equal(alone[0], whole[3])
     assert whole.min() >= 0 and whole.max() < vocab.n_codes
+
+
+def test_after_a_bridge_is_booted_scoring_runs_whole_sequences_and_decoding_refuses(setup):
+    from sgt_probe.capture.bridge import HookedRunner
+    from sgt_probe.model.loading import Loaded
+
+    _, vocab, data = setup
+    model = build_model(ModelConfig(**TINY_MODEL), vocab, seed=5).eval()  # its own: booted below
+    pairs, items, choices = _questions(data)
+    with single_thread():
+        before, _ = answer_probs(model, items, vocab, choices)
+        HookedRunner.for_loaded(Loaded(None, {}, model, vocab, None, SPEC))  # swaps attention
+        after, _ = answer_probs(model, items, vocab, choices)
+    np.testing.assert_allclose(after, before, rtol=1e-5, atol=1e-7)
+    with pytest.raises(RuntimeError, match="before booting"):
+        generate_codes(model, [data.generation(0, with_target=False)], vocab)

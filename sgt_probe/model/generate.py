@@ -38,6 +38,9 @@ def generate_codes(
     needs no padding. Logits are restricted to the code block: the model is asked for an image.
     Returns int64 [N, P] codes in 0..K-1, in the order of `items`.
     """
+    if bridged(model):
+        raise RuntimeError("decode images before booting a TransformerBridge over the model: "
+                           "its attention modules ignore the KV cache decoding needs")  # fmt: skip
     cfg, dev = model.cfg, _device(model)
     lo, hi = vocab.code_offset, vocab.code_offset + vocab.n_codes
     out = np.zeros((len(items), cfg.n_patches), dtype=np.int64)
@@ -106,6 +109,11 @@ def answer_probs(
     cfg, dev = model.cfg, _device(model)
     p_answer = np.zeros(len(items))
     p_choices: list[np.ndarray] = [None] * len(items)  # type: ignore[list-item]
+    if forward is None and bridged(model):  # its attention drops a KV cache: whole sequences
+
+        def forward(batch: dict) -> torch.Tensor:
+            return model(batch["input_ids"], batch["pixels"]).logits
+
     if forward is None:
         chunks = _shared_context_logits(model, items, batch_size)
     else:
@@ -117,6 +125,13 @@ def answer_probs(
             p_answer[k] = probs[j, it.ids[it.n_prefix]].item()
             p_choices[k] = probs[j, [vocab[c] for c in choices[k]]].cpu().numpy()
     return p_answer, p_choices
+
+
+def bridged(model: UnifiedModel) -> bool:
+    """Whether a TransformerBridge was booted over the model (capture does, sharing its
+    weights): its attention modules are then the bridge's, which with this transformers release
+    ignore a KV cache, so a cached pass would read nothing before its own tokens."""
+    return any(type(m).__module__.startswith("transformer_lens") for m in model.lm.modules())
 
 
 def _full_logits(items: list[Item], cfg, dev, batch_size: int, forward):
