@@ -60,7 +60,7 @@ def judge_for(world, tokenizer=None) -> Judge:
     best), so VQ blur is not mistaken for a wrong shape. The fit takes seconds (2,000 renders,
     their VQ round trip, an SVM) and is the same for every compare of that world and codebook:
     it is kept in this process and on disk (`disk_cached`, keyed by the judge's code too)."""
-    code = tokenizer.codebook_.tobytes() if tokenizer is not None else b""
+    code = tokenizer.fingerprint().encode() if tokenizer is not None else b""
     key = b"".join([_spec_key(world.spec), code, Path(judge_module.__file__).read_bytes()])
     digest = hashlib.sha1(key).hexdigest()
     if digest not in _JUDGES:
