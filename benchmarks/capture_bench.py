@@ -2,18 +2,20 @@
 
 1. Throughput: hooked capture through TransformerBridge (residual stream of every layer and
    attention patterns, names_filter on exactly those) against the plain HF forward that returns
-   hidden states and attentions, on the same batches, in the same run. Prints items/s and the
-   overhead ratio (aim: <= 1.15x).
+   hidden states and attentions, on the same batches, in the same run, the two taking turns
+   (best of --repeats each). Prints items/s, the overhead ratio (aim: <= 1.15x) and what the
+   bridge costs with no hook cached, with the residual hooks only and with the patterns only.
 2. Memory: peak RSS of a sharded capture of N and 4N samples, each in a fresh subprocess so
    peaks do not mix (aim: flat).
 
-    python benchmarks/capture_bench.py [--n 256] [--batch 32] [--repeats 3]
+    python benchmarks/capture_bench.py [--n 256] [--batch 32] [--repeats 5] [--no-memory]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -42,13 +44,17 @@ def setup(n: int, seed: int = 0):
     return spec, cfg, vocab, tok, items
 
 
-def time_it(fn, repeats: int) -> float:
-    fn()  # warm-up
-    best = float("inf")
+def time_interleaved(fns: dict, repeats: int) -> dict[str, float]:
+    """Best wall time of each fn over `repeats` rounds, the fns taking turns within a round, so
+    a load that comes and goes on a shared machine weighs on all of them alike."""
+    for fn in fns.values():
+        fn()  # warm-up
+    best = dict.fromkeys(fns, float("inf"))
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - t0)
     return best
 
 
@@ -61,8 +67,15 @@ def throughput(n: int, batch: int, repeats: int) -> None:
     with tempfile.TemporaryDirectory() as d:
         bridge = boot(wrapped.lm, vocab.save_hf_tokenizer(d))
     runner = HookedRunner(bridge, cfg, wrapped)
-    names = [resid_name(i) for i in range(cfg.n_layers)]
-    names += [pattern_name(i) for i in range(cfg.n_layers)]
+    # the same bridge as TransformerLens leaves it: every norm computes hook_scale's statistics
+    as_booted = build_model(cfg, vocab, seed=0).eval()
+    with tempfile.TemporaryDirectory() as d:
+        bridge_tl = boot(as_booted.lm, vocab.save_hf_tokenizer(d))
+    for module in bridge_tl.modules():
+        module.__dict__.pop("_hf_autograd_forward_with_hooks", None)
+    runner_tl = HookedRunner(bridge_tl, cfg, as_booted)
+    resid = [resid_name(i) for i in range(cfg.n_layers)]
+    patterns = [pattern_name(i) for i in range(cfg.n_layers)]
     batches = [b for _, _, b in runner.batches(items, batch)]
 
     @torch.no_grad()
@@ -72,17 +85,31 @@ def throughput(n: int, batch: int, repeats: int) -> None:
                         output_attentions=True)  # fmt: skip
             assert len(out.attentions) == cfg.n_layers
 
-    def hooked():
-        for b in batches:
-            _, cache = runner.run(b, names)
-            assert len(cache) == len(names)
+    def hooked(names, runner=runner):
+        def run():
+            for b in batches:
+                _, cache = runner.run(b, names)
+                assert len(cache) == len(names)
 
-    t_hf, t_hook = time_it(hf, repeats), time_it(hooked, repeats)
-    print(f"threads={torch.get_num_threads()}  items={n}  batch={batch}  "
-          f"model d={cfg.d_model} L={cfg.n_layers}")  # fmt: skip
-    print(f"plain HF forward (hidden states + attentions): {n / t_hf:8.1f} items/s")
-    print(f"hooked capture via TransformerBridge:          {n / t_hook:8.1f} items/s")
-    print(f"overhead ratio (hooked / plain time):          {t_hook / t_hf:8.3f}x  (aim <= 1.15x)")
+        return run
+
+    t = time_interleaved({"hf": hf, "all": hooked(resid + patterns), "none": hooked([]),
+                          "resid": hooked(resid), "pattern": hooked(patterns),
+                          "tl": hooked(resid + patterns, runner_tl)}, repeats)  # fmt: skip
+    print(f"threads={torch.get_num_threads()}  items={n}  batch={batch}  repeats={repeats}  "
+          f"model d={cfg.d_model} L={cfg.n_layers}  load {os.getloadavg()[0]:.1f}")  # fmt: skip
+    print(f"plain HF forward (hidden states + attentions): {n / t['hf']:8.1f} items/s")
+    print(f"hooked capture via TransformerBridge:          {n / t['all']:8.1f} items/s")
+    print("what the bridge costs, as a share of the plain forward's time:")
+    for key, label in (("none", "bridge, no hook cached"),
+                       ("resid", f"+ {len(resid)} hook_resid_post"),
+                       ("pattern", f"+ {len(patterns)} hook_pattern"),
+                       ("all", "+ both (the capture)"),
+                       ("tl", "the capture, norms as booted")):  # fmt: skip
+        print(f"  {label:<28}{t[key] / t['hf']:8.3f}x")
+    print(
+        f"overhead ratio (hooked / plain time):          {t['all'] / t['hf']:8.3f}x  (aim <= 1.15x)"
+    )
 
 
 def rss_child(n: int) -> None:
@@ -117,11 +144,13 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=256)
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--no-memory", action="store_true", help="throughput only")
     ap.add_argument("--rss-child", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.rss_child:
         rss_child(args.rss_child)
     else:
         throughput(args.n, args.batch, args.repeats)
-        memory(args.n)
+        if not args.no_memory:
+            memory(args.n)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ import torch
 from conftest import REFUSED_INSTALLS
 
 from sgt_probe.capture.activations import ActivationStore, ShardWriter, capture_residuals
-from sgt_probe.capture.bridge import HookedRunner, pattern_name, scores_name
+from sgt_probe.capture.bridge import HookedRunner, pattern_name, resid_name, scores_name
 from sgt_probe.capture.labels import object_patches, patch_labels
 from sgt_probe.capture.standin import emu3_runner, tiny_emu3
 from sgt_probe.compare.suites.attention import attention_stats
@@ -98,6 +99,40 @@ def test_captured_patterns_equal_hf_attentions(plain, data, runner):
     with torch.no_grad():
         out = plain(batch["input_ids"], batch["pixels"], output_attentions=True)
     torch.testing.assert_close(cache[pattern_name(1)], out.attentions[1], atol=1e-5, rtol=1e-4)
+
+
+def _norms(runner):
+    from transformer_lens.model_bridge.generalized_components.normalization import (
+        NormalizationBridge,
+    )
+
+    return [m for m in runner.bridge.modules() if isinstance(m, NormalizationBridge)]
+
+
+def test_unhooked_norms_skip_their_statistics_and_keep_the_output(data, runner):
+    """A norm whose hook_scale and hook_normalized nobody holds returns the model's own norm
+    without computing them; TransformerLens' full path (forced by an observing hook) gives the
+    same logits and residuals, bit for bit, and the observing hook fires."""
+    _, batch = _batch(data)
+    norms = _norms(runner)
+    assert len(norms) == 2 * runner.n_layers + 1  # two per block and the final one
+    names = [resid_name(1)]
+    with torch.no_grad():
+        before = runner.run(batch, names)
+    seen: list[tuple] = []
+
+    def observe(x, hook):
+        seen.append(tuple(x.shape))
+
+    spy = mock.Mock(wraps=norms[0].hook_scale.forward)
+    with mock.patch.object(norms[0].hook_scale, "forward", spy):
+        runner.run(batch, names)
+    assert spy.call_count == 0  # the quiet path never reaches hook_scale
+    hooks = [(name, observe) for name in runner.bridge.hook_dict if name.endswith(".hook_scale")]
+    full = runner.run(batch, names, extra_hooks=hooks)
+    assert len(seen) == len(hooks) == len(norms)
+    assert torch.equal(full[0], before[0])
+    assert torch.equal(full[1][names[0]], before[1][names[0]])
 
 
 def test_sharded_capture_matches_memory_and_streams(tmp_path, data, runner):

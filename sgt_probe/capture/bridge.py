@@ -13,6 +13,9 @@ from unittest import mock
 
 import torch
 from transformer_lens.model_bridge import TransformerBridge
+from transformer_lens.model_bridge.generalized_components.normalization import (
+    NormalizationBridge,
+)
 from transformer_lens.model_bridge.sources.transformers import source as hf_source
 
 from sgt_probe.model.sequences import ROLE_IMAGE, collate
@@ -46,7 +49,43 @@ def boot(hf_model, tokenizer, name: str = "sgt-probe") -> TransformerBridge:
     should a TransformerLens release rename it.
     """
     with mock.patch.object(hf_source, "load_modality_processor", _no_processor):
-        return TransformerBridge.boot_transformers(name, hf_model=hf_model, tokenizer=tokenizer)
+        bridge = TransformerBridge.boot_transformers(name, hf_model=hf_model, tokenizer=tokenizer)
+    quiet_unhooked_norms(bridge)
+    return bridge
+
+
+def quiet_unhooked_norms(bridge: TransformerBridge) -> int:
+    """Let every norm whose inner hooks nobody holds run as the model's own norm does.
+
+    On the native-autograd path TransformerLens computes each norm twice: its statistics for
+    `hook_scale` and `hook_normalized`, then the model's own norm, whose output it returns when
+    those hooks edit nothing. With no hook on either, the statistics are computed for nobody
+    (2 of them per block and a final one: a tenth of a tiny model's hooked forward); here they
+    are skipped and the output is the model's own norm, as before, bit for bit. A hook added on
+    either later (TransformerLens' `hooks`, `run_with_cache`) takes the full path again.
+    Returns how many norms were set so.
+    """
+    n = 0
+    for module in bridge.modules():
+        if isinstance(module, NormalizationBridge) and module.use_native_layernorm_autograd:
+            module._hf_autograd_forward_with_hooks = _skip_unread_stats(module)
+            n += 1
+    return n
+
+
+def _skip_unread_stats(norm: NormalizationBridge):
+    full = norm._hf_autograd_forward_with_hooks  # the bound method of TransformerLens
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        inner = (norm.hook_scale, norm.hook_normalized)
+        if any(h.fwd_hooks or h.bwd_hooks for h in inner) or norm.original_component is None:
+            return full(x)
+        if isinstance(norm.original_component, torch.nn.Identity):
+            return x
+        out = norm.original_component(x)
+        return out if out.dtype == x.dtype else out.to(x.dtype)
+
+    return forward
 
 
 def boot_loaded(loaded) -> TransformerBridge:
