@@ -2,6 +2,7 @@
 
     python benchmarks/compare_bench.py                     # 2 and 7 checkpoints, default settings
     python benchmarks/compare_bench.py --sizes 2 --set n_scenes=64 --set suites=benchmarks
+    python benchmarks/compare_bench.py --sizes 2 --device cuda     # on a GPU machine
 
 Each compare runs in a fresh process, as the CLI does, so per-process costs (imports, numba
 compiling or loading its cache, the generation judge's fit) are counted as a user pays them:
@@ -61,7 +62,7 @@ def child(paths: list[str], settings: dict) -> None:
     seconds = {"import": time.perf_counter() - T_START}
     with tempfile.TemporaryDirectory() as out:
         t0 = time.perf_counter()
-        report = run_compare(paths, out, CompareConfig(device="cpu", **settings), progress=False)
+        report = run_compare(paths, out, CompareConfig(**settings), progress=False)
         wall = time.perf_counter() - t0
         seconds |= report.timings
         seconds["write"] = wall - sum(report.timings.values())
@@ -110,13 +111,14 @@ def main() -> None:
         metavar="FIELD=VALUE",
         help="a CompareConfig field, e.g. n_scenes=64 or suites=benchmarks,probes",
     )
+    ap.add_argument("--device", default="cpu", help="compare's device: cpu, cuda or cuda:N")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--settings", default="{}", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         child(json.loads(args.child), json.loads(args.settings))
         return
-    settings = {}
+    settings = {"device": args.device}
     for kv in args.set:
         key, value = kv.split("=", 1)
         settings[key] = (
@@ -128,7 +130,7 @@ def main() -> None:
     load = os.getloadavg()[0]
     results = {n: run_child(paths[:n], settings) for n in sizes}
     print(
-        f"sgt-probe compare, settings {settings or 'default'}; 1-min load average "
+        f"sgt-probe compare, settings {settings}; 1-min load average "
         f"{load:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} cores"
     )
     print(table(results))

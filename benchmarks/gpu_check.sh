@@ -2,7 +2,8 @@
 # The whole study on a GPU: `reproduce --preset small --seeds 3` on cuda, timed, job by job.
 # For a lent GPU machine whose image has torch, transformers and scikit-learn but not the rest:
 # wheels for those (transformer-lens, umap-learn, plotly, ...) travel in .whl/ and install into
-# /tmp/site first. Usage: bash benchmarks/gpu_check.sh [SECONDS] [OUTDIR]
+# /tmp/site first. Then the compare of two tiny checkpoints on cuda, stage by stage, twice (the
+# second run reads the caches the first wrote). Usage: bash benchmarks/gpu_check.sh [SECONDS] [OUTDIR]
 set -uo pipefail
 limit=${1:-480}
 out=${2:-${OUT:-/tmp}}
@@ -22,3 +23,7 @@ for f in sorted(pathlib.Path("/tmp/repro").glob("*/seed*/report/report.json")):
     r = json.loads(f.read_text())
     print(f.parent.parent, {k: round(v, 1) for k, v in r["timings"].items()})
 EOF
+for run in first second; do
+  echo "compare of two checkpoints on cuda, $run run"
+  timeout 300 python3 benchmarks/compare_bench.py --sizes 2 --device cuda --ckpts /tmp/compare_bench 2>&1 | tee -a "$out/compare_bench.log"
+done
