@@ -3,6 +3,8 @@ context once equals a full pass per question, and decoding does not depend on th
 
 from __future__ import annotations
 
+import tempfile
+
 import numpy as np
 import pytest
 from helpers_train import SPEC, TINY_MODEL, single_thread
@@ -65,16 +67,54 @@ def test_decoding_does_not_depend_on_batch_size_or_batch_mates(setup, temperatur
     assert whole.min() >= 0 and whole.max() < vocab.n_codes
 
 
-def test_after_a_bridge_is_booted_scoring_runs_whole_sequences_and_decoding_refuses(setup):
+def test_a_runner_boots_over_a_twin_and_leaves_the_model_plain(setup):
+    """HookedRunner.for_loaded boots its bridge over a twin of the model sharing its weights:
+    the model's KV-cached scoring and decoding give what they gave before, the runner's logits
+    are the model's, and an edit of a weight is seen by both."""
+    import torch
+
     from sgt_probe.capture.bridge import HookedRunner
+    from sgt_probe.model.generate import bridged
     from sgt_probe.model.loading import Loaded
+    from sgt_probe.model.sequences import collate
+
+    _, vocab, data = setup
+    model = build_model(ModelConfig(**TINY_MODEL), vocab, seed=5).eval()  # its own: edited below
+    pairs, items, choices = _questions(data)
+    gen = [data.generation(i, with_target=False) for i in range(3)]
+    with single_thread():
+        before, _ = answer_probs(model, items, vocab, choices)
+        codes = generate_codes(model, gen, vocab)
+        runner = HookedRunner.for_loaded(Loaded(None, {}, model, vocab, None, SPEC))
+        twin = runner.bridge.original_model
+        assert twin is not model.lm and not bridged(model)
+        assert any(type(m).__module__.startswith("transformer_lens") for m in twin.modules())
+        after, _ = answer_probs(model, items, vocab, choices)
+        np.testing.assert_array_equal(generate_codes(model, gen, vocab), codes)
+        batch = collate(items[:3], model.cfg.n_patches, model.cfg.patch_size**2 * 3)
+        logits, _ = runner.run(batch)
+        with torch.no_grad():
+            torch.testing.assert_close(logits, model(batch["input_ids"], batch["pixels"]).logits,
+                                       atol=1e-4, rtol=1e-4)  # fmt: skip
+            model.lm.lm_head.weight.mul_(2.0)  # shared: the runner sees the edit
+            logits2, _ = runner.run(batch)
+            torch.testing.assert_close(logits2, model(batch["input_ids"], batch["pixels"]).logits,
+                                       atol=1e-4, rtol=1e-4)  # fmt: skip
+        assert not torch.allclose(logits2, logits)
+    np.testing.assert_allclose(after, before, rtol=1e-5, atol=1e-7)
+
+
+def test_after_a_bridge_is_booted_over_the_model_scoring_runs_whole_sequences_and_decoding_refuses(
+    setup,
+):
+    from sgt_probe.capture.bridge import boot
 
     _, vocab, data = setup
     model = build_model(ModelConfig(**TINY_MODEL), vocab, seed=5).eval()  # its own: booted below
     pairs, items, choices = _questions(data)
-    with single_thread():
+    with single_thread(), tempfile.TemporaryDirectory() as d:
         before, _ = answer_probs(model, items, vocab, choices)
-        HookedRunner.for_loaded(Loaded(None, {}, model, vocab, None, SPEC))  # swaps attention
+        boot(model.lm, vocab.save_hf_tokenizer(d))  # swaps the model's own attention
         after, _ = answer_probs(model, items, vocab, choices)
     np.testing.assert_allclose(after, before, rtol=1e-5, atol=1e-7)
     with pytest.raises(RuntimeError, match="before booting"):

@@ -7,6 +7,7 @@ query, key] and `blocks.{L}.attn.hook_attn_scores` (pre-softmax, used for knocko
 
 from __future__ import annotations
 
+import copy
 import tempfile
 from collections.abc import Callable, Iterable
 from unittest import mock
@@ -89,13 +90,26 @@ def _skip_unread_stats(norm: NormalizationBridge):
 
 
 def boot_loaded(loaded) -> TransformerBridge:
-    """A bridge over a checkpoint's `UnifiedModel.lm`, with its word-level tokenizer.
+    """A bridge over a twin of a checkpoint's `UnifiedModel.lm` (`weight_sharing_twin`), with
+    its word-level tokenizer: the checkpoint's own model stays a plain HF model, so its KV-cached
+    passes (answer scoring, decoding, knockouts) stay right after capture has booted a bridge.
 
     The tokenizer must come from disk (an in-memory one fails with KeyError 'name_or_path').
     """
     with tempfile.TemporaryDirectory() as d:  # booting reads files beside the tokenizer
         tok = loaded.vocab.save_hf_tokenizer(d)
-        return boot(loaded.model.lm, tok, name=f"sgt-probe-{loaded.cfg.preset}")
+        return boot(
+            weight_sharing_twin(loaded.model.lm), tok, name=f"sgt-probe-{loaded.cfg.preset}"
+        )
+
+
+def weight_sharing_twin(module: torch.nn.Module) -> torch.nn.Module:
+    """A copy of `module` whose submodules are its own but whose parameters and buffers are the
+    very tensors of `module`: booting a bridge swaps the twin's attention modules for its
+    components and leaves the original's alone, while the weights stay shared (no second copy in
+    memory; an edit of one is an edit of the other)."""
+    memo = {id(t): t for t in [*module.parameters(), *module.buffers()]}
+    return copy.deepcopy(module, memo)
 
 
 HookFn = Callable[[torch.Tensor, object], torch.Tensor | None]
