@@ -169,6 +169,35 @@ def test_knockout_zeroes_text_to_image_edges_only(data, runner):
     assert torch.allclose(k.sum(-1), torch.ones_like(k.sum(-1)), atol=1e-5)
 
 
+def test_knockout_in_the_models_own_attention_equals_the_bridge_hook_knockout(data, runner):
+    """The knockout suite blocks text->image edges with a mask on the model's own attention,
+    reading each image context once; blocking them through the bridge's hook_attn_scores on
+    whole sequences (an independent computation) gives the same probabilities."""
+    from sgt_probe.compare.suites.knockout import text_to_image_block
+    from sgt_probe.model.generate import answer_probs
+
+    model, vocab = runner.model, data.vocab
+    items = [
+        data.understanding(i, q) for i in range(6) for q in range(len(data.scenes[i].questions))
+    ]
+    choices = [data.scenes[it_scene].questions[q].choices
+               for it_scene in range(6) for q in range(len(data.scenes[it_scene].questions))]  # fmt: skip
+    p_base, _ = answer_probs(model, items, vocab, choices)
+    for first, last in [(0, 0), (1, 2)]:
+
+        def forward(batch, first=first, last=last):
+            add = text_to_image_block(batch["roles"], batch["roles"])
+            hooks = [(scores_name(layer), lambda s, hook: s + add.to(s.dtype))
+                     for layer in range(first, last + 1)]  # fmt: skip
+            return runner.run(batch, (), extra_hooks=hooks)[0]
+
+        hooked, _ = answer_probs(model, items, vocab, choices, forward=forward)
+        cached, _ = answer_probs(model, items, vocab, choices,
+                                 edit=(range(first, last + 1), text_to_image_block))  # fmt: skip
+        np.testing.assert_allclose(cached, hooked, rtol=1e-4, atol=1e-6)
+        assert np.abs(cached - p_base).max() > 1e-4  # the knockout did something
+
+
 def test_attention_suite_masses_partition_text_queries(data, runner):
     items = [
         data.understanding(i, q) for i in range(6) for q in range(len(data.scenes[i].questions))

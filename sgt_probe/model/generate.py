@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections import defaultdict
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -98,6 +99,7 @@ def answer_probs(
     choices: list[tuple[str, ...]],
     batch_size: int = 128,
     forward=None,
+    edit: tuple | None = None,
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """Probability of each item's answer token and of each of its choices (full-vocab softmax).
 
@@ -106,18 +108,25 @@ def answer_probs(
     IMG <eoi>`, as one scene's questions do) read it once: its keys and values are cached and
     every question continues from them (`_shared_context_logits`), about a third of the tokens
     of a full pass per question, equal to it up to float rounding.
+    `edit` = (layers, bias) adds bias(q_roles [b, Q], k_roles [b, K]) -> [b, 1, Q, K] to the
+    attention scores of those layers in the question passes (a knockout: `attention.knockout`);
+    the image context, read once for all its questions, must be left alone by it (its queries
+    come before any question word), which is checked.
     Returns (p_answer [N], [p_choices per item]).
     """
     cfg, dev = model.cfg, _device(model)
     p_answer = np.zeros(len(items))
     p_choices: list[np.ndarray] = [None] * len(items)  # type: ignore[list-item]
     if forward is None and bridged(model):  # its attention drops a KV cache: whole sequences
+        if edit is not None:
+            raise RuntimeError("an attention edit needs the model's own attention modules: "
+                               "score before booting a TransformerBridge over it")  # fmt: skip
 
         def forward(batch: dict) -> torch.Tensor:
             return model(batch["input_ids"], batch["pixels"]).logits
 
     if forward is None:
-        chunks = _shared_context_logits(model, items, batch_size)
+        chunks = _shared_context_logits(model, items, batch_size, edit)
     else:
         chunks = _full_logits(items, cfg, dev, batch_size, forward)
     for idx, logits in chunks:  # logits [b, V] at each item's last prefix position
@@ -166,7 +175,7 @@ def context_groups(items: list[Item]) -> list[list[int]]:
     return groups
 
 
-def _shared_context_logits(model: UnifiedModel, items: list[Item], batch_size: int):
+def _shared_context_logits(model: UnifiedModel, items: list[Item], batch_size: int, edit=None):
     """(item indices, logits [b, V] at their last prefix position), each context run once.
 
     Contexts of one length are batched (`batch_size` items' worth of them at a time), their KV
@@ -192,12 +201,46 @@ def _shared_context_logits(model: UnifiedModel, items: list[Item], batch_size: i
             model(ctx["input_ids"].to(dev), ctx["pixels"].to(dev), use_cache=True,
                   **{_CACHE_KW: cache})  # fmt: skip
             idx = [k for g in chunk for k in g]
-            cache.reorder_cache(torch.tensor([j for j, g in enumerate(chunk) for _ in g],
-                                             device=dev))  # fmt: skip
+            owner = torch.tensor([j for j, g in enumerate(chunk) for _ in g])
+            cache.reorder_cache(owner.to(dev))
             rest = [items[k].ids[c : items[k].n_prefix] for k in idx]
             ids = torch.zeros(len(idx), max(map(len, rest)), dtype=torch.long)
-            for j, r in enumerate(rest):
+            roles = torch.zeros(len(idx), ids.shape[1], dtype=torch.long)  # padding: ROLE_PAD
+            for j, (r, k) in enumerate(zip(rest, idx, strict=True)):
                 ids[j, : len(r)] = torch.tensor(r)
-            logits = model(ids.to(dev), None, use_cache=True, **{_CACHE_KW: cache}).logits
+                roles[j, : len(r)] = torch.tensor(items[k].roles[c : items[k].n_prefix])
+            with _edited_attention(model, edit, ctx["roles"], ctx["roles"][owner], roles):
+                logits = model(ids.to(dev), None, use_cache=True, **{_CACHE_KW: cache}).logits
             last = torch.tensor([len(r) - 1 for r in rest], device=dev)
             yield idx, logits[torch.arange(len(idx), device=dev), last]
+
+
+@contextmanager
+def _edited_attention(model: UnifiedModel, edit, ctx_roles, row_ctx_roles, roles):
+    """While the question pass runs: `edit`'s bias [b, 1, Q, c + Q] added to the attention mask
+    of its layers, queries the pass's tokens (`roles` [b, Q]), keys the context's and theirs."""
+    if edit is None:
+        yield
+        return
+    layers, bias = edit
+    if bool(bias(ctx_roles, ctx_roles).ne(0).any()):
+        raise ValueError("the attention edit reaches the image context, which is read once "
+                         "for all its questions: score whole sequences instead")  # fmt: skip
+    dev = _device(model)
+    add = bias(roles, torch.cat([row_ctx_roles, roles], 1)).to(dev)
+
+    def hook(module, args, kwargs):
+        mask = kwargs.get("attention_mask")
+        if mask is None or mask.dtype == torch.bool:
+            raise RuntimeError(f"expected an additive attention mask in {type(module).__name__}, "
+                               f"got {None if mask is None else mask.dtype}")  # fmt: skip
+        return args, {**kwargs, "attention_mask": mask + add.to(mask.dtype)}
+
+    blocks = model.lm.model.layers
+    handles = [blocks[layer].self_attn.register_forward_pre_hook(hook, with_kwargs=True)
+               for layer in layers]  # fmt: skip
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
