@@ -137,10 +137,6 @@ def missing_file(path, base):
     pass
 
 
-def a_directory(path, base):
-    path.mkdir()
-
-
 @pytest.mark.parametrize(
     "make, reason",
     [
@@ -150,7 +146,6 @@ def a_directory(path, base):
         (other_version, f"version {FORMAT_VERSION + 1}"),
         (missing_parts, "missing state_dict"),
         (missing_file, "no such"),
-        (a_directory, "directory"),
     ],
 )
 def test_a_bad_file_gets_a_one_line_error_naming_it(tmp_path, base, make, reason, capsys):
@@ -162,3 +157,15 @@ def test_a_bad_file_gets_a_one_line_error_naming_it(tmp_path, base, make, reason
     assert "\n" not in msg and msg.startswith(f"{path}: ") and reason in msg
     assert main(["eval", str(path)]) == 2
     assert capsys.readouterr().err.strip() == f"error: {msg}"
+
+
+def test_a_directory_is_no_checkpoint_and_the_cli_says_what_it_lacks(tmp_path, capsys):
+    path = tmp_path / "bad.pt"
+    path.mkdir()
+    with pytest.raises(CheckpointError, match=f"^{path}: is a directory, not a checkpoint file$"):
+        load_checkpoint(path)
+    # the CLI reads a directory as a Hugging Face model directory (tests/test_emu3.py)
+    assert main(["eval", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {path}: not a model directory (no config.json)")
+    assert "\n" not in err

@@ -1,4 +1,5 @@
-"""`sgt-probe train`, `tune` and `eval`."""
+"""`sgt-probe train`, `tune` and `eval`; `eval` also reads a Hugging Face model directory
+(sgt_probe.sources)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from sgt_probe.cli.options import (
     EvalFraction,
     FolderPath,
     ImageSize,
+    ModelImageSize,
+    ModelWorld,
     OutCheckpoint,
     Preset,
     Proxy,
@@ -28,6 +31,7 @@ from sgt_probe.cli.options import (
     VisionInput,
     World,
     between,
+    model_world,
     names_from,
     out_file,
 )
@@ -133,18 +137,25 @@ def eval_cmd(
     out: Annotated[
         Path | None, typer.Option(callback=out_file, help="write the JSON result here")
     ] = None,
+    world: ModelWorld = None,
+    path: FolderPath = None,
+    image_size: ModelImageSize = None,
     device: Device = None,
 ) -> None:
     """Understanding, generation and proxy-quality benchmarks, with per-item results."""
-    from sgt_probe.model.loading import load_model
+    from sgt_probe.model.loading import read_checkpoint
 
-    loaded = load_model(checkpoint)  # its contents are checked before the evals are imported
+    spec = model_world(world, path, image_size)
+    if not checkpoint.is_dir():  # a model directory was checked while parsing
+        read_checkpoint(checkpoint)  # a bad file is refused before the evals are imported
     from sgt_probe.device import default_device
+    from sgt_probe.sources.open import open_sources
+
+    [source] = open_sources([checkpoint], spec, device or default_device())
     from sgt_probe.evals.benchmarks import evaluate
 
-    loaded.model.to(device or default_device())
-    chosen = proxies.split(",") if proxies else [loaded.proxy or "segmentation"]
-    result = evaluate(loaded, n_scenes=n, proxies=chosen)
+    chosen = proxies.split(",") if proxies else [source.proxy or "segmentation"]
+    result = evaluate(source, n_scenes=n, proxies=chosen)
     print_eval(checkpoint.name, result)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
