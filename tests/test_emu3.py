@@ -51,7 +51,8 @@ def report(dirs):
     """`compare` of the stand-in and its tuning on shapes, every suite."""
     out = dirs["root"] / "report"
     argv = ["compare", str(dirs["a"]), str(dirs["sgt"]), "--world", "shapes", "--out", str(out),
-            "--n-scenes", "12", "--n-probe-scenes", "16", "--device", "cpu"]  # fmt: skip
+            "--n-scenes", "12", "--n-probe-scenes", "16", "--device", "cpu",
+            "--batch-size", "5"]  # fmt: skip
     with single_thread():
         assert main(argv) == 0
     return out
@@ -293,6 +294,7 @@ def test_compare_fills_every_suite_for_the_tuned_pair(report, dirs):
     assert d.suites == list(SUITES) and r.names == ["base", "segmentation"]
     assert (d.model.preset, d.model.grid, d.model.patch_size, d.model.n_layers) == ("emu3", 8, 4, 4)
     assert [c.path for c in d.checkpoints] == [str(dirs["a"]), str(dirs["sgt"])]
+    assert d.compare_config["batch_size"] == 5  # hooked forwards of 5 sequences
     L, H = d.model.n_layers, d.model.n_heads
     for n in r.names:
         assert d.benchmarks.scores[n].understanding.overall is not None

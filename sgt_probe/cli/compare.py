@@ -72,6 +72,9 @@ def compare(
     ] = 160,
     seed: Seed = 0,
     device: Device = None,
+    batch_size: Annotated[
+        int, typer.Option(min=1, help="sequences per hooked forward (capture, attention)")
+    ] = 32,
     suites: Annotated[
         str,
         typer.Option(
@@ -97,7 +100,7 @@ def compare(
     from sgt_probe.viz.tables import print_report
 
     cfg = CompareConfig(n_scenes=n_scenes, n_probe_scenes=n_probe_scenes, seed=seed,
-                        device=device or default_device(),
+                        device=device or default_device(), batch_size=batch_size,
                         suites=tuple(s.strip() for s in suites.split(",") if s.strip()))  # fmt: skip
     t0 = time.perf_counter()
     report = run_compare(checkpoints, out, cfg, spec=spec)

@@ -181,6 +181,7 @@ class Inputs:
             items = self.probe.items
             with self.stopwatch("capture"):
                 X, _ = capture_residuals(self.runner(name), items, list(range(self.n_layers)),
+                                         batch_size=self.cfg.batch_size,
                                          progress=self.stopwatch.progress)  # fmt: skip
             self._residuals[name] = X
         return self._residuals[name]

@@ -132,8 +132,8 @@ def run(inputs: Inputs, arrays: dict[str, np.ndarray]) -> Attention:
     stats = {}
     for name in inputs.names:
         runner = inputs.runner(name)
-        stats[name] = attention_stats(runner, ev.qa, scenes, ev.objects, seg, n_boot=cfg.n_boot,
-                                      seed=cfg.seed)  # fmt: skip
+        stats[name] = attention_stats(runner, ev.qa, scenes, ev.objects, seg, cfg.batch_size,
+                                      n_boot=cfg.n_boot, seed=cfg.seed)  # fmt: skip
         if shown:
             arrays[key_attn(name)] = text_image_attention(runner, shown)
     if ev.explorer:
