@@ -402,3 +402,13 @@ def test_a_checkpoint_and_a_model_directory_do_not_compare(dirs, tmp_path_factor
     err = capsys.readouterr().err.strip()
     assert f"{dirs['a']}: model kind 'emu3' differs from {base}'s 'tiny'" in err
     assert not out.exists()
+
+
+def test_damaged_weights_are_one_line_when_loading(dirs, tmp_path, capsys):
+    bad = tmp_path / "bad"
+    shutil.copytree(dirs["a"], bad)
+    weights = (bad / "model.safetensors").read_bytes()
+    (bad / "model.safetensors").write_bytes(weights[: len(weights) // 2])
+    assert main(["eval", str(bad), "--world", "shapes", "--n", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {bad}: cannot be loaded (") and "\n" not in err

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from transformers import Emu3ForConditionalGeneration, Emu3Processor
 from transformers.utils import logging as hf_logging
 
@@ -71,7 +72,7 @@ def load_emu3(path: Path, device):
                 path, dtype=model_dtype(device), attn_implementation="sdpa"
             )
             processor = Emu3Processor.from_pretrained(path)
-    except (OSError, ValueError, KeyError, RuntimeError, TypeError) as e:
+    except (OSError, ValueError, KeyError, RuntimeError, TypeError, SafetensorError) as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise CheckpointError(f"{path}: cannot be loaded ({first})") from None
     return model.to(device).eval(), processor
