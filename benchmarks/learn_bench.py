@@ -4,6 +4,7 @@ the way, so every change to training is chosen by what it does to held-out compe
     python benchmarks/learn_bench.py --world shapes --preset small --steps 4000 --every 500
     python benchmarks/learn_bench.py --set train.lr=2e-3 --set train.caption_share=0 ...
     python benchmarks/learn_bench.py --tune runs/base.pt --proxy segmentation --steps 300
+    python benchmarks/learn_bench.py --watch runs/base.pt --every 2000   # a run in progress
 
 At each checkpoint (every --every steps) the checkpoint just written is loaded as any user
 would load it and evaluated on --n-eval held-out scenes: understanding per question family
@@ -12,7 +13,8 @@ training, among the item's choices), generation per prompt family beside its flo
 images judged against another scene's prompt), and with --proxy the proxy's own metric. One
 table row per checkpoint, with wall minutes and each task's training loss; --json writes the
 rows too. Threads default to 1 (set --threads), so two configurations can run side by side on
-two cores and compare fairly.
+two cores and compare fairly. --watch evaluates the checkpoints another process writes (e.g.
+`sgt-probe train`), each time its step passes a multiple of --every, until it is finished.
 """
 
 from __future__ import annotations
@@ -58,7 +60,8 @@ def row(step: int, minutes: float, ckpt_path: Path, args) -> dict:
     result = evaluate(CheckpointSource(loaded), n_scenes=args.n_eval, proxies=proxies,
                       generation=not args.no_gen)  # fmt: skip
     last = loaded.ckpt["history"][-1]
-    out = {"step": step, "minutes": minutes,
+    # the checkpoint read (a watched run may have written a later step since `step`)
+    out = {"step": loaded.ckpt["step"], "minutes": minutes,
            "loss": {k[5:]: v for k, v in last.items() if k.startswith("loss/")}}  # fmt: skip
     for bench in ("understanding", "generation"):
         if bench in result:
@@ -116,6 +119,24 @@ def floor_row(first: dict) -> dict:
     return out
 
 
+def watch(args, on_checkpoint, poll: float = 30.0) -> None:
+    """Evaluate `args.watch` each time its step passes a multiple of --every (checkpoints are
+    replaced atomically, so the file read is always a whole one)."""
+    from sgt_probe.checkpoint import load_checkpoint
+
+    done = 0
+    while True:
+        if args.watch.exists():
+            ckpt = load_checkpoint(args.watch)
+            step, total = ckpt["step"], ckpt["train_config"]["steps"]
+            if step // args.every > done // args.every or (step == total and step > done):
+                on_checkpoint(step)
+                done = step
+            if step >= total:
+                return
+        time.sleep(poll)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--world", default="shapes")
@@ -130,6 +151,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-gen", action="store_true", help="skip the generation benchmark")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, help="checkpoint path (default: a temporary dir)")
+    ap.add_argument("--watch", type=Path, help="evaluate this run's checkpoints as they appear")
     ap.add_argument("--json", type=Path, help="also write the rows here")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -141,6 +163,16 @@ def main(argv: list[str] | None = None) -> None:
     rows: list[dict] = []
     t0 = time.perf_counter()
 
+    def on_checkpoint_of(path: Path):
+        def on_checkpoint(step: int) -> None:
+            rows.append(row(step, (time.perf_counter() - t0) / 60, path, args))
+            print_rows(rows[-1:], f"step {step}")
+            if args.json:
+                args.json.write_text(json.dumps({"argv": vars(args) | {"out": str(path)},
+                                                 "rows": rows}, indent=1, default=str))  # fmt: skip
+
+        return on_checkpoint
+
     def on_checkpoint(step: int) -> None:
         rows.append(row(step, (time.perf_counter() - t0) / 60, out, args))
         print_rows(rows[-1:], f"step {step}")
@@ -148,7 +180,9 @@ def main(argv: list[str] | None = None) -> None:
             args.json.write_text(json.dumps({"argv": vars(args) | {"out": str(out)}, "rows": rows},
                                             indent=1, default=str))  # fmt: skip
 
-    if args.tune:
+    if args.watch:
+        watch(args, on_checkpoint_of(args.watch))
+    elif args.tune:
         tune(args.tune, args.proxy or "segmentation", out, train, device="cpu",
              on_checkpoint=on_checkpoint)  # fmt: skip
     else:

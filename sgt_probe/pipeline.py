@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import shutil
 import signal
 import time
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ class Run:
     proxies: tuple[str, ...]
     compare: dict = field(default_factory=dict)  # CompareConfig fields besides seed and device
     overrides: dict = field(default_factory=dict)  # {"model"|"train"|"tune": {field: value}}
+    base_from: Path | None = None  # a finished base to copy in (a shipped one) instead of training
 
     @property
     def base(self) -> Path:
@@ -71,7 +73,8 @@ class Job:
 
     @property
     def label(self) -> str:
-        what = {"base": "base training", "compare": "compare"}.get(self.kind, f"tune {self.proxy}")
+        base = "shipped base" if self.run.base_from is not None else "base training"
+        what = {"base": base, "compare": "compare"}.get(self.kind, f"tune {self.proxy}")
         return f"{self.run.dir} · {what}"
 
 
@@ -97,7 +100,9 @@ def execute(job: Job, device: str, threads: int | None = None, progress: bool = 
     if threads:
         torch.set_num_threads(threads)
     t0, run, over = time.perf_counter(), job.run, job.run.overrides
-    if job.kind == "base":
+    if job.kind == "base" and run.base_from is not None:
+        _copy_once(run.base_from, run.base)
+    elif job.kind == "base":
         train_base(DataSpec(world=run.world, seed=run.seed), run.base, run.preset,
                    model_overrides=over.get("model"),
                    train_overrides={"seed": run.seed, **over.get("train", {})},
@@ -114,6 +119,16 @@ def execute(job: Job, device: str, threads: int | None = None, progress: bool = 
             run_compare(run.checkpoints, run.report, cfg, progress=progress)
             write_html(run.report)
     return time.perf_counter() - t0
+
+
+def _copy_once(src: Path, dst: Path) -> None:
+    """Copy `src` to `dst` unless it is there: whole or not at all (temp file, rename)."""
+    if dst.exists():
+        return
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    shutil.copyfile(src, tmp)
+    tmp.replace(dst)
 
 
 def default_jobs(device: str, n_runs: int) -> int:

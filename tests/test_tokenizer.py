@@ -10,24 +10,27 @@ from sgt_probe.data import DataSpec, make_world
 from sgt_probe.tokenizer import (
     IMAGE_KINDS,
     VQTokenizer,
+    VQVAETokenizer,
     fit_tokenizer,
     kind_images,
     patchify,
     psnr,
+    tokenizer_from_state,
     tokenizer_report,
     unpatchify,
 )
 
-# Held-out PSNR floors (dB), a little under what was measured with the defaults (patch 4,
-# 256 codes, 256 fitted scenes): shapes 21.6 / 23.8 / 26.2 / 23.3 / 22.9,
-# digits 20.7 / 19.9 / 23.7 / 18.1 / 22.0 (scene / segmentation / depth / edge / inpainting).
+# Held-out PSNR floors (dB) of the k-means tokenizer, a little under what was measured with
+# the defaults (patch 4, 256 codes, 256 fitted scenes): shapes 20.8 / 23.1 / 25.9 / 24.0 /
+# 22.1, digits 20.7 / 19.9 / 23.7 / 18.1 / 22.0 (scene / segmentation / depth / edge /
+# inpainting).
 FLOORS = {
     "shapes": {
-        "scene": 20.5,
-        "segmentation": 22.5,
+        "scene": 20.0,
+        "segmentation": 22.0,
         "depth": 25.0,
-        "edge": 22.0,
-        "inpainting_input": 21.5,
+        "edge": 23.0,
+        "inpainting_input": 21.0,
     },
     "digits": {
         "scene": 19.5,
@@ -138,3 +141,65 @@ def test_errors_are_clear():
         tok.decode(np.zeros((1, 5), dtype=np.int64), 8)
     with pytest.raises(ValueError, match="codebook shape"):
         VQTokenizer.from_state_dict({**tok.state_dict(), "n_codes": 8})
+
+
+# --- the learned VQ-VAE tokenizer -----------------------------------------------------------
+
+# tiny and brief: the tests check the mechanics (geometry, determinism, serialization); what
+# the full-size tokenizer reaches is measured by the judge on decoded ground truth
+TINY_VQVAE = {"n_codes": 32, "channels": 16, "code_dim": 8, "batch_size": 16}
+
+
+@pytest.fixture(scope="module")
+def crops(shapes):
+    """uint8 [N, 16, 16, 3]: top-left quarters of every image kind of 48 scenes."""
+    world, _ = shapes
+    scenes = world.scenes(0, 48)
+    return np.concatenate([kind_images(world, scenes, k) for k in IMAGE_KINDS])[:, :16, :16]
+
+
+@pytest.fixture(scope="module")
+def vqvae(crops):
+    return VQVAETokenizer(seed=5, steps=120, **TINY_VQVAE).fit(crops)
+
+
+def test_vqvae_round_trips_geometry_and_learns(vqvae, crops):
+    codes = vqvae.encode(crops)
+    assert codes.shape == (len(crops), 16) and codes.dtype == np.int64
+    assert codes.min() >= 0 and codes.max() < 32
+    decoded = vqvae.decode(codes, 16)
+    assert decoded.shape == crops.shape and decoded.dtype == np.uint8
+    untrained = VQVAETokenizer(seed=5, steps=0, **TINY_VQVAE).fit(crops)
+    assert psnr(decoded, crops) > psnr(untrained.decode(untrained.encode(crops), 16), crops) + 3
+
+
+def test_vqvae_is_deterministic_and_survives_weights_only_load(vqvae, crops, tmp_path):
+    a = VQVAETokenizer(seed=2, steps=10, **TINY_VQVAE).fit(crops)
+    assert (
+        a.fingerprint() == VQVAETokenizer(seed=2, steps=10, **TINY_VQVAE).fit(crops).fingerprint()
+    )
+    assert (
+        a.fingerprint() != VQVAETokenizer(seed=3, steps=10, **TINY_VQVAE).fit(crops).fingerprint()
+    )
+    path = tmp_path / "vqvae.pt"
+    torch.save(vqvae.state_dict(), path)
+    loaded = tokenizer_from_state(torch.load(path, weights_only=True))
+    assert isinstance(loaded, VQVAETokenizer) and loaded.fingerprint() == vqvae.fingerprint()
+    codes = vqvae.encode(crops[:8])
+    np.testing.assert_array_equal(loaded.encode(crops[:8]), codes)
+    np.testing.assert_array_equal(loaded.decode(codes, 16), vqvae.decode(codes, 16))
+    shapes = {k: tuple(v.shape) for k, v in vqvae.state_dict()["weights"].items()}
+    assert loaded.weight_shapes() == shapes
+
+
+def test_tokenizer_kinds_are_chosen_by_name():
+    with pytest.raises(ValueError, match="unknown tokenizer"):
+        fit_tokenizer(make_world(DataSpec()), kind="pca")
+    with pytest.raises(ValueError, match="power of two"):
+        VQVAETokenizer(patch_size=6)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        VQVAETokenizer().encode(np.zeros((1, 8, 8, 3), dtype=np.uint8))
+    # checkpoints written before the kinds existed hold a k-means codebook without "kind"
+    tok = VQTokenizer(n_codes=4).fit(np.random.default_rng(0).integers(0, 256, (4, 8, 8, 3)))
+    old = {k: v for k, v in tok.state_dict().items() if k != "kind"}
+    assert isinstance(tokenizer_from_state(old), VQTokenizer)

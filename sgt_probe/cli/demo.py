@@ -1,5 +1,8 @@
 """`sgt-probe demo`: the main job. Base -> three tunings -> compare -> headline + dashboard command.
 
+The base is the world's shipped one (sgt_probe/bases/) when there is one: training a competent
+base takes hours, the demo's tunings and compare minutes. --train-base trains it instead.
+
 Every finished step is reused on a rerun (sgt_probe.pipeline: checkpoints resume, the report
 is rebuilt only when a checkpoint is newer than it).
 """
@@ -22,7 +25,7 @@ DEMO_PROXIES = ("segmentation", "none", "reconstruction")
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(callback=out_dir, help="run directory")] = Path("runs/demo"),
-    preset: Preset = "tiny",
+    preset: Preset = "small",
     world: GeneratedWorld = "shapes",
     seed: Seed = 0,
     device: Device = None,
@@ -30,8 +33,12 @@ def demo(
         int | None,
         typer.Option(min=1, help="jobs side by side (default 1: one run's jobs form a line)"),
     ] = None,
+    train_base: Annotated[
+        bool, typer.Option(help="train the base instead of using the shipped one (hours)")
+    ] = False,
 ) -> None:
-    """Train a base model, tune it with segmentation, none and reconstruction, compare them all."""
+    """Tune the world's base with segmentation, none and reconstruction, then compare them all."""
+    from sgt_probe.bases import shipped_base
     from sgt_probe.device import default_device
     from sgt_probe.pipeline import Run, run_pipeline
     from sgt_probe.report.format import load_report_data
@@ -40,8 +47,10 @@ def demo(
     console = Console(stderr=True)
     device = device or default_device()
     t0 = time.perf_counter()
-    run = Run(out, world, seed, preset, DEMO_PROXIES)
-    console.rule(f"[bold]demo[/]: {preset} base on {world}, tuned with {', '.join(DEMO_PROXIES)}")
+    shipped = None if train_base else shipped_base(world, preset)
+    run = Run(out, world, seed, preset, DEMO_PROXIES, base_from=shipped)
+    origin = f"shipped {shipped.name}" if shipped else f"{preset} base trained"
+    console.rule(f"[bold]demo[/]: {origin} on {world}, tuned with {', '.join(DEMO_PROXIES)}")
     run_pipeline([run], device, jobs)
     print_report(load_report_data(run.report))
     console.print(f"demo finished in {time.perf_counter() - t0:.0f}s")

@@ -200,3 +200,30 @@ def eval_cmd(
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=1))
         console.print(f"wrote {out}")
+
+
+@app.command()
+def export(
+    checkpoint: Checkpoint,
+    out: Annotated[
+        Path | None, typer.Option(callback=out_file, help="file to write (default: in place)")
+    ] = None,
+) -> None:
+    """Keep only what tuning and analysis read: drop the optimizer and RNG state (about two
+    thirds of a checkpoint), e.g. to ship a finished base. The result cannot be resumed."""
+    from sgt_probe.checkpoint import load_checkpoint, save_checkpoint
+    from sgt_probe.model.loading import load_model
+
+    load_model(checkpoint)  # the whole contents are checked before anything is written
+    ckpt = load_checkpoint(checkpoint)
+    if ckpt["step"] < ckpt["train_config"]["steps"]:
+        raise UserError(
+            f"{checkpoint} is at step {ckpt['step']} of {ckpt['train_config']['steps']}; "
+            "export a finished run"
+        )
+    kept = {
+        k: v for k, v in ckpt.items() if k not in ("optimizer", "rng", "format", "format_version")
+    }
+    out = out or checkpoint
+    save_checkpoint(out, kept)
+    console.print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB)")

@@ -19,7 +19,6 @@ a Hugging Face model directory), which tokenizes the scenes, scores choices, dra
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from functools import cache
 
@@ -46,8 +45,8 @@ def judge_for(world, tokenizer=None) -> Judge:
     """One judge per (world spec, codebook) per process: it is trained once, on ground-truth
     renders and, given the tokenizer, on their VQ-decoded versions too (what generated images
     look like at best), so VQ blur is not mistaken for a wrong shape."""
-    code = tokenizer.codebook_.tobytes() if tokenizer is not None else b""
-    key = (tuple(sorted(world.spec.to_dict().items())), hashlib.sha1(code).hexdigest())
+    code = tokenizer.fingerprint() if tokenizer is not None else ""
+    key = (tuple(sorted(world.spec.to_dict().items())), code)
     if key not in _JUDGES:
         _JUDGES[key] = Judge(world, tokenizer=tokenizer)
     return _JUDGES[key]

@@ -21,7 +21,7 @@ import torch
 from sgt_probe.checkpoint import CheckpointError
 from sgt_probe.data.proxies import PROXIES
 from sgt_probe.data.spec import WORLDS, DataSpec
-from sgt_probe.model.config import PRESETS, VISION_INPUTS, ModelConfig, TrainConfig
+from sgt_probe.model.config import PRESETS, TOKENIZERS, VISION_INPUTS, ModelConfig, TrainConfig
 from sgt_probe.model.vocab import SPECIALS, TASKS, Vocab
 
 STAGES = ("base", "tune")
@@ -99,6 +99,7 @@ def _model_config(path: Path, d) -> ModelConfig:
         image_size=image_size,
         patch_size=patch,
         n_codes=s.integer("n_codes", 2),
+        tokenizer=s.choice("tokenizer", TOKENIZERS),
         max_len=s.integer("max_len", 1, 1 << 20),
         vocab_size=s.integer("vocab_size", 1),
     )
@@ -166,10 +167,16 @@ def _vocab(path: Path, d, cfg: ModelConfig) -> Vocab:
 
 def _tokenizer(path: Path, d, cfg: ModelConfig) -> None:
     s = _Section(path, "tokenizer", d)
+    kind = s.choice("kind", TOKENIZERS, optional=True) or "kmeans"  # older checkpoints: k-means
+    if kind != cfg.tokenizer:
+        s.fail("kind", f"{kind} but model_config.tokenizer is {cfg.tokenizer}")
     for key in ("n_codes", "patch_size"):  # the model reads and writes its codes
         if s.integer(key, 1) != getattr(cfg, key):
             s.fail(key, f"{d[key]} but model_config.{key} is {getattr(cfg, key)}")
     s.integer("seed", 0, SEED_MAX)
+    if kind == "vqvae":
+        _vqvae_weights(s, d)
+        return
     book = d.get("codebook")
     want = (cfg.n_codes, cfg.patch_size**2 * 3)
     if not (isinstance(book, torch.Tensor) and book.is_floating_point()):
@@ -178,6 +185,26 @@ def _tokenizer(path: Path, d, cfg: ModelConfig) -> None:
         s.fail("codebook", f"has shape {tuple(book.shape)}, expected {want}")
     if not bool(((book >= 0) & (book <= 1)).all()):  # also false for NaN
         s.fail("codebook", "holds values outside 0..1")
+
+
+def _vqvae_weights(s: _Section, d: dict) -> None:
+    """The VQ-VAE's sizes are bounded, then its weights must be exactly the tensors a net of
+    those sizes holds (their shapes come from a net built on the meta device: no memory)."""
+    from sgt_probe.tokenizer.vqvae import VQVAETokenizer
+
+    sizes = {k: s.integer(k, 1, 4096) for k in ("channels", "code_dim")}
+    if d["patch_size"] & (d["patch_size"] - 1) or d["patch_size"] < 2:
+        s.fail("patch_size", f"{d['patch_size']} is not a power of two >= 2, as a VQ-VAE needs")
+    want = VQVAETokenizer(n_codes=d["n_codes"], patch_size=d["patch_size"], **sizes).weight_shapes()
+    weights = d.get("weights")
+    if not isinstance(weights, dict) or set(weights) != set(want):
+        s.fail("weights", "must hold exactly the VQ-VAE's tensors")
+    for name, shape in want.items():
+        t = weights[name]
+        if not (isinstance(t, torch.Tensor) and t.is_floating_point() and tuple(t.shape) == shape):
+            s.fail("weights", f"{name} must be a float tensor of shape {shape}")
+        if not bool(torch.isfinite(t).all()):
+            s.fail("weights", f"{name} holds non-finite values")
 
 
 def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:

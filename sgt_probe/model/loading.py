@@ -21,7 +21,7 @@ from sgt_probe.model.vocab import Vocab
 
 if TYPE_CHECKING:
     from sgt_probe.model.unified import UnifiedModel
-    from sgt_probe.tokenizer.vq import VQTokenizer
+    from sgt_probe.tokenizer import Tokenizer
 
 
 @dataclass
@@ -30,7 +30,7 @@ class Loaded:
     ckpt: dict
     model: UnifiedModel
     vocab: Vocab
-    tokenizer: VQTokenizer
+    tokenizer: Tokenizer
     spec: DataSpec
 
     @property
@@ -63,10 +63,10 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> Loaded:
     ckpt = load_checkpoint(path)
     c = check_contents(path, ckpt)
     from sgt_probe.model.unified import UnifiedModel  # only now: it imports transformers
-    from sgt_probe.tokenizer.vq import VQTokenizer
+    from sgt_probe.tokenizer import tokenizer_from_state
 
     model = UnifiedModel(c.cfg, img_token_id=c.vocab["<img>"])
     model.load_state_dict(ckpt["state_dict"])  # names and shapes are checked: it fits
     model.to(device).eval()
-    tokenizer = VQTokenizer.from_state_dict(ckpt["tokenizer"])
+    tokenizer = tokenizer_from_state(ckpt["tokenizer"])
     return Loaded(Path(path), ckpt, model, c.vocab, tokenizer, c.spec)

@@ -1,5 +1,9 @@
 """Visual tokenizer: every image the model reads or writes becomes VQ codes.
 
+Two kinds with one interface: "kmeans" (`vq.py`, a codebook of patches, fitted in seconds:
+tests and the tiny preset) and "vqvae" (`vqvae.py`, a learned encoder/decoder, minutes to fit:
+what the generation judge can read).
+
 tok = fit_tokenizer(world)           # codebook over scenes and every proxy map
 codes = tok.encode(images)           # uint8 [N, S, S, 3] -> int64 [N, P]
 images = tok.decode(codes, S)        # and back
@@ -16,6 +20,13 @@ from sgt_probe.data import Scene, World
 from sgt_probe.data.proxies import render_proxy
 
 from .vq import VQTokenizer, patchify, psnr, unpatchify
+from .vqvae import VQVAETokenizer
+
+KINDS = {"kmeans": VQTokenizer, "vqvae": VQVAETokenizer}
+# Scenes a tokenizer is fitted on by default (each gives one image of every kind): k-means
+# converges on few; the VQ-VAE's decoder needs varied layouts to draw edges anywhere.
+FIT_SCENES = {"kmeans": 512, "vqvae": 4000}
+Tokenizer = VQTokenizer | VQVAETokenizer
 
 # Image kind -> (proxy, which image of render_proxy's (input, target) pair). Together they are
 # every image the model reads or writes: scenes (also the reconstruction and inpainting
@@ -38,22 +49,31 @@ def kind_images(world: World, scenes: list[Scene], kind: str) -> np.ndarray:
 
 def fit_tokenizer(
     world: World,
-    n_scenes: int = 512,
+    n_scenes: int | None = None,
     n_codes: int = 256,
     seed: int = 0,
     patch_size: int = 4,
     indices: Sequence[int] | None = None,
-) -> VQTokenizer:
+    kind: str = "kmeans",
+) -> Tokenizer:
     """A tokenizer fitted on the scenes `indices` (default: the first n_scenes of the world's
-    "train" split, as training uses) and every image kind rendered from them."""
+    "train" split, as training uses; FIT_SCENES[kind] when not given) and every image kind
+    rendered from them."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown tokenizer {kind!r}; choose one of {', '.join(KINDS)}")
     if indices is None:
-        indices = world.split("train")[:n_scenes]
+        indices = world.split("train")[: n_scenes or FIT_SCENES[kind]]
     scenes = [world.scene(i) for i in indices]
-    images = np.concatenate([kind_images(world, scenes, kind) for kind in IMAGE_KINDS])
-    return VQTokenizer(n_codes, patch_size, seed).fit(images)
+    images = np.concatenate([kind_images(world, scenes, k) for k in IMAGE_KINDS])
+    return KINDS[kind](n_codes=n_codes, patch_size=patch_size, seed=seed).fit(images)
 
 
-def tokenizer_report(tok: VQTokenizer, world: World, n: int = 128) -> dict[str, float]:
+def tokenizer_from_state(d: dict) -> Tokenizer:
+    """The tokenizer a checkpoint holds (checkpoints from before the kinds are k-means)."""
+    return KINDS[d.get("kind", "kmeans")].from_state_dict(d)
+
+
+def tokenizer_report(tok: Tokenizer, world: World, n: int = 128) -> dict[str, float]:
     """Round-trip PSNR (dB) per image kind on the first n scenes of the world's "eval" split,
     which `fit_tokenizer` never sees."""
     scenes = [world.scene(i) for i in world.split("eval")[:n]]
@@ -66,8 +86,12 @@ def tokenizer_report(tok: VQTokenizer, world: World, n: int = 128) -> dict[str, 
 
 __all__ = [
     "IMAGE_KINDS",
+    "KINDS",
+    "Tokenizer",
     "VQTokenizer",
+    "VQVAETokenizer",
     "fit_tokenizer",
+    "tokenizer_from_state",
     "kind_images",
     "patchify",
     "psnr",

@@ -8,6 +8,8 @@ a decoded image gives its codes back (barring exactly duplicated codes).
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import torch
 from sklearn.cluster import MiniBatchKMeans
@@ -53,6 +55,8 @@ class VQTokenizer:
 
     Learned state: `codebook_` float32 [K, p*p*3], values on the uint8 grid divided by 255.
     """
+
+    kind = "kmeans"
 
     def __init__(self, n_codes: int = 256, patch_size: int = 4, seed: int = 0) -> None:
         self.n_codes = n_codes
@@ -114,14 +118,17 @@ class VQTokenizer:
         patches = np.round(cb[codes] * 255.0).astype(np.uint8)  # [N, P, D]
         return unpatchify(patches, image_size, self.patch_size)
 
+    def fingerprint(self) -> str:
+        """A digest of the codebook: equal for tokenizers that encode alike."""
+        return hashlib.sha1(self._codebook().numpy().tobytes()).hexdigest()
+
+    def hyper(self) -> dict:
+        return {"kind": self.kind, "n_codes": self.n_codes, "patch_size": self.patch_size,
+                "seed": self.seed}  # fmt: skip
+
     def state_dict(self) -> dict:
         """Plain ints and one tensor: safe for `torch.load(weights_only=True)`."""
-        return {
-            "n_codes": self.n_codes,
-            "patch_size": self.patch_size,
-            "seed": self.seed,
-            "codebook": self._codebook().clone(),
-        }
+        return {**self.hyper(), "codebook": self._codebook().clone()}
 
     @classmethod
     def from_state_dict(cls, d: dict) -> VQTokenizer:

@@ -19,7 +19,7 @@ from sgt_probe.device import default_device
 from sgt_probe.model.config import ModelConfig, TrainConfig, preset
 from sgt_probe.model.loading import build_model, load_model, read_checkpoint
 from sgt_probe.model.vocab import Vocab
-from sgt_probe.tokenizer import VQTokenizer, fit_tokenizer
+from sgt_probe.tokenizer import fit_tokenizer, tokenizer_from_state
 from sgt_probe.tuning import check_fresh
 from sgt_probe.tuning.loop import train_loop
 from sgt_probe.tuning.taskdata import TrainStream
@@ -87,9 +87,9 @@ def train_base(
         return out
     world = make_world(spec)
     if resume_ckpt is not None:  # the codebook is part of the run: never refit on resume
-        tokenizer = VQTokenizer.from_state_dict(resume_ckpt["tokenizer"])
+        tokenizer = tokenizer_from_state(resume_ckpt["tokenizer"])
     else:
-        tokenizer = fit_tokenizer(world, n_codes=cfg.n_codes, seed=tcfg.seed)
+        tokenizer = fit_tokenizer(world, n_codes=cfg.n_codes, seed=tcfg.seed, kind=cfg.tokenizer)
     vocab = Vocab.build(world.words(), cfg.n_codes)
     model = build_model(cfg, vocab, tcfg.seed)
     _check_same_run(out, resume_ckpt, model.cfg, spec)

@@ -1,0 +1,24 @@
+"""Base checkpoints that ship with sgt-probe, one per generated world.
+
+A competent base takes hours of CPU training (held-out answers leave their priors only after
+thousands of steps), far more than the demo's budget, so the demo and the study tune these, as
+the paper post-trains one released model. Each `<world>-<preset>.pt` was made by
+
+    sgt-probe train --world <world> --preset <preset> --out sgt_probe/bases/<world>-<preset>.pt
+    sgt-probe export sgt_probe/bases/<world>-<preset>.pt  # drops optimizer state, keeps weights
+
+and sits beside its training log (`.log.jsonl`) and its held-out scores (`.scores.json`, from
+`sgt-probe eval`). Loading one is like loading any checkpoint (weights_only, validated).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+BASES_DIR = Path(__file__).parent
+
+
+def shipped_base(world: str, preset: str) -> Path | None:
+    """The shipped base for (world, preset), or None when there is none."""
+    path = BASES_DIR / f"{world}-{preset}.pt"
+    return path if path.is_file() else None
