@@ -48,13 +48,13 @@ def single_thread():
 
 
 @functools.cache
-def _tokenizer(spec: DataSpec, n_codes: int, seed: int):
+def _tokenizer(spec: DataSpec, n_codes: int, seed: int, kind: str):
     # 64 scenes instead of 512: plenty for a 64-code codebook, and ~1 s instead of ~4 s.
-    return fit_tokenizer(make_world(spec), n_scenes=64, n_codes=n_codes, seed=seed)
+    return fit_tokenizer(make_world(spec), n_scenes=64, n_codes=n_codes, seed=seed, kind=kind)
 
 
-def _cached_fit(world, n_codes: int, seed: int):
-    return _tokenizer(world.spec, n_codes, seed)
+def _cached_fit(world, n_codes: int, seed: int, kind: str = "kmeans"):
+    return _tokenizer(world.spec, n_codes, seed, kind)
 
 
 @contextlib.contextmanager
