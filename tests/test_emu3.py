@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 
 import dash
 import numpy as np
@@ -283,6 +285,16 @@ def test_lora_weights_merge_as_peft_merges_them(dirs):
     assert merged.keys() == expected.keys()
     for k, v in expected.items():
         torch.testing.assert_close(merged[k], v, atol=1e-6, rtol=1e-5, msg=k)
+
+
+def test_tuning_the_whole_model_needs_no_peft(dirs, tmp_path):
+    # peft is for --lora only: a fresh interpreter where it cannot be imported still tunes
+    argv = ["tune", str(dirs["a"]), "--proxy", "segmentation", "--world", "shapes", "--out",
+            str(tmp_path / "t"), "--device", "cpu", "--steps", "1", "--batch-size", "2"]  # fmt: skip
+    code = (f"import sys; sys.modules['peft'] = None; import torch; torch.set_num_threads(1); "
+            f"from sgt_probe.cli import main; sys.exit(main({argv!r}))")  # fmt: skip
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+    assert json.loads((tmp_path / "t" / SIDECAR).read_text())["step"] == 1
 
 
 # ---- compare and the dashboard ----

@@ -133,7 +133,7 @@ def tune(
         overrides["batch_size"] = batch_size
     t0 = time.perf_counter()
     if base.is_dir():
-        from sgt_probe.sources.tuning import tune_dir  # only now: the training stack and peft
+        from sgt_probe.sources.tuning import tune_dir  # only now: the training stack
 
         tune_dir(base, proxy, out, spec, overrides, lora, resume, device)
     else:

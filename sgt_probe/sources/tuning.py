@@ -26,7 +26,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-from peft import LoraConfig, PeftModel, get_peft_model
 from torch import nn
 
 from sgt_probe.checkpoint import CheckpointError, atomic_dir
@@ -59,7 +58,8 @@ class Trainable(nn.Module):
 
     @property
     def lm(self) -> nn.Module:
-        return self.net.get_base_model() if isinstance(self.net, PeftModel) else self.net
+        # a PeftModel wraps the model it adapts
+        return self.net.get_base_model() if hasattr(self.net, "get_base_model") else self.net
 
     def forward(self, input_ids: torch.Tensor, pixels: torch.Tensor | None = None):
         return self.net(input_ids=input_ids)
@@ -72,7 +72,11 @@ class Trainable(nn.Module):
         return self
 
 
-def with_lora(model: nn.Module, lora: dict) -> PeftModel:
+def with_lora(model: nn.Module, lora: dict) -> nn.Module:
+    """`model` with LoRA adapters (a peft `PeftModel`). peft is imported only here: tuning
+    the whole model does not need it."""
+    from peft import LoraConfig, get_peft_model
+
     config = LoraConfig(r=lora["rank"], lora_alpha=lora["alpha"], target_modules=lora["targets"],
                         lora_dropout=0.0)  # fmt: skip
     return get_peft_model(model, config)
