@@ -69,6 +69,9 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # a folder as mkdir makes it, not mkdtemp's owner-only one
     try:
         yield tmp
         for f in sorted(p for p in tmp.rglob("*") if p.is_file()):

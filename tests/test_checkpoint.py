@@ -10,7 +10,13 @@ import pytest
 import torch
 from helpers_train import SPEC, checkpoint_contents, shared_base
 
-from sgt_probe.checkpoint import FORMAT_VERSION, CheckpointError, load_checkpoint, save_checkpoint
+from sgt_probe.checkpoint import (
+    FORMAT_VERSION,
+    CheckpointError,
+    atomic_dir,
+    load_checkpoint,
+    save_checkpoint,
+)
 from sgt_probe.cli import main
 from sgt_probe.model.config import TrainConfig
 from sgt_probe.model.loading import load_model
@@ -169,3 +175,20 @@ def test_a_directory_is_no_checkpoint_and_the_cli_says_what_it_lacks(tmp_path, c
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: {path}: not a model directory (no config.json)")
     assert "\n" not in err
+
+
+def test_a_folder_is_replaced_whole_or_not_at_all(tmp_path):
+    path = tmp_path / "model"
+    with atomic_dir(path) as tmp:
+        (tmp / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError), atomic_dir(path) as tmp:
+        (tmp / "new.txt").write_text("new")
+        raise RuntimeError("a crash while writing")
+    assert sorted(p.name for p in path.iterdir()) == ["old.txt"]
+    with atomic_dir(path) as tmp:
+        (tmp / "new.txt").write_text("new")
+    assert sorted(p.name for p in path.iterdir()) == ["new.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no temporary folder left
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o777 & ~umask  # others read it as they would a mkdir
