@@ -337,6 +337,30 @@ def test_the_dashboard_serves_the_emu3_report(report):
         assert client.get(page["path"]).status_code == 200, page["path"]
 
 
+def test_every_dashboard_page_renders_the_emu3_report(report):
+    from test_app_data import _call, _serve
+
+    from sgt_probe.app import ids
+
+    client, key = _serve([report]), {ids.REPORT: str(report)}
+    overview = _call(client, ids.OV_NOTE, key)
+    assert overview[ids.OV_NOTE]["children"] == "" and overview[ids.OV_SCORES]["figure"]["data"]
+    pages = {}
+    for note, extra in [(ids.SEP_NOTE, {ids.SEP_TARGET: "semantic_class"}), (ids.ATT_NOTE, {}),
+                        (ids.KO_NOTE, {}), (ids.GEN_NOTE, {}), (ids.EMB_NOTE, {})]:  # fmt: skip
+        pages[note] = _call(client, note, key | extra)
+        assert pages[note][note]["children"] == "", note  # no note saying a suite is missing
+    assert pages[ids.SEP_NOTE][ids.SEP_ACCURACY]["figure"]["data"]
+    assert pages[ids.KO_NOTE][ids.KO_CHANGE]["figure"]["data"]
+    values = key | {ids.ATT_SAMPLE: 0, ids.ATT_TOKEN: 1, ids.ATT_HEAD: -1, ids.ATT_LAYER: 2,
+                    ids.ATT_CHECKPOINTS: ["base", "segmentation"], ids.ATT_PATCH: 10}  # fmt: skip
+    overlay = _call(client, ids.ATT_OVERLAY, values)[ids.ATT_OVERLAY]["figure"]
+    heatmaps = [t for t in overlay["data"] if t["type"] == "heatmap"]
+    z = heatmaps[0]["z"]  # plotly sends an array as {"bdata", "dtype", "shape"}, or as lists
+    shape = tuple(int(n) for n in z["shape"].split(",")) if isinstance(z, dict) else np.shape(z)
+    assert len(heatmaps) == 2 and shape == (8, 8)  # the 8 x 8 token grid
+
+
 def test_two_seeds_of_the_standin_are_comparable(dirs):
     sources = open_sources([dirs["a"], dirs["b"]], SHAPES)
     check_comparable(sources)  # one vision tokenizer: the same scene, the same tokens
