@@ -22,11 +22,12 @@ import time
 import torch
 
 from sgt_probe.capture.activations import ShardWriter, capture_residuals
-from sgt_probe.capture.bridge import HookedRunner, boot, pattern_name, resid_name
+from sgt_probe.capture.bridge import pattern_name, resid_name
 from sgt_probe.data import DataSpec, make_world
 from sgt_probe.model.config import ModelConfig
 from sgt_probe.model.loading import Loaded, build_model
 from sgt_probe.model.vocab import Vocab
+from sgt_probe.sources.checkpoint import CheckpointSource
 from sgt_probe.tokenizer import fit_tokenizer
 from sgt_probe.tuning.taskdata import TaskData
 
@@ -58,9 +59,7 @@ def throughput(n: int, batch: int, repeats: int) -> None:
     # own copy with the same weights (same seed).
     plain = build_model(cfg, vocab, seed=0).eval()
     wrapped = build_model(cfg, vocab, seed=0).eval()
-    with tempfile.TemporaryDirectory() as d:
-        bridge = boot(wrapped.lm, vocab.save_hf_tokenizer(d))
-    runner = HookedRunner(bridge, cfg, wrapped)
+    runner = CheckpointSource(Loaded(None, {}, wrapped, vocab, tok, spec)).runner()
     names = [resid_name(i) for i in range(cfg.n_layers)]
     names += [pattern_name(i) for i in range(cfg.n_layers)]
     batches = [b for _, _, b in runner.batches(items, batch)]
@@ -91,7 +90,7 @@ def rss_child(n: int) -> None:
 
     spec, cfg, vocab, tok, items = setup(n)
     model = build_model(cfg, vocab, seed=0).eval()
-    runner = HookedRunner.for_loaded(Loaded(None, {}, model, vocab, tok, spec))
+    runner = CheckpointSource(Loaded(None, {}, model, vocab, tok, spec)).runner()
     with tempfile.TemporaryDirectory() as d:
         store = capture_residuals(runner, items, list(range(cfg.n_layers)),
                                   sink=ShardWriter(d, list(range(cfg.n_layers)), 4096),

@@ -15,7 +15,6 @@ from sgt_probe.attention.knockout import (
 from sgt_probe.capture.bridge import HookedRunner, scores_name
 from sgt_probe.compare.inputs import Inputs
 from sgt_probe.compare.suites.attention import text_queries
-from sgt_probe.model.generate import answer_probs
 from sgt_probe.model.sequences import ROLE_IMAGE, Item
 from sgt_probe.probes.stats import bootstrap_ci
 from sgt_probe.report.schema import Knockout, KnockoutCurve
@@ -24,11 +23,11 @@ NAME = "knockout"
 
 
 def knockout_curve(
-    runner: HookedRunner, items: list[Item], vocab, choices, window: int,
+    runner: HookedRunner, source, items: list[Item], choices, window: int,
     n_boot: int = 1000, seed: int = 0,
 ) -> KnockoutCurve:  # fmt: skip
-    """Relative change of p(correct answer) when text->image edges are blocked in each window."""
-    model = runner.model
+    """Relative change of p(correct answer) when text->image edges are blocked in each window;
+    the source scores the answers, through `runner`'s hooked forward."""
 
     def forward_with(hooks):
         def forward(batch):
@@ -37,7 +36,7 @@ def knockout_curve(
 
         return forward
 
-    p_base, _ = answer_probs(model, items, vocab, choices, forward=forward_with(lambda b: []))
+    p_base, _ = source.answer_probs(items, choices, forward=forward_with(lambda b: []))
     windows = layer_windows(runner.n_layers, window)
     change, lows, highs = [], [], []
     for first, last in windows:
@@ -52,7 +51,7 @@ def knockout_curve(
 
             return [(scores_name(layer), hook) for layer in range(first, last + 1)]
 
-        p_new, _ = answer_probs(model, items, vocab, choices, forward=forward_with(hooks))
+        p_new, _ = source.answer_probs(items, choices, forward=forward_with(hooks))
         m, lo, hi = bootstrap_ci(relative_change(p_new, p_base), n_boot=n_boot, seed=seed)
         change.append(m)
         lows.append(lo)
@@ -67,7 +66,7 @@ def run(inputs: Inputs, arrays: dict[str, np.ndarray]) -> Knockout:
     choices = [qa.choices for qa in ev.questions]
     curves = {
         name: knockout_curve(
-            inputs.runner(name), ev.qa, ld.vocab, choices, window, n_boot=cfg.n_boot, seed=cfg.seed
+            inputs.runner(name), ld, ev.qa, choices, window, n_boot=cfg.n_boot, seed=cfg.seed
         )  # fmt: skip
         for name, ld in inputs.loaded.items()
     }
