@@ -27,11 +27,12 @@ import sgt_probe  # noqa: F401  (first: its OMP_WAIT_POLICY must be set before t
 import torch
 
 from sgt_probe.capture.activations import ShardWriter, capture_residuals
-from sgt_probe.capture.bridge import HookedRunner, boot, pattern_name, resid_name
+from sgt_probe.capture.bridge import pattern_name, resid_name
 from sgt_probe.data import DataSpec, make_world
 from sgt_probe.model.config import ModelConfig
 from sgt_probe.model.loading import Loaded, build_model
 from sgt_probe.model.vocab import Vocab
+from sgt_probe.sources.checkpoint import CheckpointSource
 from sgt_probe.tokenizer import fit_tokenizer
 from sgt_probe.tuning.taskdata import TaskData
 
@@ -71,16 +72,12 @@ def throughput(n: int, batch: int, repeats: int) -> None:
     # own copy with the same weights (same seed).
     plain = build_model(cfg, vocab, seed=0).eval()
     wrapped = build_model(cfg, vocab, seed=0).eval()
-    with tempfile.TemporaryDirectory() as d:
-        bridge = boot(wrapped.lm, vocab.save_hf_tokenizer(d))
-    runner = HookedRunner(bridge, cfg, wrapped)
+    runner = CheckpointSource(Loaded(None, {}, wrapped, vocab, tok, spec)).runner()
     # the same bridge as TransformerLens leaves it: every norm computes hook_scale's statistics
     as_booted = build_model(cfg, vocab, seed=0).eval()
-    with tempfile.TemporaryDirectory() as d:
-        bridge_tl = boot(as_booted.lm, vocab.save_hf_tokenizer(d))
-    for module in bridge_tl.modules():
+    runner_tl = CheckpointSource(Loaded(None, {}, as_booted, vocab, tok, spec)).runner()
+    for module in runner_tl.bridge.modules():
         module.__dict__.pop("_hf_autograd_forward_with_hooks", None)
-    runner_tl = HookedRunner(bridge_tl, cfg, as_booted)
     resid = [resid_name(i) for i in range(cfg.n_layers)]
     patterns = [pattern_name(i) for i in range(cfg.n_layers)]
     batches = [b for _, _, b in runner.batches(items, batch)]
@@ -124,7 +121,7 @@ def rss_child(n: int) -> None:
 
     spec, cfg, vocab, tok, items = setup(n)
     model = build_model(cfg, vocab, seed=0).eval()
-    runner = HookedRunner.for_loaded(Loaded(None, {}, model, vocab, tok, spec))
+    runner = CheckpointSource(Loaded(None, {}, model, vocab, tok, spec)).runner()
     with tempfile.TemporaryDirectory() as d:
         store = capture_residuals(runner, items, list(range(cfg.n_layers)),
                                   sink=ShardWriter(d, list(range(cfg.n_layers)), 4096),

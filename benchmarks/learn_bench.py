@@ -33,6 +33,7 @@ from rich.table import Table
 from sgt_probe.data import PROMPT_FAMILIES, QUESTION_FAMILIES, DataSpec
 from sgt_probe.evals.benchmarks import PROXY_METRICS, evaluate
 from sgt_probe.model.loading import load_model
+from sgt_probe.sources.checkpoint import CheckpointSource
 from sgt_probe.tuning.runner import train_base, tune
 
 SHORT = {"count": "cnt", "relation": "rel", "depth": "dep", "distance": "dist",
@@ -56,7 +57,8 @@ def overrides(pairs: list[str]) -> dict[str, dict]:
 def row(step: int, minutes: float, ckpt_path: Path, args) -> dict:
     loaded = load_model(ckpt_path)
     proxies = (args.proxy,) if args.proxy and args.proxy != "none" else ()
-    result = evaluate(loaded, n_scenes=args.n_eval, proxies=proxies, generation=not args.no_gen)
+    result = evaluate(CheckpointSource(loaded), n_scenes=args.n_eval, proxies=proxies,
+                      generation=not args.no_gen)  # fmt: skip
     last = loaded.ckpt["history"][-1]
     # the checkpoint read (a watched run may have written a later step since `step`)
     out = {"step": loaded.ckpt["step"], "minutes": minutes,

@@ -7,10 +7,15 @@ a file is read or written, so that the CLI reports a missing file without loadin
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
 import pickle
+import shutil
 import tempfile
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,6 +55,55 @@ def save_checkpoint(path: str | Path, payload: dict) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+@contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Fill the yielded temporary folder beside `path`; on success it replaces `path` whole.
+
+    A crash or an error while filling leaves the previous folder at `path` intact (the
+    temporary one is removed). Every file is flushed to disk before the swap, and an existing
+    `path` is swapped in one step (`_exchange`), so a reader sees the old folder or the new,
+    never a mix.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # a folder as mkdir makes it, not mkdtemp's owner-only one
+    try:
+        yield tmp
+        for f in sorted(p for p in tmp.rglob("*") if p.is_file()):
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+        if path.exists():
+            _exchange(tmp, path)  # tmp now holds the previous folder
+        else:
+            os.rename(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+RENAME_EXCHANGE = 2  # linux/fs.h
+
+
+def _exchange(a: Path, b: Path) -> None:
+    """Swap two paths atomically with Linux renameat2(RENAME_EXCHANGE); where the C library
+    or the file system lacks it, two renames (a crash between them leaves `b` missing, its
+    previous contents beside it under the temporary name)."""
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is not None:
+        at_cwd = -100  # AT_FDCWD: paths relative to the working directory
+        if renameat2(at_cwd, os.fsencode(a), at_cwd, os.fsencode(b), RENAME_EXCHANGE) == 0:
+            return
+        code = ctypes.get_errno()
+        if code not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+            raise OSError(code, os.strerror(code), str(b))
+    old = a.with_name(a.name + ".old")
+    os.rename(b, old)
+    os.rename(a, b)
+    os.rename(old, a)
 
 
 _BOILERPLATE = ("Weights only load failed", "Please file an issue", "Check the documentation")

@@ -48,7 +48,7 @@ def single_thread():
 
 
 @functools.cache
-def _tokenizer(spec: DataSpec, n_codes: int, seed: int, kind: str):
+def _tokenizer(spec: DataSpec, n_codes: int, seed: int, kind: str = "kmeans"):
     # 64 scenes instead of 512: plenty for a 64-code codebook, and ~1 s instead of ~4 s.
     return fit_tokenizer(make_world(spec), n_scenes=64, n_codes=n_codes, seed=seed, kind=kind)
 

@@ -11,15 +11,15 @@ import torch
 from conftest import REFUSED_INSTALLS
 
 from sgt_probe.capture.activations import ActivationStore, ShardWriter, capture_residuals
-from sgt_probe.capture.bridge import HookedRunner, pattern_name, resid_name, scores_name
+from sgt_probe.capture.bridge import pattern_name, resid_name, scores_name
 from sgt_probe.capture.labels import object_patches, patch_labels
-from sgt_probe.capture.standin import emu3_runner, tiny_emu3
 from sgt_probe.compare.suites.attention import attention_stats
 from sgt_probe.data import DataSpec, make_world
 from sgt_probe.model.config import ModelConfig
 from sgt_probe.model.loading import Loaded, build_model
 from sgt_probe.model.sequences import ROLE_IMAGE, ROLE_TASK, ROLE_TEXT, collate
 from sgt_probe.model.vocab import Vocab
+from sgt_probe.sources.checkpoint import CheckpointSource
 from sgt_probe.tokenizer import fit_tokenizer
 from sgt_probe.tuning.taskdata import TaskData
 
@@ -36,9 +36,8 @@ def tokenizer(world):
     return fit_tokenizer(world, n_scenes=32, n_codes=32, seed=0)
 
 
-def _loaded(world, tokenizer, vision_input="patch") -> Loaded:
-    cfg = ModelConfig(d_model=32, n_layers=3, n_heads=2, d_ff=64, n_codes=32,
-                      vision_input=vision_input)  # fmt: skip
+def _loaded(world, tokenizer) -> Loaded:
+    cfg = ModelConfig(d_model=32, n_layers=3, n_heads=2, d_ff=64, n_codes=32)
     vocab = Vocab.build(world.words(), cfg.n_codes)
     model = build_model(cfg, vocab, seed=0).eval()
     return Loaded(None, {}, model, vocab, tokenizer, SPEC)
@@ -63,7 +62,7 @@ def data(loaded, world):
 
 @pytest.fixture(scope="module")
 def runner(loaded):
-    return HookedRunner.for_loaded(loaded)
+    return CheckpointSource(loaded).runner()
 
 
 def _batch(data, n=6):
@@ -169,14 +168,14 @@ def test_knockout_zeroes_text_to_image_edges_only(data, runner):
     assert torch.allclose(k.sum(-1), torch.ones_like(k.sum(-1)), atol=1e-5)
 
 
-def test_knockout_in_the_models_own_attention_equals_the_bridge_hook_knockout(data, runner):
+def test_knockout_in_the_models_own_attention_equals_the_bridge_hook_knockout(loaded, data, runner):
     """The knockout suite blocks text->image edges with a mask on the model's own attention,
     reading each image context once; blocking them through the bridge's hook_attn_scores on
     whole sequences (an independent computation) gives the same probabilities."""
     from sgt_probe.compare.suites.knockout import text_to_image_block
     from sgt_probe.model.generate import answer_probs
 
-    model, vocab = runner.model, data.vocab
+    model, vocab = loaded.model, data.vocab
     items = [
         data.understanding(i, q) for i in range(6) for q in range(len(data.scenes[i].questions))
     ]
@@ -228,32 +227,6 @@ def test_object_patches_follow_the_mask(world):
             assert grid[r, c] == bool((patch == obj.instance_id).any())
     labels = patch_labels([scene], 4, world.colors)
     assert labels["class"].shape == (1, 64)
-
-
-def test_emu3_standin_captures_hidden_states_and_attention(world, tokenizer):
-    vq = _loaded(world, tokenizer, vision_input="vq")
-    data = TaskData(world, tokenizer, vq.vocab, vq.cfg, range(4))
-    runner, _ = emu3_runner(vq.vocab, vq.cfg)
-    hf = tiny_emu3(vq.vocab)  # same seed, never wrapped
-    items = [data.understanding(i, 0) for i in range(4)]
-    acts, meta = capture_residuals(runner, items, [0, 1], progress=False)
-    assert acts.shape == (2, 4 * vq.cfg.n_patches, 64) and np.isfinite(acts).all()
-    batch = next(runner.batches(items, 4))[2]
-    logits, cache = runner.run(batch, [pattern_name(1)])
-    with torch.no_grad():
-        plain = hf(input_ids=batch["input_ids"]).logits
-    assert torch.allclose(logits, plain, atol=1e-4)
-    pattern = cache[pattern_name(1)]
-    assert pattern.shape[:2] == (4, 4)  # the stand-in has 4 heads
-    assert torch.allclose(pattern.sum(-1), torch.ones(pattern.shape[:-1]), atol=1e-5)
-
-
-def test_booting_the_multimodal_standin_installs_nothing(world, tokenizer):
-    vq = _loaded(world, tokenizer, vision_input="vq")
-    before = len(REFUSED_INSTALLS)
-    runner, _ = emu3_runner(vq.vocab, vq.cfg)
-    assert REFUSED_INSTALLS[before:] == []
-    assert runner.n_layers == 2  # it did boot
 
 
 @pytest.mark.skipif(

@@ -10,7 +10,13 @@ import pytest
 import torch
 from helpers_train import SPEC, checkpoint_contents, shared_base
 
-from sgt_probe.checkpoint import FORMAT_VERSION, CheckpointError, load_checkpoint, save_checkpoint
+from sgt_probe.checkpoint import (
+    FORMAT_VERSION,
+    CheckpointError,
+    atomic_dir,
+    load_checkpoint,
+    save_checkpoint,
+)
 from sgt_probe.cli import main
 from sgt_probe.model.config import TrainConfig
 from sgt_probe.model.loading import load_model
@@ -137,10 +143,6 @@ def missing_file(path, base):
     pass
 
 
-def a_directory(path, base):
-    path.mkdir()
-
-
 @pytest.mark.parametrize(
     "make, reason",
     [
@@ -150,7 +152,6 @@ def a_directory(path, base):
         (other_version, f"version {FORMAT_VERSION + 1}"),
         (missing_parts, "missing state_dict"),
         (missing_file, "no such"),
-        (a_directory, "directory"),
     ],
 )
 def test_a_bad_file_gets_a_one_line_error_naming_it(tmp_path, base, make, reason, capsys):
@@ -162,3 +163,32 @@ def test_a_bad_file_gets_a_one_line_error_naming_it(tmp_path, base, make, reason
     assert "\n" not in msg and msg.startswith(f"{path}: ") and reason in msg
     assert main(["eval", str(path)]) == 2
     assert capsys.readouterr().err.strip() == f"error: {msg}"
+
+
+def test_a_directory_is_no_checkpoint_and_the_cli_says_what_it_lacks(tmp_path, capsys):
+    path = tmp_path / "bad.pt"
+    path.mkdir()
+    with pytest.raises(CheckpointError, match=f"^{path}: is a directory, not a checkpoint file$"):
+        load_checkpoint(path)
+    # the CLI reads a directory as a Hugging Face model directory (tests/test_emu3.py)
+    assert main(["eval", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {path}: not a model directory (no config.json)")
+    assert "\n" not in err
+
+
+def test_a_folder_is_replaced_whole_or_not_at_all(tmp_path):
+    path = tmp_path / "model"
+    with atomic_dir(path) as tmp:
+        (tmp / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError), atomic_dir(path) as tmp:
+        (tmp / "new.txt").write_text("new")
+        raise RuntimeError("a crash while writing")
+    assert sorted(p.name for p in path.iterdir()) == ["old.txt"]
+    with atomic_dir(path) as tmp:
+        (tmp / "new.txt").write_text("new")
+    assert sorted(p.name for p in path.iterdir()) == ["new.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no temporary folder left
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o777 & ~umask  # others read it as they would a mkdir

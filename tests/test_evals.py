@@ -14,13 +14,14 @@ from sgt_probe.data import PROMPT_FAMILIES, QUESTION_FAMILIES, make_world
 from sgt_probe.evals.benchmarks import evaluate
 from sgt_probe.evals.metrics import binary_f1, mean_iou, pixel_accuracy
 from sgt_probe.model.loading import load_model
+from sgt_probe.sources.checkpoint import CheckpointSource
 
 
 @pytest.fixture(scope="module")
 def result(tmp_path_factory):
-    loaded = load_model(shared_base(tmp_path_factory))
+    source = CheckpointSource(load_model(shared_base(tmp_path_factory)))
     with single_thread():
-        return evaluate(loaded, n_scenes=12, proxies=("segmentation",))
+        return evaluate(source, n_scenes=12, proxies=("segmentation",))
 
 
 @pytest.mark.parametrize(

@@ -68,15 +68,15 @@ def test_decoding_does_not_depend_on_batch_size_or_batch_mates(setup, temperatur
 
 
 def test_a_runner_boots_over_a_twin_and_leaves_the_model_plain(setup):
-    """HookedRunner.for_loaded boots its bridge over a twin of the model sharing its weights:
+    """A checkpoint's runner boots its bridge over a twin of the model sharing its weights:
     the model's KV-cached scoring and decoding give what they gave before, the runner's logits
     are the model's, and an edit of a weight is seen by both."""
     import torch
 
-    from sgt_probe.capture.bridge import HookedRunner
     from sgt_probe.model.generate import bridged
     from sgt_probe.model.loading import Loaded
     from sgt_probe.model.sequences import collate
+    from sgt_probe.sources.checkpoint import CheckpointSource
 
     _, vocab, data = setup
     model = build_model(ModelConfig(**TINY_MODEL), vocab, seed=5).eval()  # its own: edited below
@@ -85,7 +85,7 @@ def test_a_runner_boots_over_a_twin_and_leaves_the_model_plain(setup):
     with single_thread():
         before, _ = answer_probs(model, items, vocab, choices)
         codes = generate_codes(model, gen, vocab)
-        runner = HookedRunner.for_loaded(Loaded(None, {}, model, vocab, None, SPEC))
+        runner = CheckpointSource(Loaded(None, {}, model, vocab, None, SPEC)).runner()
         twin = runner.bridge.original_model
         assert twin is not model.lm and not bridged(model)
         assert any(type(m).__module__.startswith("transformer_lens") for m in twin.modules())

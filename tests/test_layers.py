@@ -25,6 +25,9 @@ LAYERS = {
     "sgt_probe.tuning": 3,
     "sgt_probe.evals": 3,
     "sgt_probe.capture": 4,
+    # model sources: our checkpoints and Hugging Face directories behind one protocol, each
+    # with its hooked runner (capture), tokenized items and training (tuning)
+    "sgt_probe.sources": 4,
     "sgt_probe.probes": 5,
     "sgt_probe.attention": 5,
     # the report contract: compare fills it, every reader loads it; it imports nothing of ours

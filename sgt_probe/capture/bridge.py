@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import tempfile
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from unittest import mock
 
 import torch
@@ -45,9 +46,9 @@ def boot(hf_model, tokenizer, name: str = "sgt-probe") -> TransformerBridge:
     processor by `name` and, when that fails, runs `pip install torchvision` into the running
     environment, which pulls a CUDA build of torch onto a CPU machine
     (transformer_lens/model_bridge/sources/transformers/helpers.py, `_ensure_torchvision`).
-    Nothing here feeds images through a processor (image positions hold code ids or injected
-    patch embeddings), so that step is skipped while booting; `mock.patch.object` fails loudly
-    should a TransformerLens release rename it.
+    Nothing here feeds images through the bridge's processor (a model source tokenizes images
+    itself: image positions hold code ids or injected patch embeddings), so that step is skipped
+    while booting; `mock.patch.object` fails loudly should a TransformerLens release rename it.
     """
     with mock.patch.object(hf_source, "load_modality_processor", _no_processor):
         bridge = TransformerBridge.boot_transformers(name, hf_model=hf_model, tokenizer=tokenizer)
@@ -115,40 +116,52 @@ def weight_sharing_twin(module: torch.nn.Module) -> torch.nn.Module:
 HookFn = Callable[[torch.Tensor, object], torch.Tensor | None]
 
 
+@dataclass(frozen=True)
+class ImageGrid:
+    """Where a model's image tokens fall on the world's images: `grid` x `grid` tokens in
+    row-major order, each over `patch_size` x `patch_size` world pixels, so patch labels and
+    object masks are the world's maps pooled to that grid. `patch_dim` is the number of floats
+    per image position a batch carries (pixels for a patch encoder; 0 when images are token
+    ids)."""
+
+    grid: int
+    patch_size: int
+    patch_dim: int = 0
+
+    @property
+    def n_patches(self) -> int:
+        return self.grid * self.grid
+
+
 class HookedRunner:
-    """Runs batches through a bridge with the patch embeddings injected at image positions.
+    """Runs batches through a bridge, with input embeddings injected when the model needs them.
 
     `run(batch, names)` returns (logits, {hook name: tensor}) caching only `names`
     (TransformerLens' names_filter); `extra_hooks` are temporary (removed after the pass).
-    `cfg` gives the image geometry for batching; `model` (a UnifiedModel) is only needed when
-    image positions take patch embeddings rather than token ids.
+    `grid` shapes the batches; `embed(batch)`, when given, makes the input embeddings that
+    replace the token embeddings (a patch encoder's output at image positions).
     """
 
-    def __init__(self, bridge: TransformerBridge, cfg, model=None, device=None):
+    def __init__(self, bridge: TransformerBridge, grid: ImageGrid,
+                 embed: Callable[[dict], torch.Tensor] | None = None, device=None):  # fmt: skip
         self.bridge = bridge
-        self.cfg = cfg
-        self.model = model
+        self.grid = grid
+        self.embed = embed
         self.device = torch.device(device or next(bridge.parameters()).device)
         self.n_layers = bridge.cfg.n_layers
         self.n_heads = bridge.cfg.n_heads
-
-    @classmethod
-    def for_loaded(cls, loaded) -> HookedRunner:
-        return cls(boot_loaded(loaded), loaded.cfg, loaded.model)
 
     def batches(self, items: list, batch_size: int):
         """(start, items, batch on the device) for consecutive chunks of `items`."""
         for s in range(0, len(items), batch_size):
             chunk = items[s : s + batch_size]
-            batch = collate(chunk, self.cfg.n_patches, self.cfg.patch_size**2 * 3)
+            batch = collate(chunk, self.grid.n_patches, self.grid.patch_dim)
             yield s, chunk, {k: v.to(self.device) for k, v in batch.items()}
 
     def _inject(self, batch: dict) -> list[tuple[str, HookFn]]:
-        if self.model is None or self.cfg.vision_input != "patch":
+        if self.embed is None or not bool((batch["roles"] == ROLE_IMAGE).any()):
             return []
-        if not bool((batch["roles"] == ROLE_IMAGE).any()):
-            return []
-        emb = self.model.embed(batch["input_ids"], batch["pixels"])
+        emb = self.embed(batch)
 
         def hook(x: torch.Tensor, hook) -> torch.Tensor:
             return emb.to(x.dtype)

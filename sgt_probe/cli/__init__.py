@@ -26,7 +26,7 @@ class UserError(Exception):
 
 def _register() -> None:
     # Imported for their side effect of adding commands to `app`.
-    from sgt_probe.cli import compare, dash, data, demo, reproduce, train  # noqa: F401
+    from sgt_probe.cli import compare, dash, data, demo, reproduce, standin, train  # noqa: F401
 
 
 # Errors that describe bad input or a stopped run: shown as one line, exit status 2. Besides

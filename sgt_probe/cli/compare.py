@@ -1,4 +1,5 @@
-"""`sgt-probe compare base.pt tuned.pt [...] --out report/`."""
+"""`sgt-probe compare base.pt tuned.pt [...] --out report/`, or model directories:
+`sgt-probe compare base/ tuned/ --world shapes --out report/`."""
 
 from __future__ import annotations
 
@@ -11,7 +12,16 @@ import typer
 from rich.console import Console
 
 from sgt_probe.cli import UserError, app
-from sgt_probe.cli.options import Checkpoints, Device, Seed, out_dir
+from sgt_probe.cli.options import (
+    Checkpoints,
+    Device,
+    FolderPath,
+    ModelImageSize,
+    ModelWorld,
+    Seed,
+    model_world,
+    out_dir,
+)
 from sgt_probe.report.schema import SUITES
 
 
@@ -67,6 +77,9 @@ def compare(
     ] = 160,  # CompareConfig.n_probe_scenes
     seed: Seed = 0,
     device: Device = None,
+    batch_size: Annotated[
+        int, typer.Option(min=1, help="sequences per hooked forward (capture, attention)")
+    ] = 32,
     suites: Annotated[
         str,
         typer.Option(
@@ -74,23 +87,28 @@ def compare(
             help="comma-separated analyses to run (default all): " + ", ".join(SUITES),
         ),
     ] = ",".join(SUITES),
+    world: ModelWorld = None,
+    path: FolderPath = None,
+    image_size: ModelImageSize = None,
 ) -> None:
     """Eval (paired), capture, probes, attention statistics, CKA and knockouts on the same items."""
     from sgt_probe.model.loading import read_checkpoint
 
+    spec = model_world(world, path, image_size)
     check_replaceable(out, checkpoints, force)
-    for path in checkpoints:  # every file is checked before minutes of analysis start
-        read_checkpoint(path)
+    for ckpt in checkpoints:  # every file is checked before minutes of analysis start
+        if not ckpt.is_dir():  # a model directory was checked while parsing
+            read_checkpoint(ckpt)
     from sgt_probe.compare.run import CompareConfig, run_compare
     from sgt_probe.device import default_device
     from sgt_probe.viz.html import write_html
     from sgt_probe.viz.tables import print_report
 
     cfg = CompareConfig(n_scenes=n_scenes, n_probe_scenes=n_probe_scenes, seed=seed,
-                        device=device or default_device(),
+                        device=device or default_device(), batch_size=batch_size,
                         suites=tuple(s.strip() for s in suites.split(",") if s.strip()))  # fmt: skip
     t0 = time.perf_counter()
-    report = run_compare(checkpoints, out, cfg)
+    report = run_compare(checkpoints, out, cfg, spec=spec)
     write_html(out)
     print_report(report)
     Console(stderr=True).print(f"wrote {out}/ in {time.perf_counter() - t0:.1f}s; "

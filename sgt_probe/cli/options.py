@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 import typer
 
 from sgt_probe.data.proxies import PROXIES
-from sgt_probe.data.spec import WORLDS
+from sgt_probe.data.spec import WORLDS, DataSpec
 from sgt_probe.model.config import PRESETS, VISION_INPUTS
 
 GENERATED_WORLDS = tuple(w for w in WORLDS if w != "folder")
@@ -33,8 +33,8 @@ def between(lo: float, hi: float):
     return check
 
 
-def _image_size(value: int) -> int:
-    if value < 16 or value % 4:
+def _image_size(value: int | None) -> int | None:
+    if value is not None and (value < 16 or value % 4):
         raise typer.BadParameter(f"{value} is not a multiple of 4 of at least 16")
     return value
 
@@ -108,10 +108,15 @@ def out_dir(value: Path) -> Path:
 
 
 def _checkpoint(value: Path) -> Path:
-    """A checkpoint to read: a file that exists (its contents are checked when read). Raises
-    CheckpointError, the same one line as loading it would."""
+    """A checkpoint to read: a .pt file that exists (its contents are checked when read), or a
+    Hugging Face model directory of a supported architecture with its weights and processor
+    files. Raises CheckpointError, the same one line as loading it would."""
     from sgt_probe.checkpoint import check_file  # light: torch is imported only to read
 
+    if value.is_dir():
+        from sgt_probe.sources.hfdir import check_model_dir  # light: reads JSON only
+
+        return check_model_dir(value)
     return check_file(value)
 
 
@@ -119,6 +124,16 @@ def _checkpoints(values: list[Path]) -> list[Path]:
     if len(values) < 2:
         raise typer.BadParameter("compare needs at least two checkpoints")
     return [_checkpoint(v) for v in values]
+
+
+def model_world(world: str | None, path: Path | None, image_size: int | None):
+    """The DataSpec a model directory is read on (--world, --path, --image-size), or None when
+    no --world is given; the other two without it are refused."""
+    if world is None:
+        if path is not None or image_size is not None:
+            raise typer.BadParameter("--path and --image-size go with --world")
+        return None
+    return DataSpec(world, image_size=image_size or 32, path=str(path) if path else None)
 
 
 World = Annotated[Literal[WORLDS], typer.Option(help="the scene world")]
@@ -139,16 +154,31 @@ Steps = Annotated[int | None, typer.Option(min=1, help="override the preset's st
 ImageSize = Annotated[
     int, typer.Option(callback=_image_size, help="scene side in pixels (multiple of 4)")
 ]
+ModelWorld = Annotated[
+    Literal[WORLDS] | None,
+    typer.Option(
+        "--world", help="the scene world a model directory is read on (default: the one the "
+        "models were trained or tuned on)"
+    ),
+]  # fmt: skip
+ModelImageSize = Annotated[
+    int | None,
+    typer.Option(callback=_image_size, help="with --world: scene side in pixels (default 32)"),
+]
 Device = Annotated[
     str | None,
     typer.Option(callback=_device, help="cpu | cuda | cuda:N (default: cuda if present)"),
 ]
 Resume = Annotated[bool, typer.Option(help="continue an interrupted run at --out")]
-Checkpoint = Annotated[Path, typer.Argument(callback=_checkpoint, help="checkpoint to read")]
+Checkpoint = Annotated[
+    Path,
+    typer.Argument(callback=_checkpoint, help="checkpoint (.pt) or model directory to read"),
+]
 Checkpoints = Annotated[
     list[Path],
     typer.Argument(
-        callback=_checkpoints, help="two or more checkpoints; the first is the reference"
+        callback=_checkpoints,
+        help="two or more checkpoints (.pt) or model directories; the first is the reference",
     ),
 ]
 OutCheckpoint = Annotated[Path, typer.Option(callback=out_file, help="checkpoint to write")]

@@ -1,4 +1,5 @@
-"""`sgt-probe train`, `tune` and `eval`."""
+"""`sgt-probe train`, `tune` and `eval`; `tune` and `eval` also read a Hugging Face model
+directory (sgt_probe.sources)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from sgt_probe.cli.options import (
     EvalFraction,
     FolderPath,
     ImageSize,
+    ModelImageSize,
+    ModelWorld,
     OutCheckpoint,
     Preset,
     Proxy,
@@ -28,7 +31,9 @@ from sgt_probe.cli.options import (
     VisionInput,
     World,
     between,
+    model_world,
     names_from,
+    out_dir,
     out_file,
 )
 from sgt_probe.data.proxies import PROXIES
@@ -75,31 +80,69 @@ def train(
 def tune(
     base: Checkpoint,
     proxy: Proxy,
-    out: OutCheckpoint,
+    out: Annotated[
+        Path,
+        typer.Option(help="checkpoint (.pt) to write; for a model directory, the directory"),
+    ],
     ratio: Annotated[
         float | None,
         typer.Option(callback=between(0, 1), help="share of each batch on the proxy"),
     ] = None,
     steps: Steps = None,
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, help="override the preset's batch size")
+    ] = None,
     seed: Annotated[int, typer.Option(min=0, help="batch-order seed")] = 0,
+    world: ModelWorld = None,
+    path: FolderPath = None,
+    image_size: ModelImageSize = None,
+    lora: Annotated[
+        bool, typer.Option(help="a model directory: train LoRA adapters, not the whole model")
+    ] = False,
     resume: Resume = False,
     device: Device = None,
 ) -> None:
     """SGT tuning: mix a generative proxy task into the base tasks (same step budget)."""
-    from sgt_probe.model.loading import read_checkpoint
     from sgt_probe.tuning import check_fresh
 
-    check_fresh(out, resume)
-    read_checkpoint(base)  # a bad base is refused before the training stack is imported
-    from sgt_probe.tuning.runner import tune as run_tune
+    spec = model_world(world, path, image_size)
+    try:
+        (out_dir if base.is_dir() else out_file)(out)
+    except typer.BadParameter as e:
+        raise UserError(f"Invalid value for '--out': {e.message}") from None
+    if base.is_dir():
+        from sgt_probe.sources.hfdir import check_tunable  # light: reads JSON only
 
+        check_tunable(base)
+        if spec is None:
+            raise UserError(
+                f"{base}: a model directory is tuned on the world you name; pass --world"
+            )
+    elif spec is not None or lora:
+        raise UserError(
+            "--world, --path, --image-size and --lora are for a model directory; a checkpoint "
+            f"is tuned on the world it was trained on ({base})"
+        )
+    check_fresh(out, resume)
     overrides = {"seed": seed}
     if ratio is not None:
         overrides["proxy_ratio"] = ratio
     if steps:
         overrides["steps"] = steps
+    if batch_size:
+        overrides["batch_size"] = batch_size
     t0 = time.perf_counter()
-    run_tune(base, proxy, out, overrides, resume, device)
+    if base.is_dir():
+        from sgt_probe.sources.tuning import tune_dir  # only now: the training stack
+
+        tune_dir(base, proxy, out, spec, overrides, lora, resume, device)
+    else:
+        from sgt_probe.model.loading import read_checkpoint
+
+        read_checkpoint(base)  # a bad base is refused before the training stack is imported
+        from sgt_probe.tuning.runner import tune as run_tune
+
+        run_tune(base, proxy, out, overrides, resume, device)
     _done(out, t0)
 
 
@@ -133,18 +176,25 @@ def eval_cmd(
     out: Annotated[
         Path | None, typer.Option(callback=out_file, help="write the JSON result here")
     ] = None,
+    world: ModelWorld = None,
+    path: FolderPath = None,
+    image_size: ModelImageSize = None,
     device: Device = None,
 ) -> None:
     """Understanding, generation and proxy-quality benchmarks, with per-item results."""
-    from sgt_probe.model.loading import load_model
+    from sgt_probe.model.loading import read_checkpoint
 
-    loaded = load_model(checkpoint)  # its contents are checked before the evals are imported
+    spec = model_world(world, path, image_size)
+    if not checkpoint.is_dir():  # a model directory was checked while parsing
+        read_checkpoint(checkpoint)  # a bad file is refused before the evals are imported
     from sgt_probe.device import default_device
+    from sgt_probe.sources.open import open_sources
+
+    [source] = open_sources([checkpoint], spec, device or default_device())
     from sgt_probe.evals.benchmarks import evaluate
 
-    loaded.model.to(device or default_device())
-    chosen = proxies.split(",") if proxies else [loaded.proxy or "segmentation"]
-    result = evaluate(loaded, n_scenes=n, proxies=chosen)
+    chosen = proxies.split(",") if proxies else [source.proxy or "segmentation"]
+    result = evaluate(source, n_scenes=n, proxies=chosen)
     print_eval(checkpoint.name, result)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)

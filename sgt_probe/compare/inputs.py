@@ -7,6 +7,10 @@ Every scene comes from the reference world's splits (`World.split`): the benchma
 and knockout read its "eval" scenes (the benchmarks the first `n_scenes`, proxy quality, attention
 and knockout fewer of those first ones), the probes, CKA and UMAP its "probe" scenes, and no
 model trained on either (training reads "train").
+
+Each checkpoint is a model source (`sgt_probe.sources`): one of our checkpoints or a Hugging
+Face model directory. The compared sources tokenize scenes alike (`run.check_comparable`), so
+the items are made once, by the reference, and fed to every one.
 """
 
 from __future__ import annotations
@@ -25,8 +29,8 @@ from sgt_probe.capture.bridge import HookedRunner
 from sgt_probe.capture.labels import patch_labels
 from sgt_probe.data.proxies import PROXIES
 from sgt_probe.evals.benchmarks import eval_data
-from sgt_probe.model.loading import Loaded
 from sgt_probe.model.sequences import Item
+from sgt_probe.sources.base import ModelSource
 from sgt_probe.tuning.taskdata import TaskData
 
 console = Console(stderr=True)
@@ -71,8 +75,9 @@ class EvalItems:
     explorer: list[int]  # the questions the attention explorer shows: the first that name one
 
     @classmethod
-    def build(cls, ref: Loaded, n_scenes: int, n_explorer: int) -> EvalItems:
-        data = eval_data(ref, n_scenes, ["segmentation"])
+    def build(cls, ref: ModelSource, n_scenes: int, proxies: list[str], n_explorer: int
+              ) -> EvalItems:  # fmt: skip
+        data = eval_data(ref, n_scenes, proxies)
         pairs = [(i, q) for i in range(len(data)) for q in range(len(data.scenes[i].questions))]
         questions = [data.scenes[i].questions[q] for i, q in pairs]
         objects = [qa.objects[0] if qa.objects else 0 for qa in questions]
@@ -101,10 +106,9 @@ class ProbeItems:
     items: list[Item]  # one understanding item per scene: only its image positions are used
 
     @classmethod
-    def build(cls, ref: Loaded, world, n_scenes: int) -> ProbeItems:
-        scenes = world.split("probe")[:n_scenes]
-        data = TaskData(world, ref.tokenizer, ref.vocab, ref.cfg, scenes)
-        labels = patch_labels(data.scenes, ref.cfg.patch_size, world.colors)
+    def build(cls, ref: ModelSource, world, n_scenes: int) -> ProbeItems:
+        data = ref.task_data(world, world.split("probe")[:n_scenes])
+        labels = patch_labels(data.scenes, ref.grid.patch_size, world.colors)
         return cls(data, labels, [data.understanding(i, 0) for i in range(len(data))])
 
     @property
@@ -126,13 +130,12 @@ class Inputs:
     cannot be judged) calls `skip` with the reason, which the report keeps under `skipped`.
     """
 
-    def __init__(self, loaded: list[Loaded], names: list[str], cfg, stopwatch: Stopwatch):
+    def __init__(self, loaded: list[ModelSource], names: list[str], cfg, stopwatch: Stopwatch):
         self.loaded = dict(zip(names, loaded, strict=True))
         self.names = names
         self.cfg = cfg  # CompareConfig
         self.ref = loaded[0]
         self.stopwatch = stopwatch
-        self._runners: dict[str, HookedRunner] = {}
         self._residuals: dict[str, np.ndarray] = {}
         self.skipped: dict[str, str] = {}  # ReportData.skipped: what was left out -> why
 
@@ -144,7 +147,7 @@ class Inputs:
 
     @property
     def n_layers(self) -> int:
-        return self.ref.cfg.n_layers
+        return self.ref.n_layers
 
     @property
     def proxies(self) -> list[str]:
@@ -188,9 +191,7 @@ class Inputs:
 
     def runner(self, name: str) -> HookedRunner:
         """The checkpoint wrapped for hooked forward passes (booted once)."""
-        if name not in self._runners:
-            self._runners[name] = HookedRunner.for_loaded(self.loaded[name])
-        return self._runners[name]
+        return self.loaded[name].runner()
 
     def residuals(self, name: str) -> np.ndarray:
         """float32 [L, N, d]: every layer's residual stream at the probe scenes' image
@@ -199,6 +200,7 @@ class Inputs:
             items = self.probe.items
             with self.stopwatch("capture"):
                 X, _ = capture_residuals(self.runner(name), items, list(range(self.n_layers)),
+                                         batch_size=self.cfg.batch_size,
                                          progress=self.stopwatch.progress)  # fmt: skip
             self._residuals[name] = X
         return self._residuals[name]

@@ -1,8 +1,10 @@
 """Compare several checkpoints on the same items: run the chosen suites, write the report dir.
 
-Layout of the report dir: `sgt_probe.report.format`; its report.json is the schema in
-`sgt_probe.report.schema`. The first checkpoint is the reference for paired deltas and CKA.
-What a suite cannot do on the compared world is left out, with the reason, under `skipped`.
+A checkpoint is an sgt-probe `.pt` file or a Hugging Face model directory, each opened as a
+model source (`sgt_probe.sources`). Layout of the report dir: `sgt_probe.report.format`; its
+report.json is the schema in `sgt_probe.report.schema`. The first checkpoint is the reference
+for paired deltas and CKA. What a suite cannot do on the compared world is left out, with the
+reason, under `skipped`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from rich.console import Console
 from sgt_probe.checkpoint import CheckpointError
 from sgt_probe.compare.inputs import Inputs, Stopwatch
 from sgt_probe.compare.suites import SUITES, select
-from sgt_probe.model.loading import Loaded, load_model
+from sgt_probe.data.spec import DataSpec
 from sgt_probe.report.format import write_report
 from sgt_probe.report.schema import (
     DEFINITIONS,
@@ -25,6 +27,8 @@ from sgt_probe.report.schema import (
     ModelInfo,
     ReportData,
 )
+from sgt_probe.sources.base import ModelSource
+from sgt_probe.sources.open import open_sources
 
 console = Console(stderr=True)
 
@@ -48,30 +52,38 @@ class CompareConfig:
     n_boot: int = 1000
     seed: int = 0
     device: str = "cpu"
+    # sequences per hooked forward (residual capture, attention): every layer's attention
+    # pattern of a batch is held at once, T x T per head (README, "Your own unified model")
+    batch_size: int = 32
     suites: tuple[str, ...] = tuple(SUITES)  # which analyses run (sgt_probe.compare.suites)
 
 
-def check_comparable(loaded: list[Loaded]) -> None:
-    ref = loaded[0]
-    for other in loaded[1:]:
-        if other.spec != ref.spec:
+def check_comparable(sources: list[ModelSource]) -> None:
+    """The items are made once, by the reference, and fed to every checkpoint: each must read
+    them as the reference does (open_sources has checked they share a world)."""
+    ref = sources[0]
+    for other in sources[1:]:
+        if type(other) is not type(ref):
             raise CheckpointError(
-                f"{other.path}: trained on world {other.spec.to_dict()}, but {ref.path} on "
-                f"{ref.spec.to_dict()}; compare checkpoints of the same world"
+                f"{other.path}: model kind {other.kind!r} differs from {ref.path}'s "
+                f"{ref.kind!r}; compare models of one kind"
             )
-        if other.vocab != ref.vocab:
-            raise CheckpointError(f"{other.path}: vocabulary differs from {ref.path}")
-        if other.cfg.n_layers != ref.cfg.n_layers or other.cfg.grid != ref.cfg.grid:
+        if other.tokens != ref.tokens:
+            raise CheckpointError(
+                f"{other.path}: tokenizes scenes differently from {ref.path} (another "
+                "vocabulary, or image tokenizer)"
+            )
+        if other.n_layers != ref.n_layers or other.grid.grid != ref.grid.grid:
             raise CheckpointError(
                 f"{other.path}: layer count or image grid differs from {ref.path}"
             )
 
 
-def checkpoint_names(loaded: list[Loaded]) -> list[str]:
+def checkpoint_names(sources: list[ModelSource]) -> list[str]:
     """Short unique labels: 'base' for a base checkpoint, else the proxy, else the file stem."""
     names = []
-    for ld in loaded:
-        name = "base" if ld.ckpt.get("stage") == "base" else (ld.proxy or ld.path.stem)
+    for ld in sources:
+        name = "base" if ld.stage == "base" else (ld.proxy or ld.path.stem)
         name = name if name not in names else ld.path.stem
         while name in names:
             name += "'"
@@ -80,13 +92,15 @@ def checkpoint_names(loaded: list[Loaded]) -> list[str]:
 
 
 def run_compare(paths: list[str | Path], out: str | Path, cfg: CompareConfig = CompareConfig(),
-                progress: bool = True) -> ReportData:  # fmt: skip
+                progress: bool = True, spec: DataSpec | None = None) -> ReportData:  # fmt: skip
+    """`spec`: the world to compare on (needed when only model directories are given; a
+    checkpoint or tuned directory that carries another is refused)."""
     if len(paths) < 2:
         raise ValueError("compare needs at least two checkpoints")
     suites = select(cfg.suites)  # an unknown suite is refused before anything loads
     stopwatch = Stopwatch(progress)
     with stopwatch("load"):
-        loaded = [load_model(p, cfg.device) for p in paths]
+        loaded = open_sources(paths, spec, cfg.device)
         check_comparable(loaded)
     names = checkpoint_names(loaded)
     inputs = Inputs(loaded, names, cfg, stopwatch)
@@ -97,7 +111,7 @@ def run_compare(paths: list[str | Path], out: str | Path, cfg: CompareConfig = C
             console.print(f"[bold]{suite.NAME}[/]")
         with stopwatch(suite.NAME):
             sections[suite.NAME] = suite.run(inputs, arrays)
-    m = inputs.ref.cfg
+    m = inputs.ref
     report = ReportData(
         schema_version=SCHEMA_VERSION,
         created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -109,9 +123,9 @@ def run_compare(paths: list[str | Path], out: str | Path, cfg: CompareConfig = C
             n_layers=m.n_layers,
             n_heads=m.n_heads,
             d_model=m.d_model,
-            grid=m.grid,
-            patch_size=m.patch_size,
-            preset=m.preset,
+            grid=m.grid.grid,
+            patch_size=m.grid.patch_size,
+            preset=m.kind,
         ),  # fmt: skip
         compare_config=asdict(cfg),
         checkpoints=[
@@ -119,9 +133,9 @@ def run_compare(paths: list[str | Path], out: str | Path, cfg: CompareConfig = C
                 name=name,
                 path=str(ld.path),
                 proxy=ld.proxy,
-                stage=ld.ckpt.get("stage"),
-                seed=ld.ckpt["train_config"].get("seed"),
-                step=ld.ckpt["step"],
+                stage=ld.stage,
+                seed=ld.seed,
+                step=ld.step,
             )  # fmt: skip
             for name, ld in zip(names, loaded, strict=True)
         ],

@@ -12,6 +12,9 @@
 - proxy quality on decoded target maps: segmentation mIoU, depth pixel accuracy, edge F1,
   reconstruction PSNR.
 Every result keeps a per-item list so comparisons between checkpoints can be paired.
+
+Each function takes a model source (`sgt_probe.sources.ModelSource`: one of our checkpoints or
+a Hugging Face model directory), which tokenizes the scenes, scores choices, draws and decodes.
 """
 
 from __future__ import annotations
@@ -33,8 +36,6 @@ from sgt_probe.data.world import GeneratedWorld
 from sgt_probe.evals import judge as judge_module
 from sgt_probe.evals.judge import Judge, unjudgeable
 from sgt_probe.evals.metrics import binary_f1, mean_iou, pixel_accuracy
-from sgt_probe.model.generate import answer_probs, generate_codes
-from sgt_probe.model.loading import Loaded
 from sgt_probe.tokenizer.vq import psnr
 from sgt_probe.tuning.taskdata import TaskData
 
@@ -93,11 +94,11 @@ def _spec_key(spec) -> bytes:
     return json.dumps(spec.to_dict(), sort_keys=True).encode()
 
 
-def eval_data(loaded: Loaded, n_scenes: int, proxies=()) -> TaskData:
-    """The first `n_scenes` of the world's "eval" split (all of it if it holds fewer)."""
-    world = loaded.world()
-    scenes = world.split("eval")[:n_scenes]
-    return TaskData(world, loaded.tokenizer, loaded.vocab, loaded.cfg, scenes, proxies)
+def eval_data(source, n_scenes: int, proxies=()) -> TaskData:
+    """The first `n_scenes` of the world's "eval" split (all of it if it holds fewer), as the
+    source tokenizes them."""
+    world = source.world()
+    return source.task_data(world, world.split("eval")[:n_scenes], proxies)
 
 
 PRIOR_SCENES = 2000  # training scenes whose answers give the blind answerer its priors
@@ -142,13 +143,11 @@ def understanding_items(data: TaskData) -> list[tuple[int, int]]:
     return [(i, q) for i in range(len(data)) for q in range(len(data.scenes[i].questions))]
 
 
-def evaluate_understanding(loaded: Loaded, data: TaskData, forward=None) -> dict:
+def evaluate_understanding(source, data: TaskData, forward=None) -> dict:
     pairs = understanding_items(data)
     items = [data.understanding(i, q) for i, q in pairs]
     qas = [data.scenes[i].questions[q] for i, q in pairs]
-    p_ans, p_choices = answer_probs(
-        loaded.model, items, loaded.vocab, [qa.choices for qa in qas], forward=forward
-    )
+    p_ans, p_choices = source.answer_probs(items, [qa.choices for qa in qas], forward=forward)
     priors = _answer_counts(data.world.spec)
     out = []
     for (i, q), qa, pa, pc in zip(pairs, qas, p_ans, p_choices, strict=True):
@@ -163,21 +162,20 @@ def evaluate_understanding(loaded: Loaded, data: TaskData, forward=None) -> dict
     return {**family_scores(out, QUESTION_FAMILIES), "floor": floor, "items": out}
 
 
-def generate_images(loaded: Loaded, data: TaskData) -> np.ndarray:
+def generate_images(source, data: TaskData) -> np.ndarray:
     """uint8 [N, H, W, 3]: the image each eval scene's prompt makes the model draw."""
     items = [data.generation(i, with_target=False) for i in range(len(data))]
-    codes = generate_codes(loaded.model, items, loaded.vocab)
-    return loaded.tokenizer.decode(codes, loaded.cfg.image_size)
+    return source.decode(source.generate_codes(items))
 
 
-def evaluate_generation(loaded: Loaded, data: TaskData) -> tuple[dict, np.ndarray | None]:
+def evaluate_generation(source, data: TaskData) -> tuple[dict, np.ndarray | None]:
     """Judged generations and the images drawn; on a world the judge cannot check, no items,
     no images and the reason under "skipped" (drawing images nobody can judge is wasted)."""
     reason = unjudgeable(data.world)
     if reason:
         return {"overall": None, "families": {}, "items": [], "skipped": reason}, None
-    images = generate_images(loaded, data)
-    judge = judge_for(data.world, loaded.tokenizer)
+    images = generate_images(source, data)
+    judge = judge_for(data.world, source.judge_tokenizer)
     prompts = [s.prompt for s in data.scenes]
     out = []
     for i, img in enumerate(images):
@@ -199,11 +197,10 @@ def _same_family_other(prompts, i: int):
                  and prompts[(i + k) % n].text != prompts[i].text), None)  # fmt: skip
 
 
-def evaluate_proxy(loaded: Loaded, data: TaskData, proxy: str) -> float:
+def evaluate_proxy(source, data: TaskData, proxy: str) -> float:
     """The proxy's quality metric (PROXY_METRICS) on maps generated from held-out scenes."""
     items = [data.proxy(proxy, i, with_target=False) for i in range(len(data))]
-    codes = generate_codes(loaded.model, items, loaded.vocab)
-    pred = loaded.tokenizer.decode(codes, loaded.cfg.image_size)
+    pred = source.decode(source.generate_codes(items))
     n_classes = len(data.world.class_names)
     truth = [render_proxy(s, proxy, n_classes)[1] for s in data.scenes]
     if proxy == "segmentation":
@@ -221,15 +218,15 @@ def evaluate_proxy(loaded: Loaded, data: TaskData, proxy: str) -> float:
 
 
 def evaluate(
-    loaded: Loaded, n_scenes: int = 64, proxies=("segmentation",), generation: bool = True
+    source, n_scenes: int = 64, proxies=("segmentation",), generation: bool = True
 ) -> dict:
     """All benchmarks on the first `n_scenes` held-out scenes (fewer if the split is smaller)."""
     proxies = tuple(p for p in proxies if p != "none")
-    data = eval_data(loaded, n_scenes, proxies)
-    result = {"n_scenes": len(data), "understanding": evaluate_understanding(loaded, data)}
+    data = eval_data(source, n_scenes, proxies)
+    result = {"n_scenes": len(data), "understanding": evaluate_understanding(source, data)}
     if generation:
-        result["generation"], _ = evaluate_generation(loaded, data)
+        result["generation"], _ = evaluate_generation(source, data)
     result["proxy_quality"] = {
-        PROXY_METRICS.get(p, f"{p}_psnr"): evaluate_proxy(loaded, data, p) for p in proxies
+        PROXY_METRICS.get(p, f"{p}_psnr"): evaluate_proxy(source, data, p) for p in proxies
     }
     return result

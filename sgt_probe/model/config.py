@@ -103,7 +103,7 @@ PRESETS: dict[str, dict] = {
     "small": {
         "model": ModelConfig(preset="small", n_layers=6, n_codes=512, tokenizer="vqvae"),
         "train": TrainConfig(
-            steps=16000,
+            steps=6000,
             batch_size=32,
             lr=2e-3,
             warmup=300,

@@ -1,24 +1,37 @@
-"""Inference helpers: image generation (constrained to VQ codes) and answer scoring."""
+"""Inference helpers: image generation (constrained to image tokens) and answer scoring.
+
+The cores, `sample_image_tokens` and `continuation_logprobs`, know no model: they batch items,
+call the model through the functions they are given, and read logits. `generate_codes` and
+`answer_probs` run them on a `UnifiedModel`; a Hugging Face model source runs them on its own
+model (sgt_probe.sources).
+"""
 
 from __future__ import annotations
 
 import inspect
 from collections import defaultdict
+from collections.abc import Callable
 from contextlib import contextmanager
 
 import numpy as np
 import torch
 from transformers import DynamicCache, LlamaForCausalLM
 
-from sgt_probe.model.sequences import ROLE_TEXT, Item, collate
+from sgt_probe.model.sequences import ROLE_ANSWER, ROLE_TEXT, Item, collate
 from sgt_probe.model.unified import UnifiedModel
 from sgt_probe.model.vocab import Vocab
 
 # transformers renamed `past_key_values` to `cache` (5.2x); accept either release.
-_CACHE_KW = (
+CACHE_KW = (
     "cache" if "cache" in inspect.signature(LlamaForCausalLM.forward).parameters
     else "past_key_values"
 )  # fmt: skip
+
+# start(batch) -> (last-position logits [b, V], cache); step(token ids [b], cache) -> the same
+Start = Callable[[dict], tuple[torch.Tensor, object]]
+Step = Callable[[torch.Tensor, object], tuple[torch.Tensor, object]]
+# forward(batch) -> logits [B, T, V]
+Forward = Callable[[dict], torch.Tensor]
 
 
 def _device(model: UnifiedModel) -> torch.device:
@@ -26,54 +39,78 @@ def _device(model: UnifiedModel) -> torch.device:
 
 
 @torch.no_grad()
+def sample_image_tokens(
+    items: list[Item], start: Start, step: Step, token_ids: torch.Tensor, n_tokens: int,
+    patch_shape: tuple[int, int], device, row: int = 0, eol: int | None = None,
+    batch_size: int = 64, temperature: float = 0.0, top_k: int = 0, seed: int = 0,
+) -> np.ndarray:  # fmt: skip
+    """Draw `n_tokens` image tokens after each item's prefix (items built without targets).
+
+    Logits are restricted to `token_ids` [K] (the model is asked for an image); with `row`, the
+    model reads the end-of-row token `eol` after every `row` tokens, as a model that writes
+    images row by row (Emu3) expects. temperature 0 is greedy; otherwise tokens are sampled from
+    softmax(logits / temperature), restricted to the `top_k` most likely when top_k > 0, from a
+    generator seeded by `seed` and each item's position, so a result does not depend on batch
+    size or order. Items are grouped by prefix length so every row of a batch shares positions
+    and the KV cache needs no padding. Returns int64 [N, n_tokens], indices into `token_ids`.
+    """
+    token_ids = token_ids.to(device)
+    out = np.zeros((len(items), n_tokens), dtype=np.int64)
+    groups: dict[int, list[int]] = defaultdict(list)
+    for i, it in enumerate(items):
+        groups[len(it.ids)].append(i)
+    for idx in groups.values():
+        for s in range(0, len(idx), batch_size):
+            chunk = idx[s : s + batch_size]
+            batch = collate([items[i] for i in chunk], *patch_shape)
+            logits, past = start({k: v.to(device) for k, v in batch.items()})
+            # uniforms [b, n] drawn per item: item i's draws never depend on its batch mates
+            draws = torch.stack([
+                torch.rand(n_tokens, generator=torch.Generator().manual_seed(seed * 1_000_003 + i))
+                for i in chunk]).to(device)  # fmt: skip
+            for p in range(n_tokens):
+                code = pick_codes(logits[:, token_ids].float(), temperature, top_k, draws[:, p])
+                out[chunk, p] = code.cpu().numpy()
+                if p + 1 == n_tokens:
+                    break
+                logits, past = step(token_ids[code], past)
+                if row and (p + 1) % row == 0:
+                    logits, past = step(torch.full_like(code, eol), past)
+    return out
+
+
+@torch.no_grad()
 def generate_codes(
     model: UnifiedModel, items: list[Item], vocab: Vocab, batch_size: int = 512,
     temperature: float = 0.0, top_k: int = 0, seed: int = 0,
 ) -> np.ndarray:  # fmt: skip
-    """Decode P image codes after each item's prefix (items built without targets).
+    """Decode P image codes after each item's prefix (`sample_image_tokens` over the VQ code
+    block of the vocabulary). Returns int64 [N, P] codes in 0..K-1, in the order of `items`.
 
-    temperature 0 is greedy; otherwise codes are sampled from softmax(logits / temperature),
-    restricted to the `top_k` most likely codes when top_k > 0, from a generator seeded by
-    `seed` and each item's position, so a result does not depend on batch size or order.
-    Items are grouped by prefix length so every row of a batch shares positions and the KV cache
-    needs no padding; a group is decoded in batches of up to `batch_size` rows, P steps each,
-    so a benchmark of 512 prompts takes P steps per prompt length, not per 64 prompts (the tiny
-    model's 512 generations: 6.8 s in batches of 64, 5.5 s in batches of 512, the same codes). Logits are restricted to the code block: the model is asked for an image.
-    Returns int64 [N, P] codes in 0..K-1, in the order of `items`.
-    """
+    Batches of up to 512 rows: a benchmark of 512 prompts then takes P steps per prompt length,
+    not per 64 prompts (the tiny model's 512 generations: 6.8 s in batches of 64, 5.5 s in
+    batches of 512 on the loaded 2-core CPU, the same codes)."""
     if bridged(model):
         raise RuntimeError("decode images before booting a TransformerBridge over the model: "
                            "its attention modules ignore the KV cache decoding needs")  # fmt: skip
-    cfg, dev = model.cfg, _device(model)
-    lo, hi = vocab.code_offset, vocab.code_offset + vocab.n_codes
-    out = np.zeros((len(items), cfg.n_patches), dtype=np.int64)
-    groups: dict[int, list[int]] = defaultdict(list)
-    for i, it in enumerate(items):
-        groups[len(it.ids)].append(i)
+    cfg = model.cfg
     embed_tokens = model.lm.get_input_embeddings()
-    for idx in groups.values():
-        for s in range(0, len(idx), batch_size):
-            chunk = idx[s : s + batch_size]
-            batch = collate([items[i] for i in chunk], cfg.n_patches, cfg.patch_size**2 * 3)
-            emb = model.embed(batch["input_ids"].to(dev), batch["pixels"].to(dev))
-            res = model.lm(inputs_embeds=emb, use_cache=True)
-            past, logits = res.past_key_values, res.logits[:, -1]
-            # uniforms [b, P] drawn per item: item i's draws never depend on its batch mates
-            draws = torch.stack([
-                torch.rand(cfg.n_patches, generator=torch.Generator().manual_seed(seed * 1_000_003 + i))
-                for i in chunk]).to(dev)  # fmt: skip
-            for p in range(cfg.n_patches):
-                code = pick_codes(logits[:, lo:hi].float(), temperature, top_k, draws[:, p])
-                out[chunk, p] = code.cpu().numpy()
-                if p + 1 == cfg.n_patches:
-                    break
-                res = model.lm(
-                    inputs_embeds=embed_tokens(code + lo)[:, None],
-                    **{_CACHE_KW: past},
-                    use_cache=True,
-                )
-                past, logits = res.past_key_values, res.logits[:, -1]
-    return out
+
+    def start(batch):
+        res = model.lm(inputs_embeds=model.embed(batch["input_ids"], batch["pixels"]),
+                       use_cache=True)  # fmt: skip
+        return res.logits[:, -1], res.past_key_values
+
+    def step(ids, past):
+        res = model.lm(inputs_embeds=embed_tokens(ids)[:, None], **{CACHE_KW: past},
+                       use_cache=True)  # fmt: skip
+        return res.logits[:, -1], res.past_key_values
+
+    codes = torch.arange(vocab.code_offset, vocab.code_offset + vocab.n_codes)
+    return sample_image_tokens(
+        items, start, step, codes, cfg.n_patches, (cfg.n_patches, cfg.patch_size**2 * 3),
+        _device(model), batch_size=batch_size, temperature=temperature, top_k=top_k, seed=seed,
+    )  # fmt: skip
 
 
 def pick_codes(logits: torch.Tensor, temperature: float, top_k: int, u: torch.Tensor):
@@ -91,6 +128,50 @@ def pick_codes(logits: torch.Tensor, temperature: float, top_k: int, u: torch.Te
     )
 
 
+def answer_span(item: Item) -> list[int]:
+    """The token ids of the item's (first) answer: the answer-role run from `n_prefix`."""
+    end = item.n_prefix
+    while end < len(item.roles) and item.roles[end] == ROLE_ANSWER:
+        end += 1
+    return item.ids[item.n_prefix : end]
+
+
+@torch.no_grad()
+def continuation_logprobs(
+    items: list[Item], continuations: list[list[list[int]]], forward: Forward,
+    patch_shape: tuple[int, int], device, batch_size: int = 128,
+) -> list[np.ndarray]:  # fmt: skip
+    """log p(continuation | item prefix) for each of each item's continuations (token ids).
+
+    A continuation of m tokens is scored from one sequence, the prefix and its first m - 1
+    tokens (as answer positions), as the sum of its tokens' log-probabilities (full-vocabulary
+    softmax). Continuations that share those m - 1 tokens share that sequence: single-token
+    choices cost one forward of the prefix per item. `forward(batch) -> logits [B, T, V]`.
+    """
+    shared: dict[tuple, list[tuple[int, list[int]]]] = defaultdict(list)
+    for k, conts in enumerate(continuations):
+        for j, cont in enumerate(conts):
+            shared[(k, tuple(cont[:-1]))].append((j, cont))
+    keys = list(shared)
+    out = [np.zeros(len(c)) for c in continuations]
+    for s in range(0, len(keys), batch_size):
+        chunk = keys[s : s + batch_size]
+        seqs = []
+        for k, extra in chunk:
+            it, n = items[k], items[k].n_prefix
+            seqs.append(Item(it.ids[:n] + list(extra), it.roles[:n] + [ROLE_ANSWER] * len(extra),
+                             n, it.pixels, it.task))  # fmt: skip
+        batch = collate(seqs, *patch_shape)
+        logits = forward({k: v.to(device) for k, v in batch.items()})
+        for b, key in enumerate(chunk):
+            n = items[key[0]].n_prefix
+            # only the positions scored go through the softmax: a real vocabulary is ~10^5 wide
+            logp = logits[b, n - 1 : n + len(key[1])].float().log_softmax(-1)
+            for j, cont in shared[key]:
+                out[key[0]][j] = float(logp[torch.arange(len(cont)), torch.tensor(cont)].sum())
+    return out
+
+
 @torch.no_grad()
 def answer_probs(
     model: UnifiedModel,
@@ -98,44 +179,44 @@ def answer_probs(
     vocab: Vocab,
     choices: list[tuple[str, ...]],
     batch_size: int = 128,
-    forward=None,
+    forward: Forward | None = None,
     edit: tuple | None = None,
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """Probability of each item's answer token and of each of its choices (full-vocab softmax).
 
-    `forward(batch) -> logits` lets knockouts run the same scoring through a hooked model. Without
-    it, consecutive items that share their context (what precedes the question: `<bos> <boi>
-    IMG <eoi>`, as one scene's questions do) read it once: its keys and values are cached and
-    every question continues from them (`_shared_context_logits`), about a third of the tokens
-    of a full pass per question, equal to it up to float rounding.
-    `edit` = (layers, bias) adds bias(q_roles [b, Q], k_roles [b, K]) -> [b, 1, Q, K] to the
-    attention scores of those layers in the question passes (a knockout: `attention.knockout`);
-    the image context, read once for all its questions, must be left alone by it (its queries
-    come before any question word), which is checked.
-    Returns (p_answer [N], [p_choices per item]).
+    `forward(batch) -> logits` lets knockouts run the same scoring through a hooked model.
+    Without it, when every answer is one token (as our worlds' are), consecutive items that
+    share their context (what precedes the question: `<bos> <boi> IMG <eoi>`, as one scene's
+    questions do) read it once: its keys and values are cached and every question continues
+    from them (`_shared_context_logits`), about a third of the tokens of a full pass per
+    question, equal to it up to float rounding. `edit` = (layers, bias) adds bias(q_roles [b, Q],
+    k_roles [b, K]) -> [b, 1, Q, K] to the attention scores of those layers in the question
+    passes (a knockout); the image context, read once, must be left alone by it, which is
+    checked. Returns (p_answer [N], [p_choices per item]).
     """
-    cfg, dev = model.cfg, _device(model)
-    p_answer = np.zeros(len(items))
-    p_choices: list[np.ndarray] = [None] * len(items)  # type: ignore[list-item]
-    if forward is None and bridged(model):  # its attention drops a KV cache: whole sequences
-        if edit is not None:
-            raise RuntimeError("an attention edit needs the model's own attention modules: "
-                               "score before booting a TransformerBridge over it")  # fmt: skip
+    cfg = model.cfg
+    conts = [[[vocab[c]] for c in ch] + [answer_span(it)] for it, ch in zip(items, choices,
+                                                                            strict=True)]  # fmt: skip
+    if forward is None and not bridged(model) and all(len(c[-1]) == 1 for c in conts):
+        p_answer = np.zeros(len(items))
+        p_choices: list[np.ndarray] = [None] * len(items)  # type: ignore[list-item]
+        for idx, logits in _shared_context_logits(model, items, batch_size, edit):
+            probs = logits.float().softmax(-1)  # logits [b, V] at each item's last prefix position
+            for j, k in enumerate(idx):
+                p_answer[k] = probs[j, conts[k][-1][0]].item()
+                p_choices[k] = probs[j, [c[0] for c in conts[k][:-1]]].cpu().numpy()
+        return p_answer, p_choices
+    if edit is not None:
+        raise RuntimeError("an attention edit needs one-token answers scored on the model's own "
+                           "attention (no forward, no TransformerBridge booted over it)")  # fmt: skip
+    if forward is None:
 
-        def forward(batch: dict) -> torch.Tensor:
+        def forward(batch):
             return model(batch["input_ids"], batch["pixels"]).logits
 
-    if forward is None:
-        chunks = _shared_context_logits(model, items, batch_size, edit)
-    else:
-        chunks = _full_logits(items, cfg, dev, batch_size, forward)
-    for idx, logits in chunks:  # logits [b, V] at each item's last prefix position
-        probs = logits.float().softmax(-1)
-        for j, k in enumerate(idx):
-            it = items[k]
-            p_answer[k] = probs[j, it.ids[it.n_prefix]].item()
-            p_choices[k] = probs[j, [vocab[c] for c in choices[k]]].cpu().numpy()
-    return p_answer, p_choices
+    logp = continuation_logprobs(items, conts, forward, (cfg.n_patches, cfg.patch_size**2 * 3),
+                                 _device(model), batch_size)  # fmt: skip
+    return np.exp([lp[-1] for lp in logp]), [np.exp(lp[:-1]) for lp in logp]
 
 
 def bridged(model: UnifiedModel) -> bool:
@@ -143,16 +224,6 @@ def bridged(model: UnifiedModel) -> bool:
     weights): its attention modules are then the bridge's, which with this transformers release
     ignore a KV cache, so a cached pass would read nothing before its own tokens."""
     return any(type(m).__module__.startswith("transformer_lens") for m in model.lm.modules())
-
-
-def _full_logits(items: list[Item], cfg, dev, batch_size: int, forward):
-    """(item indices, logits [b, V] at their last prefix position) from whole sequences."""
-    for s in range(0, len(items), batch_size):
-        chunk = items[s : s + batch_size]
-        batch = collate(chunk, cfg.n_patches, cfg.patch_size**2 * 3)
-        logits = forward({k: v.to(dev) for k, v in batch.items()})
-        pos = torch.tensor([it.n_prefix - 1 for it in chunk], device=dev)
-        yield range(s, s + len(chunk)), logits[torch.arange(len(chunk), device=dev), pos]
 
 
 def context_length(item: Item) -> int:
@@ -199,7 +270,7 @@ def _shared_context_logits(model: UnifiedModel, items: list[Item], batch_size: i
                           cfg.n_patches, cfg.patch_size**2 * 3)  # fmt: skip
             cache = DynamicCache()
             model(ctx["input_ids"].to(dev), ctx["pixels"].to(dev), use_cache=True,
-                  **{_CACHE_KW: cache})  # fmt: skip
+                  **{CACHE_KW: cache})  # fmt: skip
             idx = [k for g in chunk for k in g]
             owner = torch.tensor([j for j, g in enumerate(chunk) for _ in g])
             cache.reorder_cache(owner.to(dev))
@@ -210,7 +281,7 @@ def _shared_context_logits(model: UnifiedModel, items: list[Item], batch_size: i
                 ids[j, : len(r)] = torch.tensor(r)
                 roles[j, : len(r)] = torch.tensor(items[k].roles[c : items[k].n_prefix])
             with _edited_attention(model, edit, ctx["roles"], ctx["roles"][owner], roles):
-                logits = model(ids.to(dev), None, use_cache=True, **{_CACHE_KW: cache}).logits
+                logits = model(ids.to(dev), None, use_cache=True, **{CACHE_KW: cache}).logits
             last = torch.tensor([len(r) - 1 for r in rest], device=dev)
             yield idx, logits[torch.arange(len(idx), device=dev), last]
 

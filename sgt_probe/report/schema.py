@@ -95,24 +95,25 @@ class ModelInfo(Model):
     d_model: int
     """Residual-stream width."""
     grid: int
-    """Image patches per side; P = grid * grid image positions."""
+    """Image patches (image tokens) per side; P = grid * grid image positions."""
     patch_size: int
-    """Patch side in pixels."""
+    """Patch side in pixels of the world's images."""
     preset: str
-    """The model preset (tiny, small)."""
+    """The model preset (tiny, small), or the architecture of a Hugging Face model (emu3)."""
 
 
 class Checkpoint(Model):
     """One compared checkpoint."""
 
     name: str
-    """Short unique label: "base" for a base checkpoint, else its proxy, else the file stem."""
+    """Short unique label: "base" for a base checkpoint, else its proxy, else the file stem (a
+    model directory's name)."""
     path: str
-    """The .pt file compared."""
+    """The .pt file or Hugging Face model directory compared."""
     proxy: str | None
     """The proxy it was tuned with (none = same steps on the base tasks), null for a base."""
     stage: str | None
-    """"base" or "tune"."""
+    """"base" or "tune"; null for a model directory this project did not make."""
     seed: int | None
     """Its training seed."""
     step: int
@@ -304,7 +305,8 @@ class ExplorerSample(Model):
     question: str
     """The question as the model read it."""
     tokens: list[str]
-    """The query tokens: the question's words, then `<task:answer>`."""
+    """The query tokens, as the reference's tokenizer splits them: the question's words, then
+    the answer cue (`<task:answer>`, or an Emu3 model's " ASSISTANT:" pieces)."""
     answer: str
     """The right answer."""
     target_instance: int

@@ -63,8 +63,10 @@ def get_lr(step: int, tcfg: TrainConfig) -> float:
 
 
 def make_optimizer(model: UnifiedModel, tcfg: TrainConfig) -> torch.optim.AdamW:
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "pos" not in n]
-    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2 or "pos" in n]
+    # frozen parameters (a Hugging Face model's VQ-VAE, the base weights under LoRA) stay out
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    decay = [p for n, p in params if p.dim() >= 2 and "pos" not in n]
+    no_decay = [p for n, p in params if p.dim() < 2 or "pos" in n]
     groups = [
         {"params": decay, "weight_decay": tcfg.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
@@ -94,6 +96,7 @@ def train_loop(
     device: str | torch.device = "cpu",
     progress: bool = True,
     on_checkpoint=None,
+    save=save_checkpoint,
 ) -> list[dict]:
     """Train from `start_step` to `tcfg.steps`, checkpointing `out` every `ckpt_every` steps.
 
@@ -101,7 +104,8 @@ def train_loop(
     Training runs with sdpa attention (fused kernels); a finished run hands the model back with
     eager attention, which capture needs to read attention patterns. `on_checkpoint(step)` is
     called (on the main rank) after each checkpoint is written, e.g. to evaluate it
-    (benchmarks/learn_bench.py).
+    (benchmarks/learn_bench.py). `save(out, contents)` writes a checkpoint (a Hugging Face
+    model's is a directory: sgt_probe.sources.tuning).
     """
     ddp = init_distributed()
     model.to(device).train()
@@ -126,7 +130,7 @@ def train_loop(
 
     def checkpoint(step: int) -> None:
         if ddp.main:
-            save_checkpoint(out, {
+            save(out, {
                 **payload, "state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "rng": torch.get_rng_state(), "step": step, "history": history,
             })  # fmt: skip

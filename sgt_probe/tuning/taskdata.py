@@ -116,6 +116,11 @@ class TrainStream:
     def patch_shape(self) -> tuple[int, int]:
         return self.cfg.n_patches, self.cfg.patch_size**2 * 3
 
+    def task_data(self, indices, proxies) -> TaskData:
+        """The batch's scenes, rendered and tokenized (a Hugging Face model's stream tokenizes
+        them with the model's own processor: sgt_probe.sources.tuning)."""
+        return TaskData(self.world, self.tokenizer, self.vocab, self.cfg, indices, proxies)
+
     @staticmethod
     def proxies(tcfg: TrainConfig) -> tuple[str, ...]:
         return () if tcfg.proxy in (None, "none") else (tcfg.proxy,)
@@ -125,8 +130,7 @@ class TrainStream:
         rendered now."""
         plan = batch_plan(tcfg, step, len(self.scenes))
         mine = list(range(len(plan)))[rank::world_size]  # global positions of this share
-        data = TaskData(self.world, self.tokenizer, self.vocab, self.cfg,
-                        [self.scenes[plan[g][0]] for g in mine], self.proxies(tcfg))  # fmt: skip
+        data = self.task_data([self.scenes[plan[g][0]] for g in mine], self.proxies(tcfg))
         items = []
         for k, g in enumerate(mine):
             task, n_questions = plan[g][1], len(data.scenes[k].questions)

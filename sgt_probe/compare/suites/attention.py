@@ -39,7 +39,7 @@ def attention_stats(
     qa_items: understanding items; qa_objects[i] the instance id its question names (0: none).
     proxy_items: segmentation-proxy items with targets (for generated->input).
     """
-    cfg = runner.cfg
+    grid = runner.grid
     names = [pattern_name(layer) for layer in range(runner.n_layers)]
     kinds: dict[str, list[np.ndarray]] = {
         k: [] for k in ("text->image", "image->image", "text->text", "sink")
@@ -62,7 +62,7 @@ def attention_stats(
             if inst:
                 pos = image[j].nonzero()[:, 0]
                 obj[j, pos] = torch.from_numpy(
-                    object_patches(qa_scenes[s + j], inst, cfg.patch_size)
+                    object_patches(qa_scenes[s + j], inst, grid.patch_size)
                 ).to(runner.device)
                 named.append(j)
         if named:
@@ -100,14 +100,14 @@ def _mean_samples(chunks: list[np.ndarray]) -> np.ndarray:
 
 def text_image_attention(runner: HookedRunner, items: list[Item]) -> np.ndarray:
     """float16 [S, L, H, T, P]: question-token queries (padded to the longest) -> image keys."""
-    cfg = runner.cfg
     names = [pattern_name(layer) for layer in range(runner.n_layers)]
     batch = next(runner.batches(items, len(items)))[2]
     _, cache = runner.run(batch, names)
     pattern = torch.stack([cache[n] for n in names], dim=1)  # [S, L, H, T, T]
     roles = batch["roles"]
     n_text = int(text_queries(roles).sum(1).max())
-    out = np.zeros((len(items), runner.n_layers, runner.n_heads, n_text, cfg.n_patches), np.float16)
+    out = np.zeros((len(items), runner.n_layers, runner.n_heads, n_text, runner.grid.n_patches),
+                   np.float16)  # fmt: skip
     for j in range(len(items)):
         q = text_queries(roles[j]).nonzero()[:, 0]
         k = (roles[j] == ROLE_IMAGE).nonzero()[:, 0]
@@ -115,13 +115,13 @@ def text_image_attention(runner: HookedRunner, items: list[Item]) -> np.ndarray:
     return out
 
 
-def naming_tokens(question: str, scene, instance: int) -> list[int]:
-    """Indices of the question words that name the target object (its color and shape)."""
+def naming_tokens(tokens: list[str], scene, instance: int) -> list[int]:
+    """Indices of the query tokens that name the target object (its color or shape word; a
+    word a model's tokenizer splits into pieces is not found)."""
     obj = next((o for o in scene.objects if o.instance_id == instance), None)
-    words = question.split(" ")
     if obj is None:
         return []
-    return [i for i, w in enumerate(words) if w in (obj.color, obj.shape)]
+    return [i for i, t in enumerate(tokens) if t.strip() in (obj.color, obj.shape)]
 
 
 def run(inputs: Inputs, arrays: dict[str, np.ndarray]) -> Attention:
@@ -132,8 +132,8 @@ def run(inputs: Inputs, arrays: dict[str, np.ndarray]) -> Attention:
     stats = {}
     for name in inputs.names:
         runner = inputs.runner(name)
-        stats[name] = attention_stats(runner, ev.qa, scenes, ev.objects, seg, n_boot=cfg.n_boot,
-                                      seed=cfg.seed)  # fmt: skip
+        stats[name] = attention_stats(runner, ev.qa, scenes, ev.objects, seg, cfg.batch_size,
+                                      n_boot=cfg.n_boot, seed=cfg.seed)  # fmt: skip
         if shown:
             arrays[key_attn(name)] = text_image_attention(runner, shown)
     if ev.explorer:
@@ -145,11 +145,13 @@ def run(inputs: Inputs, arrays: dict[str, np.ndarray]) -> Attention:
         inputs.skip("attention explorer", "no held-out question names an object (its 'objects')")
     explorer = []
     for k in ev.explorer:
-        qa = ev.questions[k]
+        qa, item = ev.questions[k], ev.qa[k]
+        # the text of the query rows of the explorer's arrays, as the reference tokenizes them
+        query = torch.tensor(item.ids)[text_queries(torch.tensor(item.roles))].tolist()
+        tokens = [t.strip() or t for t in inputs.ref.token_texts(query)]
         explorer.append(ExplorerSample(
             index=int(ev.data.indices[ev.scene_of[k]]), family=qa.family, question=qa.question,
-            tokens=qa.question.split(" ") + ["<task:answer>"], answer=qa.answer,
-            target_instance=int(ev.objects[k]),
-            target_tokens=naming_tokens(qa.question, scenes[k], ev.objects[k]),
+            tokens=tokens, answer=qa.answer, target_instance=int(ev.objects[k]),
+            target_tokens=naming_tokens(tokens, scenes[k], ev.objects[k]),
         ))  # fmt: skip
     return Attention(stats=stats, explorer=explorer)

@@ -6,10 +6,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from sgt_probe.attention.knockout import knockout_mask, layer_windows, relative_change
+from sgt_probe.attention.knockout import (
+    apply_knockout_to_scores,
+    knockout_mask,
+    layer_windows,
+    relative_change,
+)
+from sgt_probe.capture.bridge import HookedRunner, scores_name
 from sgt_probe.compare.inputs import Inputs
 from sgt_probe.compare.suites.attention import text_queries
-from sgt_probe.model.generate import answer_probs
 from sgt_probe.model.sequences import ROLE_IMAGE, Item
 from sgt_probe.probes.stats import bootstrap_ci
 from sgt_probe.report.schema import Knockout, KnockoutCurve
@@ -18,28 +23,61 @@ NAME = "knockout"
 
 
 def knockout_curve(
-    model, n_layers: int, items: list[Item], vocab, choices, window: int,
+    runner: HookedRunner, source, items: list[Item], choices, window: int,
     n_boot: int = 1000, seed: int = 0,
 ) -> KnockoutCurve:  # fmt: skip
-    """Relative change of p(correct answer) when text->image edges are blocked in each window.
+    """Relative change of p(correct answer) when text->image edges are blocked in each window;
+    the source scores the answers.
 
-    The edges are blocked in the model's own attention (an additive mask on those layers'
-    scores, `answer_probs(edit=...)`), so every pass reads a scene's image context once for all
-    its questions: blocking text->image edges leaves the context's own positions untouched, as
-    no text query comes before them. tests/test_capture.py checks this against the same
-    knockout done through the TransformerBridge's hook_attn_scores on whole sequences.
+    A source that can edit its own attention (`edit_attention`: our checkpoints) has the edges
+    blocked there, an additive mask on those layers' scores (`answer_probs(edit=...)`), so
+    every pass reads a scene's image context once for all its questions: blocking text->image
+    edges leaves the context's own positions untouched, as no text query comes before them.
+    Any other source runs whole sequences through `runner`'s hooked forward (hook_attn_scores);
+    tests/test_capture.py checks the two against each other.
     """
-    p_base, _ = answer_probs(model, items, vocab, choices)
-    windows = layer_windows(n_layers, window)
+    if getattr(source, "edit_attention", False):
+        p_base, _ = source.answer_probs(items, choices)
+        windows = layer_windows(runner.n_layers, window)
+        change, lows, highs = [], [], []
+        for first, last in windows:
+            p_new, _ = source.answer_probs(items, choices,
+                                           edit=(range(first, last + 1), text_to_image_block))  # fmt: skip
+            m, lo, hi = bootstrap_ci(relative_change(p_new, p_base), n_boot=n_boot, seed=seed)
+            change.append(m)
+            lows.append(lo)
+            highs.append(hi)
+        return KnockoutCurve(windows=windows, center=list(range(runner.n_layers)),
+                             relative_change=change, lo=lows, hi=highs)  # fmt: skip
+
+    def forward_with(hooks):
+        def forward(batch):
+            logits, _ = runner.run(batch, (), extra_hooks=hooks(batch))
+            return logits
+
+        return forward
+
+    p_base, _ = source.answer_probs(items, choices, forward=forward_with(lambda b: []))
+    windows = layer_windows(runner.n_layers, window)
     change, lows, highs = [], [], []
     for first, last in windows:
-        p_new, _ = answer_probs(model, items, vocab, choices,
-                                edit=(range(first, last + 1), text_to_image_block))  # fmt: skip
+
+        def hooks(batch, first=first, last=last):
+            roles = batch["roles"]
+            # the hooked scores already carry the causal mask: add only the blocked edges
+            add = knockout_mask(text_queries(roles), roles == ROLE_IMAGE, causal=False)
+
+            def hook(scores, hook):
+                return apply_knockout_to_scores(scores, add)
+
+            return [(scores_name(layer), hook) for layer in range(first, last + 1)]
+
+        p_new, _ = source.answer_probs(items, choices, forward=forward_with(hooks))
         m, lo, hi = bootstrap_ci(relative_change(p_new, p_base), n_boot=n_boot, seed=seed)
         change.append(m)
         lows.append(lo)
         highs.append(hi)
-    return KnockoutCurve(windows=windows, center=list(range(n_layers)),
+    return KnockoutCurve(windows=windows, center=list(range(runner.n_layers)),
                          relative_change=change, lo=lows, hi=highs)  # fmt: skip
 
 
@@ -55,14 +93,7 @@ def run(inputs: Inputs, arrays: dict[str, np.ndarray]) -> Knockout:
     choices = [qa.choices for qa in ev.questions]
     curves = {
         name: knockout_curve(
-            ld.model,
-            inputs.n_layers,
-            ev.qa,
-            ld.vocab,
-            choices,
-            window,
-            n_boot=cfg.n_boot,
-            seed=cfg.seed,
+            inputs.runner(name), ld, ev.qa, choices, window, n_boot=cfg.n_boot, seed=cfg.seed
         )  # fmt: skip
         for name, ld in inputs.loaded.items()
     }

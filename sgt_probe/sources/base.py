@@ -1,0 +1,61 @@
+"""`ModelSource`: what the compare suites, the evals and the tuning of a Hugging Face model need
+from a model, whatever its architecture (docs/design.md §3).
+
+Two implementations: `CheckpointSource` (an sgt-probe `.pt` checkpoint) and `Emu3Source` (a
+Hugging Face `Emu3ForConditionalGeneration` directory). Everything above this protocol reads
+positions by token role and images through `grid`, so knockouts, grounded precision, probes and
+CKA need nothing model-specific.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from sgt_probe.capture.bridge import HookedRunner, ImageGrid
+from sgt_probe.data.spec import DataSpec
+from sgt_probe.model.generate import Forward
+from sgt_probe.model.sequences import Item
+
+
+@runtime_checkable
+class ModelSource(Protocol):
+    path: Path  # the .pt file or the model directory
+    spec: DataSpec  # the scene world its items come from
+    stage: str | None  # "base", "tune", or None for a model this project did not make
+    proxy: str | None  # the proxy it was tuned with
+    seed: int | None
+    step: int  # training steps this project ran on it
+    kind: str  # the architecture, as the report's ModelInfo.preset says it (tiny, emu3, ...)
+    n_layers: int
+    n_heads: int
+    d_model: int
+    grid: ImageGrid  # its image tokens over the world's images
+    tokens: object  # equal for two sources that turn the same scene into the same tokens
+    judge_tokenizer: object | None  # a VQ tokenizer whose round trip the judge also learns
+
+    def world(self): ...
+
+    def task_data(self, world, indices, proxies=()):
+        """The scenes rendered and tokenized: a `tuning.taskdata.TaskData` (scenes, codes
+        [N, P], and the understanding / dialogue / caption / generation / proxy items)."""
+
+    def answer_probs(self, items: list[Item], choices: list, forward: Forward | None = None
+                     ) -> tuple[np.ndarray, list[np.ndarray]]:  # fmt: skip
+        """p(answer) [N] and p(each choice) per item; `forward(batch) -> logits` (a hooked
+        pass, for knockouts) replaces the plain forward."""
+
+    def generate_codes(self, items: list[Item]) -> np.ndarray:
+        """int64 [N, P] image codes drawn after each item's prefix, row-major over `grid`."""
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        """uint8 [N, S, S, 3] pixels of codes [N, P], S the world's image size."""
+
+    def token_texts(self, ids: list[int]) -> list[str]:
+        """The text of each token id, for labels (the attention explorer's tokens)."""
+
+    def runner(self) -> HookedRunner:
+        """The model wrapped for hooked forward passes. Booting the bridge changes the model's
+        modules, so everything that generates runs before the first call."""

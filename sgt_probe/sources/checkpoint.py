@@ -1,0 +1,62 @@
+"""An sgt-probe `.pt` checkpoint behind the `ModelSource` protocol."""
+
+from __future__ import annotations
+
+from sgt_probe.capture.bridge import HookedRunner, ImageGrid, boot_loaded
+from sgt_probe.model.generate import answer_probs, generate_codes
+from sgt_probe.model.loading import Loaded
+from sgt_probe.tuning.taskdata import TaskData
+
+
+class CheckpointSource:
+    """A loaded checkpoint: its vocabulary and VQ tokenizer make the items, its `UnifiedModel`
+    scores and draws them."""
+
+    def __init__(self, loaded: Loaded):
+        self.loaded = loaded
+        cfg = loaded.cfg
+        self.path, self.spec, self.proxy = loaded.path, loaded.spec, loaded.proxy
+        self.stage = loaded.ckpt.get("stage")
+        self.seed = loaded.ckpt.get("train_config", {}).get("seed")
+        self.step = loaded.ckpt.get("step", 0)
+        self.kind = cfg.preset
+        self.n_layers, self.n_heads, self.d_model = cfg.n_layers, cfg.n_heads, cfg.d_model
+        self.grid = ImageGrid(cfg.grid, cfg.patch_size, cfg.patch_size**2 * 3)
+        # Tuned checkpoints keep their base's vocabulary and codebook; items are made once
+        # from the reference and fed to every checkpoint, as before this protocol.
+        self.tokens = loaded.vocab
+        self.judge_tokenizer = loaded.tokenizer
+        self._runner: HookedRunner | None = None
+
+    def world(self):
+        return self.loaded.world()
+
+    def task_data(self, world, indices, proxies=()) -> TaskData:
+        ld = self.loaded
+        return TaskData(world, ld.tokenizer, ld.vocab, ld.cfg, indices, proxies)
+
+    # knockouts can block edges in the model's own attention (answer_probs(edit=...)), which the
+    # runner's bridge leaves alone: it is booted over a twin of the model sharing its weights
+    edit_attention = True
+
+    def answer_probs(self, items, choices, forward=None, edit=None):
+        return answer_probs(self.loaded.model, items, self.loaded.vocab, choices,
+                            forward=forward, edit=edit)  # fmt: skip
+
+    def generate_codes(self, items):
+        return generate_codes(self.loaded.model, items, self.loaded.vocab)
+
+    def decode(self, codes):
+        return self.loaded.tokenizer.decode(codes, self.loaded.cfg.image_size)
+
+    def token_texts(self, ids) -> list[str]:
+        return self.loaded.vocab.decode(ids)
+
+    def runner(self) -> HookedRunner:
+        if self._runner is None:
+            model = self.loaded.model
+            # patch-encoder inputs are injected at the embedding hook; VQ inputs are token ids
+            embed = (lambda b: model.embed(b["input_ids"], b["pixels"])) if (
+                self.loaded.cfg.vision_input == "patch") else None  # fmt: skip
+            self._runner = HookedRunner(boot_loaded(self.loaded), self.grid, embed)
+        return self._runner

@@ -1,0 +1,47 @@
+"""Open the models a command names, each as a `ModelSource`, on one scene world."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sgt_probe.checkpoint import CheckpointError
+from sgt_probe.data.spec import DataSpec
+from sgt_probe.model.loading import load_model
+from sgt_probe.sources.base import ModelSource
+from sgt_probe.sources.checkpoint import CheckpointSource
+from sgt_probe.sources.hfdir import check_model_dir, read_sidecar
+
+
+def open_sources(paths: list[str | Path], spec: DataSpec | None = None, device: str = "cpu"
+                 ) -> list[ModelSource]:  # fmt: skip
+    """Each path (a .pt checkpoint or a model directory) opened on one world.
+
+    The world is `spec` when given, else the one the models were trained or tuned on. A model
+    that carries a world (a checkpoint, a tuned directory) must carry that one; a released model
+    takes it. CheckpointError, naming the path, when they disagree or none names a world.
+    """
+    paths = [Path(p) for p in paths]
+    own: dict[Path, DataSpec | None] = {}
+    checkpoints: dict[Path, CheckpointSource] = {}
+    for p in paths:
+        if p.is_dir():
+            meta = read_sidecar(check_model_dir(p))
+            own[p] = DataSpec.from_dict(meta["data_spec"]) if meta.get("data_spec") else None
+        else:
+            checkpoints[p] = CheckpointSource(load_model(p, device))
+            own[p] = checkpoints[p].spec
+    world = spec or next((s for s in own.values() if s is not None), None)
+    if world is None:
+        raise CheckpointError(
+            f"{paths[0]}: a model directory names no scene world; pass --world (and --path for "
+            "a folder)"
+        )
+    for p, s in own.items():
+        if s is not None and s != world:
+            raise CheckpointError(
+                f"{p}: trained on world {s.to_dict()}, but the comparison is on "
+                f"{world.to_dict()}; compare models of the same world"
+            )
+    from sgt_probe.sources.emu3 import Emu3Source  # only now: it imports the Emu3 stack
+
+    return [checkpoints.get(p) or Emu3Source(p, world, device) for p in paths]

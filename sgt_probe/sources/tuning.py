@@ -1,0 +1,207 @@
+"""`sgt-probe tune DIR --proxy P --world W --out DIR2` for a Hugging Face Emu3 directory.
+
+SGT as the paper runs it on a real unified model: the proxy map (a segmentation, depth or edge
+map, the image again, ...; `data/proxies.py`) is encoded by the model's own VQ-VAE and learned
+as generated image tokens after an instruction, mixed with the base tasks exactly as our own
+tuning mixes them: the same training loop (`tuning/loop.py`), batch plan and task weights
+(`tuning/taskdata.py`), with the scenes tokenized by the model's processor (`emu3_items`).
+
+The VQ-VAE stays frozen (Emu3's vision tokenizer is never trained with the decoder). With
+`lora`, only rank-16 adapters on the decoder's attention projections train (peft), for models
+too large to tune whole on one GPU. On CUDA the weights are bfloat16.
+
+The output is a Hugging Face directory that `compare` and plain
+`Emu3ForConditionalGeneration.from_pretrained` read: config, safetensors weights (adapters
+merged in), the base's processor files, `sgt_probe.json` (how it was made, its world, the
+training history) and `training_state.pt` (optimizer, random state and adapters, for
+`--resume`; read with weights_only=True). Every checkpoint replaces the whole directory
+atomically (`checkpoint.atomic_dir`).
+"""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from sgt_probe.checkpoint import CheckpointError, atomic_dir
+from sgt_probe.data import make_world
+from sgt_probe.data.proxies import PROXIES
+from sgt_probe.data.spec import DataSpec
+from sgt_probe.device import default_device
+from sgt_probe.model.config import TrainConfig
+from sgt_probe.sources.emu3 import Emu3Source, load_emu3, quiet
+from sgt_probe.sources.hfdir import check_model_dir, check_tunable, read_sidecar, write_sidecar
+from sgt_probe.tuning import check_fresh
+from sgt_probe.tuning.loop import train_loop
+from sgt_probe.tuning.taskdata import TrainStream
+
+# A pretrained model tunes at a far smaller rate than our models train from scratch, in
+# smaller batches (an Emu3-8B sequence holds 4k image tokens).
+TUNE = TrainConfig(steps=150, batch_size=8, lr=1e-4, warmup=10, ckpt_every=50, log_every=10)
+LORA = {"rank": 16, "alpha": 32,
+        "targets": r".*text_model\.layers\.\d+\.self_attn\.(q_proj|k_proj|v_proj|o_proj)"}  # fmt: skip
+STATE = "training_state.pt"
+
+
+class Trainable(nn.Module):
+    """What `train_loop` drives: `forward(input_ids, pixels)` (images are token ids here, so
+    pixels are unused) and `.lm`, the Hugging Face model whose attention it switches."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    @property
+    def lm(self) -> nn.Module:
+        # a PeftModel wraps the model it adapts
+        return self.net.get_base_model() if hasattr(self.net, "get_base_model") else self.net
+
+    def forward(self, input_ids: torch.Tensor, pixels: torch.Tensor | None = None):
+        return self.net(input_ids=input_ids)
+
+    def train(self, mode: bool = True) -> Trainable:
+        super().train(mode)
+        # The VQ-VAE tokenizes every batch's scenes: in training mode its batch norms would
+        # move their running statistics, and with them the tokens of every image.
+        self.lm.model.vqmodel.eval()
+        return self
+
+
+def with_lora(model: nn.Module, lora: dict) -> nn.Module:
+    """`model` with LoRA adapters (a peft `PeftModel`). peft is imported only here: tuning
+    the whole model does not need it."""
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(r=lora["rank"], lora_alpha=lora["alpha"], target_modules=lora["targets"],
+                        lora_dropout=0.0)  # fmt: skip
+    return get_peft_model(model, config)
+
+
+def plain_state_dict(state: dict[str, torch.Tensor], lora: dict | None) -> dict:
+    """The Hugging Face model's own state dict from a `Trainable`'s: the wrapper's prefix
+    dropped and, under LoRA, every adapted weight merged, W + alpha / rank * B @ A."""
+    sd = {k.removeprefix("net."): v for k, v in state.items()}
+    if lora is None:
+        return sd
+    sd = {k.removeprefix("base_model.model."): v for k, v in sd.items()}
+    scale = lora["alpha"] / lora["rank"]
+    out = {}
+    for k, v in sd.items():
+        if ".lora_" in k:
+            continue
+        module, sep, rest = k.partition(".base_layer.")
+        if sep and rest == "weight":
+            a, b = sd[f"{module}.lora_A.default.weight"], sd[f"{module}.lora_B.default.weight"]
+            v = (v.float() + scale * (b.float() @ a.float())).to(v.dtype)
+        out[f"{module}.{rest}" if sep else k] = v
+    return out
+
+
+class SourceStream:
+    """What tuning a model source draws its batches from: `TrainStream.batch` itself (the
+    batch plan, every question of a scene in one dialogue, a caption where a scene has none)
+    over scenes that the source tokenizes."""
+
+    def __init__(self, world, source: Emu3Source, scenes):
+        self.world, self.source, self.scenes = world, source, scenes
+
+    # TrainStream.batch reads only `scenes`, `proxies` and `task_data`
+    batch = TrainStream.batch
+    proxies = staticmethod(TrainStream.proxies)
+
+    def task_data(self, indices, proxies):
+        return self.source.task_data(self.world, indices, proxies)
+
+    @property
+    def patch_shape(self) -> tuple[int, int]:
+        return self.source.grid.n_patches, 0
+
+
+def saver(source: Emu3Source, lora: dict | None):
+    """`train_loop`'s `save`: the tuned directory, written whole and atomically."""
+
+    def save(out: Path, contents: dict) -> None:
+        with atomic_dir(out) as tmp, quiet():
+            source.model.save_pretrained(tmp, state_dict=plain_state_dict(contents["state_dict"],
+                                                                          lora))  # fmt: skip
+            source.processor.save_pretrained(tmp)
+            keys = ("stage", "proxy", "parent", "data_spec", "train_config", "lora", "seed",
+                    "step", "history")  # fmt: skip
+            write_sidecar(tmp, {k: contents[k] for k in keys})
+            adapter = {k: v for k, v in contents["state_dict"].items() if ".lora_" in k}
+            torch.save({"optimizer": contents["optimizer"], "rng": contents["rng"],
+                        "adapter": adapter}, tmp / STATE)  # fmt: skip
+
+    return save
+
+
+def _resume_state(out: Path, tcfg: TrainConfig, spec: DataSpec, base: Path, lora) -> dict:
+    """The run to continue at `out`: its step, history, optimizer, random state and adapters,
+    after checking it was started with these options."""
+    meta = read_sidecar(check_model_dir(out))
+    same = {
+        "training config": meta.get("train_config") == tcfg.to_dict(),
+        "world": meta.get("data_spec") == spec.to_dict(),
+        "base": Path(meta.get("parent", {}).get("path", "")).resolve() == base.resolve(),
+        "LoRA setting": meta.get("lora") == lora,
+    }
+    for what, ok in same.items():
+        if not ok:
+            raise CheckpointError(f"{out}: was started with another {what}; cannot resume")
+    try:
+        state = torch.load(out / STATE, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, zipfile.BadZipFile) as e:
+        raise CheckpointError(f"{out / STATE}: not a readable training state ({e.__class__.__name__})"
+                              ) from None  # fmt: skip
+    return {**state, "step": meta["step"], "history": meta["history"]}
+
+
+def tune_dir(
+    base: str | Path, proxy: str, out: str | Path, spec: DataSpec,
+    train_overrides: dict | None = None, lora: bool = False, resume: bool = False,
+    device: str | None = None, progress: bool = True,
+) -> Path:  # fmt: skip
+    """Tune the model at `base` with `proxy` on the world `spec`, writing directory `out`."""
+    if proxy not in PROXIES:
+        raise ValueError(f"unknown proxy {proxy!r}; choose one of {', '.join(PROXIES)}")
+    base, out = Path(base), Path(out)
+    meta = check_tunable(base)
+    check_fresh(out, resume)
+    tcfg = replace(TUNE, proxy=proxy, **(train_overrides or {}))
+    lora_cfg = dict(LORA) if lora else None
+    state = _resume_state(out, tcfg, spec, base, lora_cfg) if out.exists() else None
+    if state is not None and state["step"] >= tcfg.steps:
+        return out
+    device = device or default_device()
+    # a whole-model tuning continues from the weights it wrote; LoRA from the base's, plus its
+    # adapters
+    model, processor = load_emu3(out if state is not None and not lora else base, device)
+    model.model.vqmodel.requires_grad_(False)
+    net = with_lora(model, lora_cfg) if lora else model
+    trainable = Trainable(net)
+    if state is not None and lora:
+        unexpected = trainable.load_state_dict(state["adapter"], strict=False).unexpected_keys
+        if unexpected or not state["adapter"]:
+            raise CheckpointError(f"{out / STATE}: its adapters do not fit {base}")
+    source = Emu3Source(base, spec, device, model=model, processor=processor)
+    world = make_world(spec)
+    stream = SourceStream(world, source, world.split("train")[: tcfg.n_scenes])
+    payload = {
+        "stage": "tune", "proxy": proxy, "seed": tcfg.seed, "lora": lora_cfg,
+        "parent": {"path": str(base), "step": meta.get("step", 0)},
+        "data_spec": spec.to_dict(), "train_config": tcfg.to_dict(),
+    }  # fmt: skip
+    start, optimizer, history = 0, None, None
+    # Emu3 trains with attention dropout: its random stream is part of the run
+    torch.manual_seed(tcfg.seed)
+    if state is not None:
+        start, optimizer, history = state["step"], state["optimizer"], state["history"]
+        torch.set_rng_state(state["rng"])
+    train_loop(trainable, stream, tcfg, out, payload, start, optimizer, history, device,
+               progress, save=saver(source, lora_cfg))  # fmt: skip
+    return out
