@@ -178,7 +178,7 @@ class Inputs:
         """The first `n_analysis_scenes` of those and their questions (attention, knockout)."""
         with self.stopwatch("data"):
             return EvalItems.build(self.ref, self._first(self.cfg.n_analysis_scenes),
-                                   self.cfg.n_explorer)  # fmt: skip
+                                   self.proxies, self.cfg.n_explorer)  # fmt: skip
 
     def _first(self, n: int) -> int:
         """A subset of the benchmark scenes is their first n: never more than n_scenes."""
