@@ -47,8 +47,9 @@ class ModelSource(Protocol):
         """p(answer) [N] and p(each choice) per item; `forward(batch) -> logits` (a hooked
         pass, for knockouts) replaces the plain forward."""
 
-    def generate_codes(self, items: list[Item]) -> np.ndarray:
-        """int64 [N, P] image codes drawn after each item's prefix, row-major over `grid`."""
+    def generate_codes(self, items: list[Item], temperature: float = 0.0) -> np.ndarray:
+        """int64 [N, P] image codes drawn after each item's prefix, row-major over `grid`:
+        greedy at temperature 0, else sampled from per-item seeded draws."""
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
         """uint8 [N, S, S, 3] pixels of codes [N, P], S the world's image size."""

@@ -43,8 +43,8 @@ class CheckpointSource:
         return answer_probs(self.loaded.model, items, self.loaded.vocab, choices,
                             forward=forward, edit=edit)  # fmt: skip
 
-    def generate_codes(self, items):
-        return generate_codes(self.loaded.model, items, self.loaded.vocab)
+    def generate_codes(self, items, temperature=0.0):
+        return generate_codes(self.loaded.model, items, self.loaded.vocab, temperature=temperature)
 
     def decode(self, codes):
         return self.loaded.tokenizer.decode(codes, self.loaded.cfg.image_size)

@@ -143,9 +143,9 @@ class Emu3Source:
         return self._choices[choice]
 
     @torch.no_grad()
-    def generate_codes(self, items) -> np.ndarray:
-        """Greedy visual tokens, row by row: every row of `grid` codes is followed by the
-        end-of-row token the model reads (as Emu3 generates)."""
+    def generate_codes(self, items, temperature: float = 0.0) -> np.ndarray:
+        """Visual tokens, row by row: every row of `grid` codes is followed by the end-of-row
+        token the model reads (as Emu3 generates)."""
         if self._runner is not None:
             # booting swaps the model's attention for bridge components, which do not keep a
             # KV cache correctly (a cached step's logits drift by ~1): generate before it
@@ -162,7 +162,8 @@ class Emu3Source:
         g = self.grid
         return sample_image_tokens(items, start, step, self.layout.visual, g.n_patches,
                                    (g.n_patches, 0), self.device, row=g.grid,
-                                   eol=self.layout.eol, batch_size=GENERATE_BATCH)  # fmt: skip
+                                   eol=self.layout.eol, batch_size=GENERATE_BATCH,
+                                   temperature=temperature)  # fmt: skip
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
         return self.images.decode(codes)
