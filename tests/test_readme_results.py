@@ -1,4 +1,4 @@
-"""The reproduction numbers in the README are the ones its results files contain."""
+"""The numbers in the README are the ones its results files contain."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BLOCK = re.compile(r"<!-- results: (?P<path>\S+) -->\n(?P<table>.*?)<!-- /results -->", re.DOTALL)
-NUMBER = re.compile(r"[+-]?\d+\.\d+")
+# <!-- scores: PATH --> ... <!-- /scores -->: a table of `sgt-probe eval --out PATH` results,
+# one row per (benchmark, family) with the held-out score and its floor.
+BLOCK = re.compile(r"<!-- scores: (?P<path>\S+) -->\n(?P<table>.*?)<!-- /scores -->", re.DOTALL)
 
 
 def _blocks() -> list[tuple[Path, str]]:
@@ -16,20 +17,22 @@ def _blocks() -> list[tuple[Path, str]]:
     return [(ROOT / m["path"], m["table"].strip()) for m in BLOCK.finditer(text)]
 
 
-def test_readme_has_a_results_table():
-    assert _blocks(), "README.md has no <!-- results: ... --> block"
+def test_readme_has_a_scores_table():
+    assert _blocks(), "README.md has no <!-- scores: ... --> block"
 
 
-def test_readme_table_equals_the_results_files():
+def _stored(result: dict, family: str) -> tuple[float, float]:
+    if family == "overall":
+        return result["overall"], result["floor"]["overall"]
+    return result["families"][family], result["floor"]["families"][family]
+
+
+def test_readme_scores_equal_the_eval_files():
     for path, table in _blocks():
         doc = json.loads(path.read_text())
         rows = [line for line in table.splitlines() if line.startswith("|")][2:]
-        assert len(rows) == len(doc["rows"]), path
-        for line, row in zip(rows, doc["rows"], strict=True):
-            cells = [c.strip() for c in line.strip("|").split("|")]
-            assert cells == row["cells"], (path, line)
-            # and the printed numbers are the stored ones, rounded
-            shown = [float(x) for x in NUMBER.findall(" ".join(cells[3:]))]
-            stored = [row[f"{b}_{k}"] for b in ("understanding", "generation")
-                      for k in ("delta", "lo", "hi") if row.get(f"{b}_{k}") is not None]  # fmt: skip
-            assert shown == [round(v, 3) + 0.0 for v in stored], (path, line)
+        assert rows, path
+        for line in rows:
+            bench, family, score, floor = (c.strip() for c in line.strip("|").split("|"))
+            want = _stored(doc[bench], family.replace(" ", "_"))
+            assert (float(score), float(floor)) == tuple(round(v, 3) for v in want), line

@@ -8,7 +8,8 @@ the paper post-trains one released model. Each `<world>-<preset>.pt` was made by
     sgt-probe export sgt_probe/bases/<world>-<preset>.pt  # drops optimizer state, keeps weights
 
 and sits beside its training log (`.log.jsonl`) and its held-out scores (`.scores.json`, from
-`sgt-probe eval`). Loading one is like loading any checkpoint (weights_only, validated).
+`sgt-probe eval <pt> --n 512 --proxies segmentation --out <scores>`). Loading one is like
+loading any checkpoint (weights_only, validated).
 """
 
 from __future__ import annotations
