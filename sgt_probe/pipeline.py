@@ -131,11 +131,18 @@ def _copy_once(src: Path, dst: Path) -> None:
     tmp.replace(dst)
 
 
-def default_jobs(device: str, n_runs: int) -> int:
-    """One job at a time on a GPU (a single job keeps it busy) or for a single run (its graph is
-    mostly a line: base, then tunings, then compare, and a lone job wants every core); else one
-    per CPU core, at most 4."""
-    return 1 if device.startswith("cuda") or n_runs < 2 else min(4, _cores())
+def default_jobs(device: str, runs: list[Run]) -> int:
+    """One job at a time on a GPU (a single job keeps it busy) or for a single run that trains
+    its base (its graph is then mostly a line: base, then tunings, then compare, and a lone job
+    wants every core); else one per CPU core, at most 4. A single run on a shipped base starts
+    with its tunings, which are independent, and at these model sizes a second thread mostly
+    waits: a shrunk study ran 1.34x faster at two one-thread jobs than at one two-thread job
+    (benchmarks/pipeline_bench.py)."""
+    if device.startswith("cuda"):
+        return 1
+    if len(runs) < 2 and not all(r.base_from is not None for r in runs):
+        return 1
+    return min(4, _cores())
 
 
 def _cores() -> int:
@@ -159,7 +166,7 @@ def run_pipeline(runs: list[Run], device: str, jobs: int | None = None) -> None:
     A failing job stops the pipeline with its own error; what other jobs finished is kept.
     """
     graph = job_graph(runs)
-    jobs = jobs or default_jobs(device, len(runs))
+    jobs = jobs or default_jobs(device, runs)
     try:
         if jobs <= 1:  # in this process, with each job's own progress bars
             for job in graph:

@@ -84,3 +84,17 @@ def test_a_failing_job_stops_the_study_with_its_own_error(tmp_path, capsys):
     assert f"error: {base}: not a readable checkpoint" in err
     assert "shapes/seed0 · base training failed" in err
     assert not (tmp_path / "figures").exists()  # no figures from a study that stopped
+
+
+def test_jobs_side_by_side_only_where_the_graph_has_parallel_work(monkeypatch, tmp_path):
+    from sgt_probe import pipeline
+    from sgt_probe.pipeline import Run, default_jobs
+
+    monkeypatch.setattr(pipeline, "_cores", lambda: 2)
+    trained = Run(tmp_path / "a", "shapes", 0, "tiny", ("segmentation", "none"))
+    shipped = Run(tmp_path / "b", "shapes", 0, "tiny", ("segmentation", "none"),
+                  base_from=tmp_path / "base.pt")  # fmt: skip
+    assert default_jobs("cpu", [trained]) == 1  # base, then tunings: a line
+    assert default_jobs("cpu", [shipped]) == 2  # the tunings start at once
+    assert default_jobs("cpu", [trained, trained]) == 2
+    assert default_jobs("cuda", [shipped, shipped]) == 1

@@ -31,7 +31,9 @@ def demo(
     device: Device = None,
     jobs: Annotated[
         int | None,
-        typer.Option(min=1, help="jobs side by side (default 1: one run's jobs form a line)"),
+        typer.Option(
+            min=1, help="jobs side by side (default: one per core up to 4, 1 if training)"
+        ),
     ] = None,
     train_base: Annotated[
         bool, typer.Option(help="train the base instead of using the shipped one (hours)")
