@@ -77,8 +77,9 @@ def test_a_failing_job_stops_the_study_with_its_own_error(tmp_path, capsys):
     base = tmp_path / "shapes" / "seed0" / "base.pt"  # a damaged checkpoint fails its job
     base.parent.mkdir(parents=True)
     base.write_bytes(b"PK\x03\x04 half a checkpoint")
-    code = main(["reproduce", "--out", str(tmp_path), "--worlds", "shapes",
-                 "--seeds", "1", "--proxies", "none", "--jobs", "2"])  # fmt: skip
+    # --train-bases: the base job reads the damaged file instead of reusing the shipped base
+    code = main(["reproduce", "--out", str(tmp_path), "--worlds", "shapes", "--seeds", "1",
+                 "--proxies", "none", "--jobs", "2", "--train-bases"])  # fmt: skip
     assert code == 2
     err = " ".join(capsys.readouterr().err.split())  # rich wraps long lines
     assert f"error: {base}: not a readable checkpoint" in err
