@@ -1,8 +1,9 @@
 """What limits a checkpoint's generation score: the tokenizer's ceiling and the decoding.
 
-1. The judge on held-out ground truth ("eval" split scenes, never fitted by the tokenizer),
-   crisp and round-tripped through the checkpoint's tokenizer: per prompt family, the share
-   of each scene's own prompt judged true, and of a decidably false prompt judged false.
+1. The judge on held-out ground truth (`Judge.validate`: "eval" split scenes, never fitted by
+   the tokenizer), crisp and round-tripped through the checkpoint's tokenizer: per prompt
+   family, the share of each scene's own prompt judged true, and (mean over families) of a
+   decidably false prompt judged false.
    Generated images cannot score above the round-tripped row.
 2. The generation benchmark at several decoding settings, each beside its shuffled-prompt
    floor (the same images judged against another scene's prompt of the family).
@@ -18,7 +19,6 @@ import torch
 
 from sgt_probe.data.scene import PROMPT_FAMILIES
 from sgt_probe.evals import benchmarks
-from sgt_probe.evals.judge import _decidably_false
 from sgt_probe.model.generate import generate_codes
 from sgt_probe.model.loading import load_model
 from sgt_probe.sources.checkpoint import CheckpointSource
@@ -26,24 +26,12 @@ from sgt_probe.sources.checkpoint import CheckpointSource
 SETTINGS = [(0.0, 0), (0.5, 0), (0.7, 0), (1.0, 0), (1.0, 32)]  # (temperature, top_k)
 
 
-def judge_ceiling(source, scenes, judge) -> None:
-    crisp = np.stack([s.image for s in scenes])
-    tok = source.judge_tokenizer
-    rows = {"crisp": crisp, "round-tripped": tok.decode(tok.encode(crisp), crisp.shape[1])}
-    n, size = len(scenes), crisp.shape[1]
+def judge_ceiling(source, judge, n: int) -> None:
     print(f"judge on {n} held-out ground-truth images: own prompt passes | false prompt refused")
-    for name, images in rows.items():
-        own = {f: [] for f in PROMPT_FAMILIES}
-        refused = []
-        for i, (scene, image) in enumerate(zip(scenes, images, strict=True)):
-            own[scene.prompt.family].append(judge.check(image, scene.prompt))
-            others = (scenes[(i + k) % n].prompt for k in range(1, n))
-            false = next((p for p in others if p.family == scene.prompt.family
-                          and _decidably_false(scene.objects, p, size)), None)  # fmt: skip
-            if false is not None:
-                refused.append(not judge.check(image, false))
-        cells = "  ".join(f"{f} {np.mean(v):.2f}" for f, v in own.items() if v)
-        print(f"  {name:13s} {cells} | {np.mean(refused):.3f}")
+    for name, tokenizer in [("crisp", None), ("round-tripped", source.judge_tokenizer)]:
+        r = judge.validate(n, tokenizer=tokenizer)
+        cells = "  ".join(f"{f} {v:.2f}" for f, v in r["gt"].items())
+        print(f"  {name:13s} {cells} | {np.mean(list(r['negative'].values())):.3f}")
 
 
 def decoding(source, data) -> None:
@@ -77,7 +65,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     source = CheckpointSource(load_model(args.checkpoint))
     data = benchmarks.eval_data(source, args.n)
-    judge_ceiling(source, data.scenes, benchmarks.judge_for(data.world, source.judge_tokenizer))
+    judge_ceiling(source, benchmarks.judge_for(data.world, source.judge_tokenizer), args.n)
     decoding(source, data)
 
 

@@ -11,9 +11,10 @@ from sgt_probe.data import PROMPT_FAMILIES, DataSpec, make_world
 from sgt_probe.data.scene import Prompt
 from sgt_probe.evals.judge import Judge, prompt_holds
 
-# Floors a little under the measured accuracies (n_train=1000, scenes 0..300 of seed 0):
-# shapes GT 0.90-1.00 per family (counting lowest), digits GT 0.84-1.00; negatives 0.98-1.00.
-GT_FLOOR = {"shapes": 0.85, "digits": 0.75}
+# Floors a little under the measured accuracies (n_train=1000, the first 300 "eval" scenes of
+# seed 0): shapes GT 0.96-1.00 per family, digits GT 0.74-0.98 (counting lowest); negatives
+# 0.96-1.00.
+GT_FLOOR = {"shapes": 0.90, "digits": 0.70}
 NEGATIVE_FLOOR = 0.95
 
 

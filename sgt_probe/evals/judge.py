@@ -216,13 +216,15 @@ class Judge:
         return prompt_holds(self.detect(image), prompt.spec)
 
     def validate(self, n: int = 300, tokenizer: VQTokenizer | None = None) -> dict:
-        """Accuracy per prompt family on scenes 0..n of the world (never seen in training).
+        """Accuracy per prompt family on the first n scenes of the world's "eval" split: never
+        seen by the judge (trained on another seed) nor by a tokenizer (fitted on "train").
 
         "gt": each scene with its own prompt, judged true. "negative": each scene with the next
         prompt of the same family (from a later scene) that its object list makes false, judged
         false. With `tokenizer`, images are VQ round-tripped first, as generated images are.
         """
-        scenes = self.world.scenes(0, n)
+        scenes = [self.world.scene(i) for i in self.world.split("eval")[:n]]
+        n = len(scenes)
         images = np.stack([s.image for s in scenes])
         if tokenizer is not None:
             images = _round_trip(tokenizer, images)
