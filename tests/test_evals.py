@@ -90,7 +90,7 @@ def test_disk_cached_builds_once_per_key_and_rebuilds_a_damaged_file(tmp_path, m
     assert disk_cached("thing", b"key", build) == {"built": 1}
     assert disk_cached("thing", b"key", build) == {"built": 1}  # read back, not built
     assert disk_cached("thing", b"other key", build) == {"built": 2}
-    for f in cache_dir().glob("thing-*.pkl"):
+    for f in cache_dir().glob("thing-*.json"):
         f.write_bytes(b"damaged")
     assert disk_cached("thing", b"key", build) == {"built": 3}
 

@@ -22,19 +22,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pickle
 from collections import Counter
 from functools import cache
 from pathlib import Path
 
 import numpy as np
-import sklearn
 
 from sgt_probe.data.proxies import read_depth, read_edges, read_segmentation, render_proxy
 from sgt_probe.data.scene import PROMPT_FAMILIES, QUESTION_FAMILIES
 from sgt_probe.data.world import GeneratedWorld
 from sgt_probe.evals import judge as judge_module
-from sgt_probe.evals.judge import Judge, unjudgeable
+from sgt_probe.evals.judge import Judge, training_blobs, unjudgeable
 from sgt_probe.evals.metrics import binary_f1, mean_iou, pixel_accuracy
 from sgt_probe.tokenizer.vq import psnr
 from sgt_probe.tuning.taskdata import TaskData
@@ -65,25 +63,32 @@ def judge_for(world, tokenizer=None) -> Judge:
     key = b"".join([_spec_key(world.spec), code, Path(judge_module.__file__).read_bytes()])
     digest = hashlib.sha1(key).hexdigest()
     if digest not in _JUDGES:
-        _JUDGES[digest] = disk_cached("judge", key, lambda: Judge(world, tokenizer=tokenizer))
+        # the blobs are the slow part; kept as plain numbers, the SVM refits in under a second
+        def blobs():
+            features, labels = training_blobs(world, tokenizer=tokenizer)
+            return {"features": features.tolist(), "dtype": str(features.dtype), "labels": labels}
+
+        kept = disk_cached("judge-blobs", key, blobs)
+        features = np.asarray(kept["features"], dtype=kept["dtype"])
+        _JUDGES[digest] = Judge(world, tokenizer=tokenizer, blobs=(features, kept["labels"]))
     return _JUDGES[digest]
 
 
 def disk_cached(kind: str, key: bytes, build):
-    """build(), or what an earlier process built for the same key (and scikit-learn version):
-    kept in `cache_dir()` as kind-<digest>.pkl. A pickle, trusted as the user's own files are
-    (numba's cache and Python's bytecode cache are the same kind of file); one that cannot be
-    read is built anew, and one that cannot be written only costs the next process a rebuild."""
-    digest = hashlib.sha1(key + sklearn.__version__.encode()).hexdigest()
-    path = cache_dir() / f"{kind}-{digest}.pkl"
+    """build(), a JSON value, or what an earlier process built for the same key: kept in
+    `cache_dir()` as kind-<digest>.json. JSON, not a pickle: reading the cache runs no code. One
+    that cannot be read is built anew, and one that cannot be written only costs the next
+    process a rebuild."""
+    digest = hashlib.sha1(key).hexdigest()
+    path = cache_dir() / f"{kind}-{digest}.json"
     try:
-        return pickle.loads(path.read_bytes())
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
         value = build()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(pickle.dumps(value))
+        tmp.write_text(json.dumps(value))
         tmp.replace(path)
     except OSError:
         pass
@@ -136,7 +141,8 @@ def _answer_counts(spec) -> dict[str, Counter]:
     if not isinstance(world, GeneratedWorld):
         return count()
     source = b"".join(f.read_bytes() for f in sorted(Path(data.__file__).parent.glob("*.py")))
-    return disk_cached("priors", _spec_key(spec) + source + str(PRIOR_SCENES).encode(), count)
+    kept = disk_cached("priors", _spec_key(spec) + source + str(PRIOR_SCENES).encode(), count)
+    return {family: Counter(answers) for family, answers in kept.items()}
 
 
 def prior_answer(counts: dict[str, Counter], family: str, choices) -> str:

@@ -150,43 +150,57 @@ def unjudgeable(world: World) -> str | None:
     return f"the generation judge needs a generated world (shapes, digits), not {world.name!r}"
 
 
+def _min_area(world: World) -> int:
+    return max(4, round(MIN_AREA_FRACTION * world.image_size**2))
+
+
+def training_blobs(world: World, n_train: int = 2000, tokenizer: VQTokenizer | None = None
+                   ) -> tuple[np.ndarray, list[str]]:  # fmt: skip
+    """The shape classifier's training set: (mask features [N, F], class names [N]) of every
+    object blob in n_train renders of a held-out world seed, and of their VQ round trips when
+    `tokenizer` is given; each blob labelled by the class under most of its pixels."""
+    palette = np.asarray(world.palette, dtype=np.uint8)
+    held_out = make_world(replace(world.spec, seed=world.spec.seed + HELD_OUT_SEED))
+    scenes = held_out.scenes(0, n_train)
+    images = [np.stack([s.image for s in scenes])]  # [n_train, S, S, 3]
+    if tokenizer is not None:
+        images.append(_round_trip(tokenizer, images[0]))
+    features, labels = [], []
+    for batch in images:
+        for scene, image in zip(scenes, batch, strict=True):
+            for _, mask in color_blobs(image, palette, _min_area(world)):
+                classes = np.bincount(scene.segmentation[mask], minlength=len(world.class_names))
+                if classes[1:].any():
+                    features.append(mask_features(mask))
+                    labels.append(world.class_names[int(classes[1:].argmax()) + 1])
+    return np.stack(features), labels
+
+
 class Judge:
     """Detects objects in a decoded image and checks prompts against them.
 
-    Fitted at construction (a few seconds); nothing is cached on disk. With `tokenizer`, the
+    Fitted at construction (a few seconds; the training blobs can be given). With `tokenizer`, the
     shape classifier also trains on the held-out renders after a VQ round trip, so it reads
     decoded images (what a generator's codes become) as well as crisp ones. The tokenizer is
     fitted on data, shared by every checkpoint, so the judge stays independent of the model
     under test.
     """
 
-    def __init__(self, world: World, n_train: int = 2000, tokenizer: VQTokenizer | None = None):
+    def __init__(self, world: World, n_train: int = 2000, tokenizer: VQTokenizer | None = None,
+                 blobs: tuple[np.ndarray, list[str]] | None = None):  # fmt: skip
+        """`blobs`: `training_blobs(world, n_train, tokenizer)` computed earlier (the slow part,
+        which a caller may keep); computed here when not given."""
         reason = unjudgeable(world)
         if reason:
             raise ValueError(reason)
         self.world = world
         self.palette = np.asarray(world.palette, dtype=np.uint8)
-        self.min_area = max(4, round(MIN_AREA_FRACTION * world.image_size**2))
-        held_out = make_world(replace(world.spec, seed=world.spec.seed + HELD_OUT_SEED))
-        scenes = held_out.scenes(0, n_train)
-        images = [np.stack([s.image for s in scenes])]  # [n_train, S, S, 3]
-        if tokenizer is not None:
-            images.append(_round_trip(tokenizer, images[0]))
-        features, labels = [], []
-        for batch in images:
-            for scene, image in zip(scenes, batch, strict=True):
-                for _, mask in color_blobs(image, self.palette, self.min_area):
-                    # label a blob by the ground-truth class under most of its pixels
-                    classes = np.bincount(
-                        scene.segmentation[mask], minlength=len(world.class_names)
-                    )
-                    if classes[1:].any():
-                        features.append(mask_features(mask))
-                        labels.append(world.class_names[int(classes[1:].argmax()) + 1])
+        self.min_area = _min_area(world)
+        features, labels = blobs if blobs is not None else training_blobs(world, n_train, tokenizer)
         # an RBF SVM: on held-out digits it beat logistic regression (95% vs 90% of blobs) and
         # fits in under a second
         self.classifier_ = make_pipeline(StandardScaler(), SVC(C=10.0))
-        self.classifier_.fit(np.stack(features), labels)
+        self.classifier_.fit(features, labels)
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         blobs = color_blobs(np.asarray(image, dtype=np.uint8), self.palette, self.min_area)
