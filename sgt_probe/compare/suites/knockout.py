@@ -38,41 +38,38 @@ def knockout_curve(
     """
     if getattr(source, "edit_attention", False):
         p_base, _ = source.answer_probs(items, choices)
-        windows = layer_windows(runner.n_layers, window)
-        change, lows, highs = [], [], []
-        for first, last in windows:
-            p_new, _ = source.answer_probs(items, choices,
-                                           edit=(range(first, last + 1), text_to_image_block))  # fmt: skip
-            m, lo, hi = bootstrap_ci(relative_change(p_new, p_base), n_boot=n_boot, seed=seed)
-            change.append(m)
-            lows.append(lo)
-            highs.append(hi)
-        return KnockoutCurve(windows=windows, center=list(range(runner.n_layers)),
-                             relative_change=change, lo=lows, hi=highs)  # fmt: skip
 
-    def forward_with(hooks):
-        def forward(batch):
-            logits, _ = runner.run(batch, (), extra_hooks=hooks(batch))
-            return logits
+        def blocked(first: int, last: int):
+            return source.answer_probs(items, choices,
+                                       edit=(range(first, last + 1), text_to_image_block))  # fmt: skip
+    else:
 
-        return forward
+        def forward_with(hooks):
+            def forward(batch):
+                logits, _ = runner.run(batch, (), extra_hooks=hooks(batch))
+                return logits
 
-    p_base, _ = source.answer_probs(items, choices, forward=forward_with(lambda b: []))
+            return forward
+
+        p_base, _ = source.answer_probs(items, choices, forward=forward_with(lambda b: []))
+
+        def blocked(first: int, last: int):
+            def hooks(batch):
+                roles = batch["roles"]
+                # the hooked scores already carry the causal mask: add only the blocked edges
+                add = knockout_mask(text_queries(roles), roles == ROLE_IMAGE, causal=False)
+
+                def hook(scores, hook):
+                    return apply_knockout_to_scores(scores, add)
+
+                return [(scores_name(layer), hook) for layer in range(first, last + 1)]
+
+            return source.answer_probs(items, choices, forward=forward_with(hooks))
+
     windows = layer_windows(runner.n_layers, window)
     change, lows, highs = [], [], []
     for first, last in windows:
-
-        def hooks(batch, first=first, last=last):
-            roles = batch["roles"]
-            # the hooked scores already carry the causal mask: add only the blocked edges
-            add = knockout_mask(text_queries(roles), roles == ROLE_IMAGE, causal=False)
-
-            def hook(scores, hook):
-                return apply_knockout_to_scores(scores, add)
-
-            return [(scores_name(layer), hook) for layer in range(first, last + 1)]
-
-        p_new, _ = source.answer_probs(items, choices, forward=forward_with(hooks))
+        p_new, _ = blocked(first, last)
         m, lo, hi = bootstrap_ci(relative_change(p_new, p_base), n_boot=n_boot, seed=seed)
         change.append(m)
         lows.append(lo)
