@@ -3,6 +3,7 @@ standard ones (checked against scikit-learn)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from statistics import fmean
 
 import numpy as np
@@ -93,6 +94,23 @@ def test_disk_cached_builds_once_per_key_and_rebuilds_a_damaged_file(tmp_path, m
     for f in cache_dir().glob("thing-*.json"):
         f.write_bytes(b"damaged")
     assert disk_cached("thing", b"key", build) == {"built": 3}
+
+
+def test_cached_world_results_are_keyed_by_the_data_code(tmp_path, monkeypatch):
+    """Priors and judge blobs are functions of the layout code as much as of the spec: a
+    changed rule (say, how much occlusion a scene allows) must not reuse the old renders."""
+    import shutil
+
+    from sgt_probe.evals import benchmarks
+
+    copy = tmp_path / "data"
+    shutil.copytree(Path(benchmarks.data_package.__file__).parent, copy)
+    monkeypatch.setattr(benchmarks.data_package, "__file__", str(copy / "__init__.py"))
+    before = benchmarks._world_key(SPEC)
+    assert benchmarks._world_key(SPEC) == before
+    world = copy / "world.py"
+    world.write_text(world.read_text().replace("MIN_VISIBLE = ", "MIN_VISIBLE = 0.01 + "))
+    assert benchmarks._world_key(SPEC) != before
 
 
 def test_the_blind_answerers_priors_from_disk_are_the_counted_ones(tmp_path, monkeypatch):

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sgt_probe import data as data_package
 from sgt_probe.data.proxies import read_depth, read_edges, read_segmentation, render_proxy
 from sgt_probe.data.scene import PROMPT_FAMILIES, QUESTION_FAMILIES
 from sgt_probe.data.world import GeneratedWorld
@@ -58,9 +59,10 @@ def judge_for(world, tokenizer=None) -> Judge:
     given the tokenizer, on their VQ-decoded versions too (what generated images look like at
     best), so VQ blur is not mistaken for a wrong shape. The fit takes seconds (2,000 renders,
     their VQ round trip, an SVM) and is the same for every compare of that world and codebook:
-    it is kept in this process and on disk (`disk_cached`, keyed by the judge's code too)."""
+    it is kept in this process and on disk (`disk_cached`, keyed by the judge's and the data
+    code too)."""
     code = tokenizer.fingerprint().encode() if tokenizer is not None else b""
-    key = b"".join([_spec_key(world.spec), code, Path(judge_module.__file__).read_bytes()])
+    key = b"".join([_world_key(world.spec), code, Path(judge_module.__file__).read_bytes()])
     digest = hashlib.sha1(key).hexdigest()
     if digest not in _JUDGES:
         # the blobs are the slow part; kept as plain numbers, the SVM refits in under a second
@@ -95,8 +97,12 @@ def disk_cached(kind: str, key: bytes, build):
     return value
 
 
-def _spec_key(spec) -> bytes:
-    return json.dumps(spec.to_dict(), sort_keys=True).encode()
+def _world_key(spec) -> bytes:
+    """What a generated world's scenes are a function of: its spec and the data code (a
+    changed layout rule must not reuse what the old one rendered)."""
+    code = sorted(Path(data_package.__file__).parent.glob("*.py"))
+    source = b"".join(f.read_bytes() for f in code)
+    return json.dumps(spec.to_dict(), sort_keys=True).encode() + source
 
 
 def eval_data(source, n_scenes: int, proxies=()) -> TaskData:
@@ -127,9 +133,7 @@ def _answer_counts(spec) -> dict[str, Counter]:
     """Answer counts per family on the first PRIOR_SCENES training scenes. A generated world's
     take seconds to render and are a function of its spec and the data code, so they are kept
     on disk under those; a folder's files can change under the same spec, so they are read."""
-    from sgt_probe import data
-
-    world = data.make_world(spec)
+    world = data_package.make_world(spec)
 
     def count() -> dict[str, Counter]:
         counts: dict[str, Counter] = {}
@@ -140,8 +144,7 @@ def _answer_counts(spec) -> dict[str, Counter]:
 
     if not isinstance(world, GeneratedWorld):
         return count()
-    source = b"".join(f.read_bytes() for f in sorted(Path(data.__file__).parent.glob("*.py")))
-    kept = disk_cached("priors", _spec_key(spec) + source + str(PRIOR_SCENES).encode(), count)
+    kept = disk_cached("priors", _world_key(spec) + str(PRIOR_SCENES).encode(), count)
     return {family: Counter(answers) for family, answers in kept.items()}
 
 
