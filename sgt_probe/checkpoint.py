@@ -46,6 +46,7 @@ def save_checkpoint(path: str | Path, payload: dict) -> Path:
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **payload}
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, _default_mode(0o666))  # as open() makes a file: readable by the lab
         with os.fdopen(fd, "wb") as f:
             torch.save(payload, f)
             f.flush()
@@ -55,6 +56,14 @@ def save_checkpoint(path: str | Path, payload: dict) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _default_mode(mode: int) -> int:
+    """`mode` under the process umask: what a plain open()/mkdir would give. mkstemp and mkdtemp
+    make owner-only paths, which a shared lab folder cannot read."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return mode & ~umask
 
 
 @contextmanager
@@ -69,9 +78,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # a folder as mkdir makes it, not mkdtemp's owner-only one
+    os.chmod(tmp, _default_mode(0o777))  # as mkdir makes a folder, not mkdtemp's owner-only
     try:
         yield tmp
         for f in sorted(p for p in tmp.rglob("*") if p.is_file()):

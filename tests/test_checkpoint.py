@@ -50,6 +50,9 @@ def test_round_trip_is_exact(tmp_path, contents):
     assert TrainConfig.from_dict(ckpt["train_config"]).to_dict() == saved["train_config"]
     assert ckpt["history"] == saved["history"]
     assert (ckpt["step"], ckpt["stage"], ckpt["format_version"]) == (2, "base", FORMAT_VERSION)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # as open() makes it, not owner-only
 
 
 def walk(x):
