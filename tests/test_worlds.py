@@ -125,7 +125,7 @@ def test_depth_matches_occlusion(world):
             rows, cols = np.nonzero(mask)
             assert o.bbox == (rows.min(), cols.min(), rows.max() + 1, cols.max() + 1)
             shown = (scene.instances == o.instance_id).sum()
-            assert shown >= 0.6 * mask.sum()  # occlusion is bounded
+            assert shown >= world.MIN_VISIBLE * mask.sum()  # occlusion is bounded
             areas.setdefault(o.depth_rank, []).append(mask.sum())
     # perspective: nearer objects are drawn larger on average
     means = [np.mean(areas[r]) for r in sorted(areas)]

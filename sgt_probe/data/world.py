@@ -83,7 +83,10 @@ class GeneratedWorld(World):
     shape_words: tuple[str, ...]  # class id = position + 1
     n_objects: tuple[int, int]  # (fewest, most) objects in a scene
     box_footprint = False  # thin objects (digit strokes) also keep their box mostly uncovered
-    MIN_VISIBLE = 0.6
+    # An object with a third of it covered is often illegible, to a judge and to a person: at
+    # 0.6 the judge passed 0.78 of crisp ground-truth digits counting prompts and 0.79 of
+    # VQ-decoded shapes ones (600 eval scenes each); at 0.9, >= 0.96 in every family of both.
+    MIN_VISIBLE = 0.9
     PERSPECTIVE = 0.4  # the nearest possible object is drawn (1 + PERSPECTIVE) times larger
     MAX_TRIES = 30  # placements per object before the whole layout is resampled
     MAX_LAYOUTS = 100
