@@ -113,10 +113,11 @@ def eval_data(source, n_scenes: int, proxies=()) -> TaskData:
 
 
 # Generated images are sampled at this temperature (proxy maps are decoded greedily). On the
-# shipped shapes base (256 held-out prompts), judged score against its shuffled-prompt floor:
-# greedy 0.000 / 0.000, T 0.5 0.016 / 0.004, T 0.7 0.074 / 0.051, T 1.0 0.211 / 0.121, T 1.0
-# with top-k 32 0.144 / 0.062. Greedy images are mostly background: 18 distinct images for 64
-# prompts, 0.3 objects found per image (sampled: 2.5).
+# shipped shapes base (256 held-out prompts, benchmarks/generation_bench.py), judged score
+# against its shuffled-prompt floor: greedy 0.000 / 0.000, T 0.5 0.035 / 0.000, T 0.7 0.133 /
+# 0.039, T 1.0 0.223 / 0.078, T 1.0 with top-k 32 0.191 / 0.043. Greedy images are mostly
+# background (on the first shapes base: 18 distinct images for 64 prompts, 0.3 objects found
+# per image; sampled: 2.5).
 GENERATION_TEMPERATURE = 1.0
 
 PRIOR_SCENES = 2000  # training scenes whose answers give the blind answerer its priors
