@@ -184,7 +184,11 @@ def test_decoding_is_the_models_own_through_its_processor(source, data, plain):
     images = processor.postprocess(list(pixels.float()), return_tensors="PIL.Image.Image")
     box = Image.Resampling.BOX
     expected = np.stack([np.asarray(im.resize((32, 32), box)) for im in images["pixel_values"]])
-    assert np.array_equal(source.decode(codes), expected)
+    # the same decoder and processor; the test's path feeds the tokens through
+    # decode_image_tokens, whose float reduction order can round a value at .5 the other way
+    # (1 channel of 6,144 differed by 1 on the current worlds' scenes)
+    diff = np.abs(source.decode(codes).astype(int) - expected)
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
 
 
 # ---- capture through the bridge ----
