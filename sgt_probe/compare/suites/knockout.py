@@ -55,9 +55,8 @@ def knockout_curve(
 
         def blocked(first: int, last: int):
             def hooks(batch):
-                roles = batch["roles"]
                 # the hooked scores already carry the causal mask: add only the blocked edges
-                add = knockout_mask(text_queries(roles), roles == ROLE_IMAGE, causal=False)
+                add = text_to_image_block(batch["roles"], batch["roles"])
 
                 def hook(scores, hook):
                     return apply_knockout_to_scores(scores, add)
