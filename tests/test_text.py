@@ -30,6 +30,21 @@ def rng():
     return np.random.default_rng(0)
 
 
+def box_masks(objects):
+    """Each object's whole mask: its box, filled."""
+    out = {}
+    for o in objects:
+        m = np.zeros((SIZE, SIZE), bool)
+        y0, x0, y1, x1 = o.bbox
+        m[max(y0, 0) : y1, max(x0, 0) : x1] = True
+        out[o.instance_id] = m
+    return out
+
+
+def questions(objects, index, masks=None):
+    return make_questions(objects, masks or box_masks(objects), index, rng(), SHAPES, COLORS, SIZE)
+
+
 def test_word_helpers():
     assert tokenize("a red circle") == ["a", "red", "circle"]
     assert [plural(w) for w in ("circle", "cross", "six", "one")] == [
@@ -105,7 +120,7 @@ def test_questions_follow_the_object_list():
         obj(2, "square", "blue", (16, 12), 3, half=5),  # overlaps the circle's box: depth cue
         obj(3, "cross", "green", (16, 28), 2),
     ]
-    items = {q.family: q for q in make_questions(objects, 1, rng(), SHAPES, COLORS, SIZE)}
+    items = {q.family: q for q in questions(objects, 1)}
     assert set(items) == {"count", "relation", "depth", "distance", "existence"}
     assert items["count"].answer in ("zero", "one", "three")
     existence = items["existence"]  # odd index: the named object is absent
@@ -124,7 +139,7 @@ def test_existence_present_on_even_index():
     objects = [obj(1, "circle", "red", (10, 10), 1), obj(2, "square", "blue", (20, 25), 2)]
     (existence,) = [
         q
-        for q in make_questions(objects, 4, rng(), SHAPES, COLORS, SIZE)
+        for q in questions(objects, 4)
         if q.family == "existence"
     ]
     assert existence.answer == "yes" and len(existence.objects) == 1
@@ -137,8 +152,28 @@ def test_depth_needs_different_shapes_and_a_visible_cue():
         obj(2, "square", "blue", (25, 25), 2),
     ]
     for objects in (same_shape, far_apart_same_size):
-        families = [q.family for q in make_questions(objects, 0, rng(), SHAPES, COLORS, SIZE)]
+        families = [q.family for q in questions(objects, 0)]
         assert "depth" not in families and "distance" not in families
+
+
+def depth_asked(masks):
+    objects = [obj(1, "circle", "red", (8, 8), 1), obj(2, "square", "blue", (12, 12), 2)]
+    return "depth" in [q.family for q in questions(objects, 0, masks)]
+
+
+def test_depth_cue_is_read_in_pixels_not_boxes():
+    far, near = np.zeros((SIZE, SIZE), bool), np.zeros((SIZE, SIZE), bool)
+    far[4:12, 4:6] = far[10:12, 4:12] = True  # an L: its box holds the square's corner
+    near[5:9, 7:11] = True  # inside the L's box, touching none of its pixels
+    assert not depth_asked({1: far, 2: near})  # boxes overlap, pixels do not: no cue
+    near[9:11, 7:11] = True  # now covers 4 of the L's pixels: occlusion
+    assert depth_asked({1: far, 2: near})
+    apart = np.zeros((SIZE, SIZE), bool)
+    apart[20:30, 20:26] = True  # 60 pixels, away from the L's 24: clearly larger
+    assert depth_asked({1: far, 2: apart})
+    twin = np.zeros((SIZE, SIZE), bool)
+    twin[20:30, 20:26] = True  # as large as `apart` and away from it: no cue
+    assert not depth_asked({1: np.roll(twin, -16, axis=1), 2: apart})
 
 
 def test_vocabulary():

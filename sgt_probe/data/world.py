@@ -209,6 +209,7 @@ class GeneratedWorld(World):
 
     def scene(self, index: int) -> Scene:
         rng, masks, objects = self._start(index)
+        full = {o.instance_id: mask for o, mask in zip(objects, masks, strict=True)}
         colors = self.palette[[self.colors.index(o.color) for o in objects]]
         background = textured_background(rng, self.image_size)
         image, instances = composite(background, masks, colors, [o.instance_id for o in objects])
@@ -226,6 +227,6 @@ class GeneratedWorld(World):
             objects=objects,
             prompt=text.make_prompt(objects, index, rng, self.image_size),
             questions=text.make_questions(
-                objects, index, rng, self.shapes, self.colors, self.image_size
+                objects, full, index, rng, self.shapes, self.colors, self.image_size
             ),
         )
