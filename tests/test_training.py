@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from statistics import fmean
 
@@ -10,8 +11,9 @@ import torch
 from helpers_train import SPEC, TINY_MODEL, TINY_TRAIN, _fast, shared_base, train_tiny, tune_tiny
 
 from sgt_probe.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from sgt_probe.model.config import preset, replace
 from sgt_probe.tuning import runner
-from sgt_probe.tuning.loop import TrainingError
+from sgt_probe.tuning.loop import TrainingError, get_lr
 
 WINDOW = 30  # steps averaged at each end of a run: single batches of 8 are noisy
 
@@ -103,3 +105,31 @@ def test_resume_refuses_a_checkpoint_of_another_model(tmp_path):
             resume=True, device="cpu", progress=False,
         )  # fmt: skip
     assert out.read_bytes() == before
+
+
+def test_resume_with_more_steps_extends_a_finished_run(tmp_path):
+    run = {"steps": 4, "ckpt_every": 2, "log_every": 1, "warmup": 1}
+    out = train_tiny(tmp_path / "run.pt", **run)
+    first = load_checkpoint(out)
+    train_tiny(out, resume=True, **{**run, "steps": 6})
+    ckpt = load_checkpoint(out)
+    assert ckpt["step"] == 6 and ckpt["train_config"]["steps"] == 6
+    assert ckpt["history"][:4] == first["history"]  # the first four steps are kept as they were
+    longer = replace(preset("tiny")["train"], **{**TINY_TRAIN, **run, "steps": 6})
+    assert [r["lr"] for r in ckpt["history"][4:]] == [get_lr(s, longer) for s in (4, 5)]
+    logged = [json.loads(ln)["step"] for ln in out.with_suffix(".log.jsonl").read_text().splitlines()]
+    assert logged == [1, 2, 3, 4, 5, 6]
+
+
+def test_resume_refuses_fewer_steps_than_done_and_an_exported_run(tmp_path):
+    run = {"steps": 4, "ckpt_every": 2}
+    out = train_tiny(tmp_path / "run.pt", **run)
+    before = out.read_bytes()
+    with pytest.raises(CheckpointError, match="at step 4, past --steps 3"):
+        train_tiny(out, resume=True, **{**run, "steps": 3})
+    ckpt = load_checkpoint(out)
+    save_checkpoint(out, {k: v for k, v in ckpt.items() if k not in ("optimizer", "rng")})
+    exported = out.read_bytes()
+    with pytest.raises(CheckpointError, match="exported .* cannot resume"):
+        train_tiny(out, resume=True, **{**run, "steps": 6})
+    assert out.read_bytes() == exported != before

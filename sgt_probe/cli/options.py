@@ -169,7 +169,12 @@ Device = Annotated[
     str | None,
     typer.Option(callback=_device, help="cpu | cuda | cuda:N (default: cuda if present)"),
 ]
-Resume = Annotated[bool, typer.Option(help="continue an interrupted run at --out")]
+Resume = Annotated[
+    bool,
+    typer.Option(
+        help="continue an interrupted run at --out, or extend a finished one to a larger --steps"
+    ),
+]
 Checkpoint = Annotated[
     Path,
     typer.Argument(callback=_checkpoint, help="checkpoint (.pt) or model directory to read"),

@@ -29,15 +29,21 @@ def _resume_state(out: Path, tcfg: TrainConfig, resume: bool) -> dict | None:
     """The checkpoint to continue from, or None to start fresh.
 
     Without --resume an existing checkpoint or training log is never silently continued or
-    overwritten.
+    overwritten. Only the step budget may differ from the run's: a larger one extends it (a
+    learning curve still rising), its learning-rate schedule stretched to the new length.
     """
     check_fresh(out, resume)
     if not out.exists():
         return None
     ckpt = read_checkpoint(out)
-    ckpt["finished"] = ckpt["step"] >= tcfg.steps
-    if ckpt.get("train_config") != tcfg.to_dict():
+    was = dict(ckpt.get("train_config") or {})
+    if {**was, "steps": tcfg.steps} != tcfg.to_dict():
         raise CheckpointError(f"{out}: was started with another training config; cannot resume")
+    if ckpt["step"] > tcfg.steps:
+        raise CheckpointError(f"{out}: is at step {ckpt['step']}, past --steps {tcfg.steps}")
+    if ckpt["step"] < tcfg.steps and not {"optimizer", "rng"} <= ckpt.keys():
+        raise CheckpointError(f"{out}: was exported (no optimizer or RNG state); cannot resume")
+    ckpt["finished"] = ckpt["step"] >= tcfg.steps
     return ckpt
 
 
