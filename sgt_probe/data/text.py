@@ -1,7 +1,8 @@
 """Word-level text of the worlds: prompts (GenEval analogue) and questions (CV-Bench analogue).
 
-Everything here is computed from a scene's object list, never from its pixels, so an answer is
-ground truth by construction. Text is lowercase words joined by single spaces.
+Everything here is computed from a scene's object list (and, to pick depth pairs a viewer can
+tell apart, each object's whole mask), never from rendered pixels, so an answer is ground
+truth by construction. Text is lowercase words joined by single spaces.
 
 `Prompt.spec`, what a generation evaluator checks, has the same keys for every family:
 
