@@ -5,6 +5,7 @@ the way, so every change to training is chosen by what it does to held-out compe
     python benchmarks/learn_bench.py --set train.lr=2e-3 --set train.caption_share=0 ...
     python benchmarks/learn_bench.py --tune runs/base.pt --proxy segmentation --steps 300
     python benchmarks/learn_bench.py --watch runs/base.pt --every 2000   # a run in progress
+    python benchmarks/learn_bench.py --watch runs/base.pt --steps 14000  # a run being extended
 
 At each checkpoint (every --every steps) the checkpoint just written is loaded as any user
 would load it and evaluated on --n-eval held-out scenes: understanding per question family
@@ -128,7 +129,7 @@ def watch(args, on_checkpoint, poll: float = 30.0) -> None:
     while True:
         if args.watch.exists():
             ckpt = load_checkpoint(args.watch)
-            step, total = ckpt["step"], ckpt["train_config"]["steps"]
+            step, total = ckpt["step"], args.steps or ckpt["train_config"]["steps"]
             if step // args.every > done // args.every or (step == total and step > done):
                 on_checkpoint(step)
                 done = step
@@ -141,7 +142,13 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--world", default="shapes")
     ap.add_argument("--preset", default="small")
-    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="steps to train (default 2000); with --watch, the step to watch to "
+        "(default: the run's own, which a run extended by --resume --steps passes)",
+    )
     ap.add_argument("--every", type=int, default=500, help="evaluate every N steps")
     ap.add_argument("--n-eval", type=int, default=256, help="held-out scenes per evaluation")
     ap.add_argument("--seed", type=int, default=0)
@@ -157,7 +164,8 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
 
     over = overrides(args.set)
-    train = {"seed": args.seed, "steps": args.steps, "ckpt_every": args.every, **over["train"]}
+    train = {"seed": args.seed, "steps": args.steps or 2000, "ckpt_every": args.every,
+             **over["train"]}  # fmt: skip
     tmp = tempfile.TemporaryDirectory()
     out = args.out or Path(tmp.name) / "run.pt"
     rows: list[dict] = []
@@ -173,13 +181,7 @@ def main(argv: list[str] | None = None) -> None:
 
         return on_checkpoint
 
-    def on_checkpoint(step: int) -> None:
-        rows.append(row(step, (time.perf_counter() - t0) / 60, out, args))
-        print_rows(rows[-1:], f"step {step}")
-        if args.json:
-            args.json.write_text(json.dumps({"argv": vars(args) | {"out": str(out)}, "rows": rows},
-                                            indent=1, default=str))  # fmt: skip
-
+    on_checkpoint = on_checkpoint_of(out)
     if args.watch:
         watch(args, on_checkpoint_of(args.watch))
     elif args.tune:
