@@ -5,6 +5,8 @@ thousands of steps), far more than the demo's budget, so the demo and the study 
 the paper post-trains one released model. Each `<world>-<preset>.pt` was made by
 
     sgt-probe train --world <world> --preset <preset> --out sgt_probe/bases/<world>-<preset>.pt
+    sgt-probe train --world <world> --preset <preset> --out sgt_probe/bases/<world>-<preset>.pt \
+        --resume --steps 14000  # the curve still rose at the preset's 6,000: 8,000 more
     sgt-probe export sgt_probe/bases/<world>-<preset>.pt  # drops optimizer state, keeps weights
 
 and sits beside its training log (`.log.jsonl`) and its held-out scores (`.scores.json`, from
