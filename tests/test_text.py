@@ -137,11 +137,7 @@ def test_questions_follow_the_object_list():
 
 def test_existence_present_on_even_index():
     objects = [obj(1, "circle", "red", (10, 10), 1), obj(2, "square", "blue", (20, 25), 2)]
-    (existence,) = [
-        q
-        for q in questions(objects, 4)
-        if q.family == "existence"
-    ]
+    (existence,) = [q for q in questions(objects, 4) if q.family == "existence"]
     assert existence.answer == "yes" and len(existence.objects) == 1
 
 

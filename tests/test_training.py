@@ -117,7 +117,9 @@ def test_resume_with_more_steps_extends_a_finished_run(tmp_path):
     assert ckpt["history"][:4] == first["history"]  # the first four steps are kept as they were
     longer = replace(preset("tiny")["train"], **{**TINY_TRAIN, **run, "steps": 6})
     assert [r["lr"] for r in ckpt["history"][4:]] == [get_lr(s, longer) for s in (4, 5)]
-    logged = [json.loads(ln)["step"] for ln in out.with_suffix(".log.jsonl").read_text().splitlines()]
+    logged = [
+        json.loads(ln)["step"] for ln in out.with_suffix(".log.jsonl").read_text().splitlines()
+    ]
     assert logged == [1, 2, 3, 4, 5, 6]
 
 
