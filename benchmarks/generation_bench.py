@@ -25,7 +25,10 @@ from sgt_probe.model.generate import generate_codes
 from sgt_probe.model.loading import load_model
 from sgt_probe.sources.checkpoint import CheckpointSource
 
-SETTINGS = [(0.0, 0), (0.7, 0), (1.0, 0), (1.0, 64), (1.0, 32), (1.0, 16)]  # (temperature, top_k)
+# (temperature, top_k, classifier-free guidance); guided settings only for a model trained with
+# prompt dropout
+SETTINGS = [(0.0, 0, 1.0), (0.7, 0, 1.0), (1.0, 0, 1.0), (1.0, 32, 1.0),
+            (1.0, 0, 1.5), (1.0, 0, 2.0), (1.0, 0, 3.0), (1.0, 0, 4.0), (1.0, 32, 2.0)]  # fmt: skip
 
 
 def judge_ceiling(source, judge, n: int) -> None:
@@ -39,12 +42,17 @@ def judge_ceiling(source, judge, n: int) -> None:
 def decoding(source, data, split: str) -> None:
     print(f"generation on {len(data)} {split}-split prompts: score / shuffled-prompt floor")
     items = [data.generation(i, with_target=False) for i in range(len(data))]
+    unconditional = [data.generation(i, False, unconditional=True) for i in range(len(data))]
     judge = benchmarks.judge_for(data.world, source.judge_tokenizer)
     prompts = [s.prompt for s in data.scenes]
     ld = source.loaded
-    for temperature, top_k in SETTINGS:
+    for temperature, top_k, guidance in SETTINGS:
+        if guidance != 1 and not source.guidable:
+            continue
         t0 = time.perf_counter()
-        codes = generate_codes(ld.model, items, ld.vocab, temperature=temperature, top_k=top_k)
+        guide = {"unconditional": unconditional, "guidance": guidance} if guidance != 1 else {}
+        codes = generate_codes(ld.model, items, ld.vocab, temperature=temperature, top_k=top_k,
+                               **guide)  # fmt: skip
         images = source.decode(codes)
         out = []
         for i, image in enumerate(images):
@@ -54,7 +62,7 @@ def decoding(source, data, split: str) -> None:
         score = benchmarks.family_scores(out, PROMPT_FAMILIES)
         floor = benchmarks.family_scores(out, PROMPT_FAMILIES, key="control")
         fams = "  ".join(f"{f[:6]} {v:.2f}" for f, v in score["families"].items())
-        print(f"  T {temperature:.1f} top-k {top_k:3d}: {score['overall']:.3f} / "
+        print(f"  T {temperature:.1f} top-k {top_k:3d} cfg {guidance:.1f}: {score['overall']:.3f} / "
               f"{floor['overall']:.3f}   {fams}   ({time.perf_counter() - t0:.0f} s)")  # fmt: skip
 
 

@@ -130,3 +130,39 @@ def test_the_blind_answerers_priors_from_disk_are_the_counted_ones(tmp_path, mon
         for qa in scene.questions:
             want.setdefault(qa.family, Counter())[qa.answer] += 1
     assert first == want
+
+
+def test_generation_is_guided_only_when_the_model_learned_to_draw_without_a_prompt(
+    monkeypatch, tmp_path_factory
+):
+    from sgt_probe.evals import benchmarks
+
+    class Data:  # two prompts; an item is (prompt, unconditional)
+        def __len__(self):
+            return 2
+
+        def generation(self, i, with_target=True, unconditional=False):
+            return ("" if unconditional else f"prompt {i}", with_target)
+
+    class Source:
+        def __init__(self, guidable):
+            self.guidable, self.calls = guidable, []
+
+        def generate_codes(self, items, temperature=0.0, **guide):
+            self.calls.append((items, temperature, guide))
+            return np.zeros((len(items), 4), dtype=np.int64)
+
+        def decode(self, codes):
+            return np.zeros((len(codes), 8, 8, 3), dtype=np.uint8)
+
+    monkeypatch.setattr(benchmarks, "GENERATION_GUIDANCE", 2.5)
+    plain, guided = Source(False), Source(True)
+    for source in (plain, guided):
+        assert benchmarks.generate_images(source, Data()).shape == (2, 8, 8, 3)
+    prompts = [("prompt 0", False), ("prompt 1", False)]
+    assert plain.calls == [(prompts, benchmarks.GENERATION_TEMPERATURE, {})]
+    unconditional = [("", False), ("", False)]
+    assert guided.calls == [(prompts, benchmarks.GENERATION_TEMPERATURE,
+                             {"unconditional": unconditional, "guidance": 2.5})]  # fmt: skip
+    # the tiny preset drops no prompts: its checkpoints are not guided
+    assert not CheckpointSource(load_model(shared_base(tmp_path_factory))).guidable

@@ -67,6 +67,40 @@ def test_decoding_does_not_depend_on_batch_size_or_batch_mates(setup, temperatur
     assert whole.min() >= 0 and whole.max() < vocab.n_codes
 
 
+def test_guidance_picks_from_the_conditional_logits_pushed_away_from_the_unconditional(setup):
+    """Greedy decoding with classifier-free guidance against full forward passes (no KV cache)
+    over each stream's prefix and the codes drawn so far; guidance 1 is plain decoding."""
+    import torch
+
+    from sgt_probe.model.sequences import collate
+
+    model, vocab, data = setup
+    items = [data.generation(i, with_target=False) for i in range(3)]
+    unconditional = [data.generation(i, with_target=False, unconditional=True) for i in range(3)]
+    n = model.cfg.n_patches
+    with single_thread():
+        plain = generate_codes(model, items, vocab)
+        same = generate_codes(model, items, vocab, unconditional=unconditional, guidance=1.0)
+        guided = generate_codes(model, items, vocab, unconditional=unconditional, guidance=3.0)
+    np.testing.assert_array_equal(same, plain)
+    assert (guided != plain).any()
+
+    code_ids = torch.arange(vocab.code_offset, vocab.code_offset + vocab.n_codes)
+
+    def next_logits(item, drawn):
+        batch = collate([item], n, model.cfg.patch_size**2 * 3)
+        ids = torch.cat([batch["input_ids"][0], code_ids[torch.as_tensor(drawn, dtype=torch.long)]])
+        with torch.no_grad():
+            return model(ids[None], batch["pixels"]).logits[0, -1, code_ids]
+
+    for b in range(3):
+        want = []
+        for _ in range(8):  # the first codes suffice to follow the two streams
+            c, u = next_logits(items[b], want), next_logits(unconditional[b], want)
+            want.append(int((u + 3.0 * (c - u)).argmax()))
+        assert guided[b, :8].tolist() == want
+
+
 def test_a_runner_boots_over_a_twin_and_leaves_the_model_plain(setup):
     """A checkpoint's runner boots its bridge over a twin of the model sharing its weights:
     the model's KV-cached scoring and decoding give what they gave before, the runner's logits

@@ -22,7 +22,7 @@ from sgt_probe.model.sequences import (
     n_targets,
     understanding_item,
 )
-from sgt_probe.model.vocab import Vocab
+from sgt_probe.model.vocab import TASKS, Vocab
 from sgt_probe.tuning.taskdata import TrainStream, batch_plan
 
 
@@ -60,6 +60,21 @@ def test_generation_targets_are_its_codes_and_end(stream):
         assert len(generated) == 65  # 64 codes and <eog>
         got = batch["targets"][b]
         assert got[got != -100].tolist() == [item.ids[t] for t in generated]
+
+
+def test_prompt_dropout_leaves_out_the_prompt_of_that_share_of_generation_items(stream):
+    gen_only = replace(TrainConfig(), generation_share=1, understanding_share=0, caption_share=0,
+                       batch_size=400)  # fmt: skip
+    task = stream.vocab[TASKS["generate"]]
+
+    def n_prompt_words(items):  # the tokens between <bos> and the generate task token
+        return [it.ids.index(task) - 1 for it in items]
+
+    assert min(n_prompt_words(stream.batch(gen_only, 0))) > 0
+    dropped = n_prompt_words(stream.batch(replace(gen_only, prompt_dropout=0.25), 0))
+    assert 0.18 < dropped.count(0) / len(dropped) < 0.32
+    kept = stream.batch(replace(gen_only, prompt_dropout=0.25), 0)  # the same draw every time
+    assert n_prompt_words(kept) == dropped
 
 
 def _obj(shape, color, center):

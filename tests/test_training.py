@@ -123,6 +123,24 @@ def test_resume_with_more_steps_extends_a_finished_run(tmp_path):
     assert logged == [1, 2, 3, 4, 5, 6]
 
 
+def test_resume_reads_a_run_saved_before_a_training_option_existed(tmp_path):
+    """An option added to TrainConfig since a run started takes the value asked for when the
+    run is extended (the shipped bases began dropping prompts so); the options the run saved
+    must still match."""
+    run = {"steps": 4, "ckpt_every": 2}
+    out = train_tiny(tmp_path / "run.pt", **run)
+    ckpt = load_checkpoint(out)
+    old = {k: v for k, v in ckpt["train_config"].items() if k != "prompt_dropout"}
+    save_checkpoint(out, {**ckpt, "train_config": old})
+    with pytest.raises(CheckpointError, match="another training config; cannot resume"):
+        train_tiny(out, resume=True, **{**run, "steps": 6, "lr": 1e-4})
+    train_tiny(out, resume=True, **{**run, "steps": 6, "prompt_dropout": 0.1})
+    ckpt = load_checkpoint(out)
+    assert (ckpt["step"], ckpt["train_config"]["prompt_dropout"]) == (6, 0.1)
+    with pytest.raises(CheckpointError, match="another training config; cannot resume"):
+        train_tiny(out, resume=True, **{**run, "steps": 8})  # it has the option now
+
+
 def test_resume_refuses_fewer_steps_than_done_and_an_exported_run(tmp_path):
     run = {"steps": 4, "ckpt_every": 2}
     out = train_tiny(tmp_path / "run.pt", **run)

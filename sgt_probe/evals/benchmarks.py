@@ -122,6 +122,8 @@ def eval_data(source, n_scenes: int, proxies=()) -> TaskData:
 # background (on the first shapes base: 18 distinct images for 64 prompts, 0.3 objects found
 # per image; sampled: 2.5).
 GENERATION_TEMPERATURE = 1.0
+# Classifier-free guidance scale for models trained with prompt dropout (`generate_images`).
+GENERATION_GUIDANCE = 1.0
 
 PRIOR_SCENES = 2000  # training scenes whose answers give the blind answerer its priors
 
@@ -183,9 +185,15 @@ def evaluate_understanding(source, data: TaskData, forward=None) -> dict:
 
 
 def generate_images(source, data: TaskData) -> np.ndarray:
-    """uint8 [N, H, W, 3]: the image each eval scene's prompt makes the model draw."""
+    """uint8 [N, H, W, 3]: the image each eval scene's prompt makes the model draw, guided
+    (GENERATION_GUIDANCE) when the model learned to draw without a prompt too."""
     items = [data.generation(i, with_target=False) for i in range(len(data))]
-    return source.decode(source.generate_codes(items, temperature=GENERATION_TEMPERATURE))
+    guide = {}
+    if source.guidable and GENERATION_GUIDANCE != 1:
+        unconditional = [data.generation(i, False, unconditional=True) for i in range(len(data))]
+        guide = {"unconditional": unconditional, "guidance": GENERATION_GUIDANCE}
+    codes = source.generate_codes(items, temperature=GENERATION_TEMPERATURE, **guide)
+    return source.decode(codes)
 
 
 def evaluate_generation(source, data: TaskData) -> tuple[dict, np.ndarray | None]:

@@ -114,7 +114,7 @@ def _train_config(path: Path, d) -> None:
     s.number("lr", 0, open_lo=True)
     s.number("grad_clip", 0, open_lo=True)
     s.number("weight_decay", 0)
-    for key in ("min_lr_ratio", "proxy_ratio"):
+    for key in ("min_lr_ratio", "proxy_ratio", "prompt_dropout"):
         s.number(key, 0, 1)
     for key in (
         "understanding_share",

@@ -35,6 +35,9 @@ class ModelSource(Protocol):
     grid: ImageGrid  # its image tokens over the world's images
     tokens: object  # equal for two sources that turn the same scene into the same tokens
     judge_tokenizer: object | None  # a VQ tokenizer whose round trip the judge also learns
+    # trained on prompt-less generation items too (prompt dropout), so classifier-free guidance
+    # has an unconditional stream to contrast the prompt with
+    guidable: bool
 
     def world(self): ...
 
@@ -47,9 +50,13 @@ class ModelSource(Protocol):
         """p(answer) [N] and p(each choice) per item; `forward(batch) -> logits` (a hooked
         pass, for knockouts) replaces the plain forward."""
 
-    def generate_codes(self, items: list[Item], temperature: float = 0.0) -> np.ndarray:
+    def generate_codes(self, items: list[Item], temperature: float = 0.0,
+                       unconditional: list[Item] | None = None, guidance: float = 1.0,
+                       ) -> np.ndarray:  # fmt: skip
         """int64 [N, P] image codes drawn after each item's prefix, row-major over `grid`:
-        greedy at temperature 0, else sampled from per-item seeded draws."""
+        greedy at temperature 0, else sampled from per-item seeded draws; with `unconditional`
+        (each item without its prompt), by classifier-free guidance at scale `guidance`
+        (`model.generate.sample_image_tokens`)."""
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
         """uint8 [N, S, S, 3] pixels of codes [N, P], S the world's image size."""

@@ -26,6 +26,7 @@ class CheckpointSource:
         # from the reference and fed to every checkpoint, as before this protocol.
         self.tokens = loaded.vocab
         self.judge_tokenizer = loaded.tokenizer
+        self.guidable = loaded.ckpt.get("train_config", {}).get("prompt_dropout", 0) > 0
         self._runner: HookedRunner | None = None
 
     def world(self):
@@ -43,8 +44,9 @@ class CheckpointSource:
         return answer_probs(self.loaded.model, items, self.loaded.vocab, choices,
                             forward=forward, edit=edit)  # fmt: skip
 
-    def generate_codes(self, items, temperature=0.0):
-        return generate_codes(self.loaded.model, items, self.loaded.vocab, temperature=temperature)
+    def generate_codes(self, items, temperature=0.0, unconditional=None, guidance=1.0):
+        return generate_codes(self.loaded.model, items, self.loaded.vocab, temperature=temperature,
+                              unconditional=unconditional, guidance=guidance)  # fmt: skip
 
     def decode(self, codes):
         return self.loaded.tokenizer.decode(codes, self.loaded.cfg.image_size)

@@ -81,6 +81,7 @@ def load_emu3(path: Path, device):
 class Emu3Source:
     kind = "emu3"
     judge_tokenizer = None  # the judge learns from crisp renders: no VQ round trip to fit
+    guidable = False  # our tuning of it drops no prompts
 
     def __init__(self, path: str | Path, spec: DataSpec, device: str = "cpu", model=None,
                  processor=None):  # fmt: skip
@@ -143,7 +144,8 @@ class Emu3Source:
         return self._choices[choice]
 
     @torch.no_grad()
-    def generate_codes(self, items, temperature: float = 0.0) -> np.ndarray:
+    def generate_codes(self, items, temperature: float = 0.0, unconditional=None,
+                       guidance: float = 1.0) -> np.ndarray:  # fmt: skip
         """Visual tokens, row by row: every row of `grid` codes is followed by the end-of-row
         token the model reads (as Emu3 generates)."""
         if self._runner is not None:
@@ -163,7 +165,8 @@ class Emu3Source:
         return sample_image_tokens(items, start, step, self.layout.visual, g.n_patches,
                                    (g.n_patches, 0), self.device, row=g.grid,
                                    eol=self.layout.eol, batch_size=GENERATE_BATCH,
-                                   temperature=temperature)  # fmt: skip
+                                   temperature=temperature, unconditional=unconditional,
+                                   guidance=guidance)  # fmt: skip
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
         return self.images.decode(codes)

@@ -231,9 +231,9 @@ class Emu3TaskData(TaskData):
         text = caption(self.scenes[i].objects, self.world.colors, self.world.image_size)
         return self.vocab.caption(self.codes[i], text)
 
-    def generation(self, i: int, with_target: bool = True) -> Item:
+    def generation(self, i: int, with_target: bool = True, unconditional: bool = False) -> Item:
         target = self.codes[i] if with_target else None
-        return self.vocab.generation(self.scenes[i].prompt.text, target)
+        return self.vocab.generation("" if unconditional else self.scenes[i].prompt.text, target)
 
     def proxy(self, proxy: str, i: int, with_target: bool = True) -> Item:
         codes, _ = self.proxy_input[proxy]

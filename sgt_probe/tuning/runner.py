@@ -31,13 +31,17 @@ def _resume_state(out: Path, tcfg: TrainConfig, resume: bool) -> dict | None:
     Without --resume an existing checkpoint or training log is never silently continued or
     overwritten. Only the step budget may differ from the run's: a larger one extends it (a
     learning curve still rising), its learning-rate schedule stretched to the new length.
+    Options the run's saved config predates take the values asked for now.
     """
     check_fresh(out, resume)
     if not out.exists():
         return None
     ckpt = read_checkpoint(out)
-    was = dict(ckpt.get("train_config") or {})
-    if {**was, "steps": tcfg.steps} != tcfg.to_dict():
+    # An option added since the run started takes the value asked for now: extending a run
+    # may use it (the shipped bases began dropping prompts when extended).
+    saved = dict(ckpt.get("train_config") or {})
+    was = TrainConfig.from_dict({**tcfg.to_dict(), **saved, "steps": tcfg.steps})
+    if was != tcfg:
         raise CheckpointError(f"{out}: was started with another training config; cannot resume")
     if ckpt["step"] > tcfg.steps:
         raise CheckpointError(f"{out}: is at step {ckpt['step']}, past --steps {tcfg.steps}")

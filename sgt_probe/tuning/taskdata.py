@@ -77,9 +77,12 @@ class TaskData:
         text = caption(self.scenes[i].objects, self.world.colors, self.world.image_size)
         return caption_item(self.vocab, self.codes[i], self.pixels[i], text, self.cfg.vision_input)
 
-    def generation(self, i: int, with_target: bool = True) -> Item:
+    def generation(self, i: int, with_target: bool = True, unconditional: bool = False) -> Item:
+        """Prompt -> image i; without the prompt when `unconditional` (classifier-free
+        guidance's other stream)."""
         target = self.codes[i] if with_target else None
-        return generation_item(self.vocab, self.scenes[i].prompt.text, target)
+        prompt = "" if unconditional else self.scenes[i].prompt.text
+        return generation_item(self.vocab, prompt, target)
 
     def proxy(self, proxy: str, i: int, with_target: bool = True) -> Item:
         codes, pixels = self.proxy_input[proxy]
@@ -142,7 +145,8 @@ class TrainStream:
             elif task in ("understanding", "caption"):  # a scene without questions: caption
                 items.append(data.caption(k))
             elif task == "generation":
-                items.append(data.generation(k))
+                drop = np.random.default_rng([tcfg.seed, step, g]).random() < tcfg.prompt_dropout
+                items.append(data.generation(k, unconditional=drop))
             else:
                 items.append(data.proxy(task, k))
         return items
