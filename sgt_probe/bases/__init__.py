@@ -6,7 +6,8 @@ the paper post-trains one released model. Each `<world>-<preset>.pt` was made by
 
     sgt-probe train --world <world> --preset <preset> --out sgt_probe/bases/<world>-<preset>.pt
     sgt-probe train --world <world> --preset <preset> --out sgt_probe/bases/<world>-<preset>.pt \
-        --resume --steps 14000  # the curve still rose at the preset's 6,000: 8,000 more
+        --resume --steps N  # while the curve still rose: shapes 14,000, 18,000, 26,000 steps;
+                            # digits 14,000, 22,000 (README: "The bases")
     sgt-probe export sgt_probe/bases/<world>-<preset>.pt  # drops optimizer state, keeps weights
 
 and sits beside its training log (`.log.jsonl`) and its held-out scores (`.scores.json`, from
