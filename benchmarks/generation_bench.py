@@ -42,7 +42,11 @@ def judge_ceiling(source, judge, n: int) -> None:
 def decoding(source, data, split: str) -> None:
     print(f"generation on {len(data)} {split}-split prompts: score / shuffled-prompt floor")
     items = [data.generation(i, with_target=False) for i in range(len(data))]
-    unconditional = [data.generation(i, False, unconditional=True) for i in range(len(data))]
+    unconditional = (  # guided settings run only for a model trained with prompt dropout
+        [data.generation(i, False, unconditional=True) for i in range(len(data))]
+        if source.guidable
+        else None
+    )
     judge = benchmarks.judge_for(data.world, source.judge_tokenizer)
     prompts = [s.prompt for s in data.scenes]
     ld = source.loaded
