@@ -31,6 +31,14 @@ SETTINGS = [(0.0, 0, 1.0), (0.7, 0, 1.0), (1.0, 0, 1.0), (1.0, 32, 1.0),
             (1.0, 0, 1.5), (1.0, 0, 2.0), (1.0, 0, 3.0), (1.0, 0, 4.0), (1.0, 32, 2.0)]  # fmt: skip
 
 
+def _settings(text: str) -> list[tuple[float, int, float]]:
+    try:
+        out = [(float(t), int(k), float(g)) for t, k, g in (c.split(",") for c in text.split(";"))]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected 'T,top_k,guidance;...'") from None
+    return out
+
+
 def judge_ceiling(source, judge, n: int) -> None:
     print(f"judge on {n} held-out ground-truth images: own prompt passes | false prompt refused")
     for name, tokenizer in [("crisp", None), ("round-tripped", source.judge_tokenizer)]:
@@ -39,7 +47,7 @@ def judge_ceiling(source, judge, n: int) -> None:
         print(f"  {name:13s} {cells} | {np.mean(list(r['negative'].values())):.3f}")
 
 
-def decoding(source, data, split: str) -> None:
+def decoding(source, data, split: str, settings=SETTINGS) -> None:
     print(f"generation on {len(data)} {split}-split prompts: score / shuffled-prompt floor")
     items = [data.generation(i, with_target=False) for i in range(len(data))]
     unconditional = (  # guided settings run only for a model trained with prompt dropout
@@ -50,7 +58,7 @@ def decoding(source, data, split: str) -> None:
     judge = benchmarks.judge_for(data.world, source.judge_tokenizer)
     prompts = [s.prompt for s in data.scenes]
     ld = source.loaded
-    for temperature, top_k, guidance in SETTINGS:
+    for temperature, top_k, guidance in settings:
         if guidance != 1 and not source.guidable:
             continue
         t0 = time.perf_counter()
@@ -77,6 +85,10 @@ def main() -> None:
     ap.add_argument("--split", choices=("eval", "train"), default="eval",
                     help="prompts for the decoding table: eval (held out), or the training "
                     "split's last n scenes, to choose a setting on")  # fmt: skip
+    ap.add_argument("--settings", type=_settings, default=SETTINGS,
+                    help="decoding settings to try instead of the default list, as "
+                    "'T,top_k,guidance;...' (e.g. '1,0,4;0.7,0,4')")  # fmt: skip
+    ap.add_argument("--no-ceiling", action="store_true", help="skip the judge's ceiling rows")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -84,8 +96,9 @@ def main() -> None:
     world = source.world()
     scenes = world.split(args.split)
     data = source.task_data(world, scenes[: args.n] if args.split == "eval" else scenes[-args.n :])
-    judge_ceiling(source, benchmarks.judge_for(world, source.judge_tokenizer), args.n)
-    decoding(source, data, args.split)
+    if not args.no_ceiling:
+        judge_ceiling(source, benchmarks.judge_for(world, source.judge_tokenizer), args.n)
+    decoding(source, data, args.split, args.settings)
 
 
 if __name__ == "__main__":
