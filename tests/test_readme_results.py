@@ -36,3 +36,15 @@ def test_readme_scores_equal_the_eval_files():
             bench, family, score, floor = (c.strip() for c in line.strip("|").split("|"))
             want = _stored(doc[bench], family.replace(" ", "_"))
             assert (float(score), float(floor)) == tuple(round(v, 3) for v in want), line
+
+
+# <!-- table: PATH --> ... <!-- /table -->: a Markdown table an analysis wrote (the study's,
+# kept under docs/study/), pasted whole.
+TABLE = re.compile(r"<!-- table: (?P<path>\S+) -->\n(?P<table>.*?)<!-- /table -->", re.DOTALL)
+
+
+def test_readme_tables_equal_the_analysis_files():
+    found = list(TABLE.finditer((ROOT / "README.md").read_text()))
+    assert found, "README.md has no <!-- table: ... --> block"
+    for m in found:
+        assert m["table"].strip() == (ROOT / m["path"]).read_text().strip(), m["path"]
