@@ -33,10 +33,9 @@ SETTINGS = [(0.0, 0, 1.0), (0.7, 0, 1.0), (1.0, 0, 1.0), (1.0, 32, 1.0),
 
 def _settings(text: str) -> list[tuple[float, int, float]]:
     try:
-        out = [(float(t), int(k), float(g)) for t, k, g in (c.split(",") for c in text.split(";"))]
+        return [(float(t), int(k), float(g)) for t, k, g in (c.split(",") for c in text.split(";"))]
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: expected 'T,top_k,guidance;...'") from None
-    return out
 
 
 def judge_ceiling(source, judge, n: int) -> None:

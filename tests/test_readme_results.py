@@ -7,14 +7,21 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# <!-- scores: PATH --> ... <!-- /scores -->: a table of `sgt-probe eval --out PATH` results,
-# one row per (benchmark, family) with the held-out score and its floor.
-BLOCK = re.compile(r"<!-- scores: (?P<path>\S+) -->\n(?P<table>.*?)<!-- /scores -->", re.DOTALL)
 
 
-def _blocks() -> list[tuple[Path, str]]:
+def _marked(kind: str) -> list[tuple[Path, str]]:
+    """(file, table) for each `<!-- KIND: PATH --> ... <!-- /KIND -->` block of the README."""
+    block = re.compile(
+        rf"<!-- {kind}: (?P<path>\S+) -->\n(?P<table>.*?)<!-- /{kind} -->", re.DOTALL
+    )
     text = (ROOT / "README.md").read_text()
-    return [(ROOT / m["path"], m["table"].strip()) for m in BLOCK.finditer(text)]
+    return [(ROOT / m["path"], m["table"].strip()) for m in block.finditer(text)]
+
+
+# scores: a table of `sgt-probe eval --out PATH` results, one row per (benchmark, family) with
+# the held-out score and its floor.
+def _blocks() -> list[tuple[Path, str]]:
+    return _marked("scores")
 
 
 def test_readme_has_a_scores_table():
@@ -38,13 +45,9 @@ def test_readme_scores_equal_the_eval_files():
             assert (float(score), float(floor)) == tuple(round(v, 3) for v in want), line
 
 
-# <!-- table: PATH --> ... <!-- /table -->: a Markdown table an analysis wrote (the study's,
-# kept under docs/study/), pasted whole.
-TABLE = re.compile(r"<!-- table: (?P<path>\S+) -->\n(?P<table>.*?)<!-- /table -->", re.DOTALL)
-
-
+# table: a Markdown table an analysis wrote (the study's, kept under docs/study/), pasted whole.
 def test_readme_tables_equal_the_analysis_files():
-    found = list(TABLE.finditer((ROOT / "README.md").read_text()))
+    found = _marked("table")
     assert found, "README.md has no <!-- table: ... --> block"
-    for m in found:
-        assert m["table"].strip() == (ROOT / m["path"]).read_text().strip(), m["path"]
+    for path, table in found:
+        assert table == path.read_text().strip(), path
