@@ -6,12 +6,14 @@
 
 Each variant is a set of `VQVAETokenizer` arguments over its defaults (the `small` preset's
 tokenizer: 512 codes, 2,500 steps). It is fitted as base training fits one (`fit_tokenizer`: the
-first 4,000 training scenes, every image kind), then the judge is built with it (its shape
-classifier also reads round-tripped renders: `judge_for`, as compare builds it) and validated on the first
---n held-out scenes round-tripped through it: per prompt family, the share of scenes whose own
-prompt is judged true (generated images cannot score above this), and the share of decidably
-false prompts judged false; beside them round-trip PSNR per image kind. A fit takes about 25
-minutes on one CPU thread; run variants as separate processes to use more cores.
+first 4,000 training scenes, every image kind), then the judge is built with it (`judge_for`,
+as compare builds it: its shape classifier also reads round-tripped renders) and validated on
+the first --n held-out scenes round-tripped through it: per prompt family, the share of scenes
+whose own prompt is judged true (generated images cannot score above this), and the share of
+decidably false prompts judged false; beside them round-trip PSNR of scenes and segmentation
+maps. --kinds fits on other kinds or mixes (`--kinds scene` alone is a diagnostic: maps suffer).
+A fit takes about 25 minutes on one CPU thread; run variants as separate processes for more
+cores.
 """
 
 from __future__ import annotations
@@ -58,6 +60,15 @@ def variant(text: str) -> dict:
     return out
 
 
+def kinds(text: str) -> list[str]:
+    """'scene,scene,segmentation' -> those kinds, checked against IMAGE_KINDS."""
+    out = [k.strip() for k in text.split(",") if k.strip()]
+    bad = [k for k in out if k not in IMAGE_KINDS]
+    if bad or not out:
+        raise argparse.ArgumentTypeError(f"{text!r}: kinds are {', '.join(IMAGE_KINDS)}")
+    return out
+
+
 def measure(world, images: np.ndarray, kw: dict, n: int) -> dict:
     t0 = time.perf_counter()
     tok = VQVAETokenizer(**kw).fit(images, progress=True)
@@ -76,24 +87,29 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=512, help="held-out scenes to judge")
     ap.add_argument("--fit-scenes", type=int, default=FIT_SCENES["vqvae"],
                     help="training scenes to fit on (base training: %(default)s)")  # fmt: skip
+    ap.add_argument("--kinds", type=kinds, default=list(IMAGE_KINDS),
+                    help="image kinds to fit on, comma-separated; a kind named twice is drawn "
+                    "twice as often (default: every kind, as base training)")  # fmt: skip
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", help="also write the rows here")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     world = make_world(DataSpec(world=args.world))
     scenes = [world.scene(i) for i in world.split("train")[: args.fit_scenes]]
-    images = np.concatenate([kind_images(world, scenes, k) for k in IMAGE_KINDS])
+    images = np.concatenate([kind_images(world, scenes, k) for k in args.kinds])
     rows = [measure(world, images, kw, args.n) for kw in args.variant or [{}]]
-    table = Table(title=f"judge on {args.n} held-out {args.world} scenes, VQ round-tripped: "
-                  "own prompt passes | false prompts refused | PSNR (dB) scene")  # fmt: skip
+    table = Table(title=f"judge on {args.n} held-out {args.world} scenes, VQ round-tripped "
+                  f"(fitted on {','.join(args.kinds)}): "
+                  "own prompt passes | false prompts refused | round-trip PSNR (dB)")  # fmt: skip
     for column in ("variant", "fit s", *(SHORT[f] for f in PROMPT_FAMILIES), "min", "refused",
-                   "psnr"):  # fmt: skip
+                   "psnr scene", "psnr map"):  # fmt: skip
         table.add_column(column, justify="left" if column == "variant" else "right")
     for r in rows:
         gt = [r["gt"][f] for f in PROMPT_FAMILIES]
         table.add_row(",".join(f"{k}={v}" for k, v in r["variant"].items()) or "(defaults)",
                       str(r["fit_s"]), *(f"{v:.2f}" for v in gt), f"{min(gt):.2f}",
-                      f"{r['refused']:.3f}", f"{r['psnr']['scene']:.1f}")  # fmt: skip
+                      f"{r['refused']:.3f}", f"{r['psnr']['scene']:.1f}",
+                      f"{r['psnr']['segmentation']:.1f}")  # fmt: skip
     Console(width=160).print(table)  # a piped run keeps every column
     if args.json:
         with open(args.json, "w") as f:
