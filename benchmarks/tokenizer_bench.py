@@ -55,7 +55,7 @@ def variant(text: str) -> dict:
             raise argparse.ArgumentTypeError(f"{pair!r}: the value is not a number") from None
     try:
         VQVAETokenizer(**out)
-    except TypeError as err:
+    except (TypeError, ValueError) as err:  # an unknown argument, or a value it refuses
         raise argparse.ArgumentTypeError(f"{text!r}: {err}") from None
     return out
 
