@@ -5,7 +5,7 @@
         --variant object_weight=8.0 --variant n_codes=512,steps=6000
 
 Each variant is a set of `VQVAETokenizer` arguments over its defaults (the `small` preset's
-tokenizer: 512 codes, 2,500 steps). It is fitted as base training fits one (`fit_tokenizer`: the
+tokenizer: 512 codes, 2,500 steps). It is fitted as base training fits one (`fit_images`: the
 first 4,000 training scenes, every image kind), then the judge is built with it (`judge_for`,
 as compare builds it: its shape classifier also reads round-tripped renders) and validated on
 the first --n held-out scenes round-tripped through it: per prompt family, the share of scenes
@@ -34,7 +34,7 @@ from sgt_probe.tokenizer import (
     FIT_SCENES,
     IMAGE_KINDS,
     VQVAETokenizer,
-    kind_images,
+    fit_images,
     tokenizer_report,
 )
 
@@ -95,8 +95,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     world = make_world(DataSpec(world=args.world))
-    scenes = [world.scene(i) for i in world.split("train")[: args.fit_scenes]]
-    images = np.concatenate([kind_images(world, scenes, k) for k in args.kinds])
+    images = fit_images(world, world.split("train")[: args.fit_scenes], args.kinds)
     rows = [measure(world, images, kw, args.n) for kw in args.variant or [{}]]
     table = Table(title=f"judge on {args.n} held-out {args.world} scenes, VQ round-tripped "
                   f"(fitted on {','.join(args.kinds)}): "

@@ -47,6 +47,15 @@ def kind_images(world: World, scenes: list[Scene], kind: str) -> np.ndarray:
     return np.stack([render_proxy(s, proxy, n_classes)[which] for s in scenes])
 
 
+def fit_images(world: World, indices: Sequence[int], kinds: Sequence[str] = tuple(IMAGE_KINDS)
+               ) -> np.ndarray:  # fmt: skip
+    """uint8 [len(kinds) * N, S, S, 3]: the `kinds` images of the scenes `indices`, what a
+    tokenizer is fitted on; a kind named twice is drawn twice as often (rendered once)."""
+    scenes = [world.scene(i) for i in indices]
+    rendered = {k: kind_images(world, scenes, k) for k in dict.fromkeys(kinds)}
+    return np.concatenate([rendered[k] for k in kinds])
+
+
 def fit_tokenizer(
     world: World,
     n_scenes: int | None = None,
@@ -63,8 +72,7 @@ def fit_tokenizer(
         raise ValueError(f"unknown tokenizer {kind!r}; choose one of {', '.join(KINDS)}")
     if indices is None:
         indices = world.split("train")[: n_scenes or FIT_SCENES[kind]]
-    scenes = [world.scene(i) for i in indices]
-    images = np.concatenate([kind_images(world, scenes, k) for k in IMAGE_KINDS])
+    images = fit_images(world, indices)
     return KINDS[kind](n_codes=n_codes, patch_size=patch_size, seed=seed).fit(images)
 
 
@@ -90,6 +98,7 @@ __all__ = [
     "Tokenizer",
     "VQTokenizer",
     "VQVAETokenizer",
+    "fit_images",
     "fit_tokenizer",
     "tokenizer_from_state",
     "kind_images",
