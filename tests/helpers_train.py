@@ -48,13 +48,16 @@ def single_thread():
 
 
 @functools.cache
-def _tokenizer(spec: DataSpec, n_codes: int, seed: int, kind: str = "kmeans"):
+def _tokenizer(
+    spec: DataSpec, n_codes: int, seed: int, kind: str = "kmeans", scene_repeat: int = 1
+):
     # 64 scenes instead of 512: plenty for a 64-code codebook, and ~1 s instead of ~4 s.
-    return fit_tokenizer(make_world(spec), n_scenes=64, n_codes=n_codes, seed=seed, kind=kind)
+    return fit_tokenizer(make_world(spec), n_scenes=64, n_codes=n_codes, seed=seed, kind=kind,
+                         scene_repeat=scene_repeat)  # fmt: skip
 
 
-def _cached_fit(world, n_codes: int, seed: int, kind: str = "kmeans"):
-    return _tokenizer(world.spec, n_codes, seed, kind)
+def _cached_fit(world, n_codes: int, seed: int, kind: str = "kmeans", scene_repeat: int = 1):
+    return _tokenizer(world.spec, n_codes, seed, kind, scene_repeat)
 
 
 @contextlib.contextmanager

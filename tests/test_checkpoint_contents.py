@@ -98,6 +98,7 @@ BAD = [
     ("zero patch", _set("model_config", "patch_size", 0), "model_config.patch_size must be an integer >= 1"),
     ("negative steps", _set("train_config", "steps", -5), "train_config.steps must be an integer >= 1"),
     ("ratio above one", _set("train_config", "proxy_ratio", 5), "train_config.proxy_ratio must be a number >= 0 and <= 1"),
+    ("no scenes in the fit", _set("model_config", "tokenizer_scene_repeat", 0), "model_config.tokenizer_scene_repeat must be an integer >= 1, got 0"),
     ("nan lr", _set("train_config", "lr", float("nan")), "train_config.lr must be a number > 0"),
     ("unknown proxy", _set("train_config", "proxy", "poetry"), "train_config.proxy must be one of"),
     ("negative seed", _set("data_spec", "seed", -1), "data_spec.seed must be an integer in 0.."),

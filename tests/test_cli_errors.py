@@ -44,6 +44,8 @@ BAD_OPTIONS = [
     ("train --device gpu --out {out}", "'--device'"),
     ("train --world folder --path {out} --out {out}", "'--path'"),
     ("train --bogus --out {out}", "--bogus"),
+    ("train --init-from {out}.missing --out {out}", "missing: no such checkpoint file"),
+    ("train --init-from {ckpt} --resume --out {out}", "--init-from starts a run"),
     ("tune {ckpt} --proxy segmentation --ratio -1 --out {out}", "'--ratio'"),
     ("tune {ckpt} --proxy segmentation --ratio 5 --out {out}", "'--ratio'"),
     ("tune {ckpt} --proxy segmentation --ratio 0 --out {out}", "'--ratio'"),

@@ -203,3 +203,14 @@ def test_tokenizer_kinds_are_chosen_by_name():
     tok = VQTokenizer(n_codes=4).fit(np.random.default_rng(0).integers(0, 256, (4, 8, 8, 3)))
     old = {k: v for k, v in tok.state_dict().items() if k != "kind"}
     assert isinstance(tokenizer_from_state(old), VQTokenizer)
+
+
+def test_a_tokenizer_is_fitted_on_every_kind_with_scenes_repeated(monkeypatch):
+    world = make_world(DataSpec())
+    seen = []
+    monkeypatch.setattr(VQTokenizer, "fit", lambda self, images: seen.append(images) or self)
+    fit_tokenizer(world, n_scenes=4, scene_repeat=3)
+    scenes = [world.scene(i) for i in world.split("train")[:4]]
+    maps = [kind_images(world, scenes, k) for k in IMAGE_KINDS if k != "scene"]
+    want = np.concatenate([kind_images(world, scenes, "scene")] * 3 + maps)
+    np.testing.assert_array_equal(seen[0], want)

@@ -11,7 +11,8 @@ import torch
 from helpers_train import SPEC, TINY_MODEL, TINY_TRAIN, _fast, shared_base, train_tiny, tune_tiny
 
 from sgt_probe.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from sgt_probe.model.config import preset, replace
+from sgt_probe.model.config import base_model_config, preset, replace
+from sgt_probe.model.loading import load_model
 from sgt_probe.tuning import runner
 from sgt_probe.tuning.loop import TrainingError, get_lr
 
@@ -153,3 +154,49 @@ def test_resume_refuses_fewer_steps_than_done_and_an_exported_run(tmp_path):
     with pytest.raises(CheckpointError, match="exported .* cannot resume"):
         train_tiny(out, resume=True, **{**run, "steps": 6})
     assert out.read_bytes() == exported != before
+
+
+def test_a_preset_s_world_settings_apply_to_that_world_only(monkeypatch):
+    small = preset("small")
+    monkeypatch.setitem(small, "worlds", {"digits": {"n_codes": 1024, "n_layers": 3}})
+    shapes, digits = base_model_config("small", "shapes"), base_model_config("small", "digits")
+    assert (shapes.n_codes, shapes.n_layers) == (small["model"].n_codes, small["model"].n_layers)
+    assert (digits.n_codes, digits.n_layers) == (1024, 3)
+    assert base_model_config("small", "digits", n_layers=2).n_layers == 2  # options win
+
+
+def _start(init, out, captured=None, monkeypatch=None, **model):
+    if captured is not None:  # stop before the first step, keeping the model it would train
+        monkeypatch.setattr(runner, "train_loop", lambda model, *a, **k: captured.append(model))
+    with _fast():
+        return runner.train_base(
+            SPEC, out, "tiny", {**TINY_MODEL, **model}, {**TINY_TRAIN, "steps": 2},
+            device="cpu", progress=False, init=init,
+        )  # fmt: skip
+
+
+def test_a_base_started_from_another_keeps_all_but_its_image_codes(base, tmp_path, monkeypatch):
+    captured = []
+    _start(base, tmp_path / "a.pt", captured, monkeypatch, n_codes=32, tokenizer_scene_repeat=2)
+    old, new = load_checkpoint(base)["state_dict"], captured[0].state_dict()
+    words = load_model(base).vocab.code_offset
+    for name, value in old.items():
+        if new[name].shape == value.shape:
+            assert torch.equal(new[name], value), name
+        else:  # the token tables: words carried over, 32 fresh code rows
+            assert new[name].shape[0] == words + 32, name
+            assert torch.equal(new[name][:words], value[:words]), name
+    monkeypatch.undo()
+    out = _start(base, tmp_path / "b.pt", n_codes=32)
+    assert load_checkpoint(out)["init"] == {"path": str(base), "step": 300}
+    assert load_model(out).cfg.n_codes == 32
+
+
+def test_a_base_starts_only_from_a_base_of_the_same_model_and_data(base, tuned, tmp_path):
+    with pytest.raises(CheckpointError, match="'tune' checkpoint; start from a base"):
+        _start(tuned, tmp_path / "a.pt")
+    with pytest.raises(CheckpointError, match="another model"):
+        _start(base, tmp_path / "b.pt", d_ff=96)
+    with pytest.raises(ValueError, match="choose one"):
+        runner.train_base(SPEC, tmp_path / "c.pt", "tiny", init=base, resume=True)
+    assert not list(tmp_path.iterdir())  # refused before anything was written

@@ -120,6 +120,12 @@ def _checkpoint(value: Path) -> Path:
     return check_file(value)
 
 
+def _checkpoint_file(value: Path) -> Path:
+    from sgt_probe.checkpoint import check_file
+
+    return check_file(value)
+
+
 def _checkpoints(values: list[Path]) -> list[Path]:
     if len(values) < 2:
         raise typer.BadParameter("compare needs at least two checkpoints")
@@ -184,6 +190,14 @@ Checkpoints = Annotated[
     typer.Argument(
         callback=_checkpoints,
         help="two or more checkpoints (.pt) or model directories; the first is the reference",
+    ),
+]
+InitFrom = Annotated[
+    Path | None,
+    typer.Option(
+        callback=lambda v: _checkpoint_file(v) if v else None,
+        help="start from this base's weights, all but its image codes' (the run fits its own "
+        "tokenizer): a base given a new tokenizer need not learn to read its images again",
     ),
 ]
 OutCheckpoint = Annotated[Path, typer.Option(callback=out_file, help="checkpoint to write")]

@@ -20,6 +20,7 @@ from sgt_probe.cli.options import (
     EvalFraction,
     FolderPath,
     ImageSize,
+    InitFrom,
     ModelImageSize,
     ModelWorld,
     OutCheckpoint,
@@ -59,6 +60,7 @@ def train(
     image_size: ImageSize = 32,
     vision_input: VisionInput = "patch",
     resume: Resume = False,
+    init_from: InitFrom = None,
     device: Device = None,
 ) -> None:
     """Base training: understanding (QA) and generation (prompt -> image codes)."""
@@ -68,11 +70,14 @@ def train(
     folder = str(path) if path else None
     spec = DataSpec(world, seed, image_size, path=folder, eval_fraction=eval_fraction)
     check_fresh(out, resume)
+    if init_from and resume:
+        raise UserError("--init-from starts a run and --resume continues one: pass one")
     from sgt_probe.tuning.runner import train_base  # only now: it imports the training stack
 
     overrides = {"seed": seed, **({"steps": steps} if steps else {})}
     t0 = time.perf_counter()
-    train_base(spec, out, preset, {"vision_input": vision_input}, overrides, resume, device)
+    train_base(spec, out, preset, {"vision_input": vision_input}, overrides, resume, device,
+               init=init_from)  # fmt: skip
     _done(out, t0)
 
 

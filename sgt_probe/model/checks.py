@@ -100,6 +100,7 @@ def _model_config(path: Path, d) -> ModelConfig:
         patch_size=patch,
         n_codes=s.integer("n_codes", 2),
         tokenizer=s.choice("tokenizer", TOKENIZERS),
+        tokenizer_scene_repeat=s.integer("tokenizer_scene_repeat", 1),
         max_len=s.integer("max_len", 1, 1 << 20),
         vocab_size=s.integer("vocab_size", 1),
     )

@@ -64,15 +64,17 @@ def fit_tokenizer(
     patch_size: int = 4,
     indices: Sequence[int] | None = None,
     kind: str = "kmeans",
+    scene_repeat: int = 1,
 ) -> Tokenizer:
     """A tokenizer fitted on the scenes `indices` (default: the first n_scenes of the world's
     "train" split, as training uses; FIT_SCENES[kind] when not given) and every image kind
-    rendered from them."""
+    rendered from them, scenes drawn `scene_repeat` times as often as each map."""
     if kind not in KINDS:
         raise ValueError(f"unknown tokenizer {kind!r}; choose one of {', '.join(KINDS)}")
     if indices is None:
         indices = world.split("train")[: n_scenes or FIT_SCENES[kind]]
-    images = fit_images(world, indices)
+    maps = [k for k in IMAGE_KINDS if k != "scene"]
+    images = fit_images(world, indices, ["scene"] * scene_repeat + maps)
     return KINDS[kind](n_codes=n_codes, patch_size=patch_size, seed=seed).fit(images)
 
 

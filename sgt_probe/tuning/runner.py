@@ -16,7 +16,7 @@ from sgt_probe.data import make_world
 from sgt_probe.data.proxies import PROXIES
 from sgt_probe.data.spec import DataSpec
 from sgt_probe.device import default_device
-from sgt_probe.model.config import ModelConfig, TrainConfig, preset
+from sgt_probe.model.config import ModelConfig, TrainConfig, base_model_config, preset
 from sgt_probe.model.loading import build_model, load_model, read_checkpoint
 from sgt_probe.model.vocab import Vocab
 from sgt_probe.tokenizer import fit_tokenizer, tokenizer_from_state
@@ -65,6 +65,41 @@ def _check_same_run(out: Path, resume_ckpt: dict | None, cfg: ModelConfig, spec:
             raise CheckpointError(f"{out}: was started with another {what}; cannot resume")
 
 
+# What a run started from another base may change: the tokenizer, hence the image codes.
+_TOKENIZER_FIELDS = ("n_codes", "tokenizer", "tokenizer_scene_repeat", "vocab_size")
+
+
+def _init_state(init: Path, cfg: ModelConfig, vocab: Vocab, spec: DataSpec) -> dict:
+    """The weights a run starts from when it starts from the base `init`: all of them but the
+    image codes' rows, which belong to init's tokenizer (the run fits its own). The image
+    reader (patch encoder), every layer and the words' rows carry over, so a base can be given a
+    new tokenizer without learning to read its images again. Checked before any work."""
+    ckpt = read_checkpoint(init)
+    if ckpt.get("stage") != "base":
+        raise CheckpointError(f"{init}: is a {ckpt.get('stage')!r} checkpoint; start from a base")
+    if DataSpec.from_dict(ckpt["data_spec"]) != spec:
+        raise CheckpointError(f"{init}: was trained on other data; cannot start from it")
+    was = ModelConfig.from_dict(ckpt["model_config"])
+    same = {f: getattr(cfg, f) for f in _TOKENIZER_FIELDS}
+    if replace(was, **same) != cfg:
+        raise CheckpointError(f"{init}: is another model (not only another tokenizer)")
+    old = Vocab.from_dict(ckpt["vocab"])
+    words = vocab.tokens[: vocab.code_offset]
+    if old.tokens[: old.code_offset] != words:
+        raise CheckpointError(f"{init}: has other words than this world's; cannot start from it")
+    return {"path": str(init), "step": ckpt["step"], "state_dict": ckpt["state_dict"]}
+
+
+def _start_from(model, init: dict, n_words: int) -> None:
+    state = model.state_dict()
+    for name, value in init["state_dict"].items():
+        if value.shape == state[name].shape:
+            state[name] = value
+        else:  # a token table: [vocab, d] -- the words' rows
+            state[name][:n_words] = value[:n_words]
+    model.load_state_dict(state)
+
+
 def _run(model, data, tcfg, out, payload, resume_ckpt, device, progress, on_checkpoint) -> Path:
     start, opt_state, history = 0, None, None
     if resume_ckpt is not None:
@@ -87,28 +122,43 @@ def train_base(
     device: str | None = None,
     progress: bool = True,
     on_checkpoint=None,
+    init: str | Path | None = None,
 ) -> Path:
+    """A base trained from scratch, or from the base `init`'s weights (`_init_state`)."""
     out = Path(out)
+    if init is not None and resume:
+        raise ValueError("init starts a run and resume continues one: choose one")
     p = preset(preset_name)
-    cfg: ModelConfig = replace(p["model"], image_size=spec.image_size, **(model_overrides or {}))
+    overrides = {**(model_overrides or {}), "image_size": spec.image_size}
+    cfg: ModelConfig = base_model_config(preset_name, spec.world, **overrides)
     tcfg: TrainConfig = replace(p["train"], **(train_overrides or {}))
     resume_ckpt = _resume_state(out, tcfg, resume)
     if resume_ckpt is not None and resume_ckpt["finished"]:
         return out
     world = make_world(spec)
+    vocab = Vocab.build(world.words(), cfg.n_codes)
+    start = None
+    if init is not None:
+        start = _init_state(Path(init), replace(cfg, vocab_size=len(vocab)), vocab, spec)
     if resume_ckpt is not None:  # the codebook is part of the run: never refit on resume
         tokenizer = tokenizer_from_state(resume_ckpt["tokenizer"])
     else:
-        tokenizer = fit_tokenizer(world, n_codes=cfg.n_codes, seed=tcfg.seed, kind=cfg.tokenizer)
-    vocab = Vocab.build(world.words(), cfg.n_codes)
+        tokenizer = fit_tokenizer(world, n_codes=cfg.n_codes, seed=tcfg.seed, kind=cfg.tokenizer,
+                                  scene_repeat=cfg.tokenizer_scene_repeat)  # fmt: skip
     model = build_model(cfg, vocab, tcfg.seed)
     _check_same_run(out, resume_ckpt, model.cfg, spec)
+    if start is not None:
+        _start_from(model, start, vocab.code_offset)
     data = TrainStream(world, tokenizer, vocab, model.cfg, world.split("train")[: tcfg.n_scenes])
     payload = {
         "stage": "base", "proxy": None, "parent": None,
         "model_config": model.cfg.to_dict(), "train_config": tcfg.to_dict(),
         "vocab": vocab.to_dict(), "tokenizer": tokenizer.state_dict(), "data_spec": spec.to_dict(),
     }  # fmt: skip
+    # where the run started from (`_init_state`), kept when it is resumed
+    started = {"path": start["path"], "step": start["step"]} if start else None
+    if started or (resume_ckpt or {}).get("init"):
+        payload["init"] = started or resume_ckpt["init"]
     device = device or default_device()
     return _run(model, data, tcfg, out, payload, resume_ckpt, device, progress, on_checkpoint)
 
