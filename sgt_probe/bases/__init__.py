@@ -10,13 +10,13 @@ the paper post-trains one released model. Each `<world>-<preset>.pt` was made by
                             # digits 14,000, 22,000 (README: "The bases")
     sgt-probe export sgt_probe/bases/<world>-<preset>.pt  # drops optimizer state, keeps weights
 
-The digits base was then given its preset's own tokenizer, starting from that base's weights
-but its image codes: `--init-from` the 22,000-step base (git show af7d911:<path>), 6,000 steps,
-then `--resume --steps 12000` (README: "The bases"). The checkpoint records it under "init".
-
 and sits beside its training log (`.log.jsonl`) and its held-out scores (`.scores.json`, from
 `sgt-probe eval <pt> --n 512 --proxies segmentation --out <scores>`). Loading one is like
 loading any checkpoint (weights_only, validated).
+
+The digits base was then given its preset's own tokenizer, starting from that base's weights
+but its image codes: `--init-from` the 22,000-step base (git show af7d911:<path>), 6,000 steps,
+then `--resume --steps 12000` (README: "The bases"). The checkpoint records it under "init".
 """
 
 from __future__ import annotations

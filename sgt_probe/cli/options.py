@@ -111,17 +111,15 @@ def _checkpoint(value: Path) -> Path:
     """A checkpoint to read: a .pt file that exists (its contents are checked when read), or a
     Hugging Face model directory of a supported architecture with its weights and processor
     files. Raises CheckpointError, the same one line as loading it would."""
-    from sgt_probe.checkpoint import check_file  # light: torch is imported only to read
-
     if value.is_dir():
         from sgt_probe.sources.hfdir import check_model_dir  # light: reads JSON only
 
         return check_model_dir(value)
-    return check_file(value)
+    return _checkpoint_file(value)
 
 
 def _checkpoint_file(value: Path) -> Path:
-    from sgt_probe.checkpoint import check_file
+    from sgt_probe.checkpoint import check_file  # light: torch is imported only to read
 
     return check_file(value)
 

@@ -156,9 +156,10 @@ def train_base(
         "vocab": vocab.to_dict(), "tokenizer": tokenizer.state_dict(), "data_spec": spec.to_dict(),
     }  # fmt: skip
     # where the run started from (`_init_state`), kept when it is resumed
-    started = {"path": start["path"], "step": start["step"]} if start else None
-    if started or (resume_ckpt or {}).get("init"):
-        payload["init"] = started or resume_ckpt["init"]
+    origin = {"path": start["path"], "step": start["step"]} if start else None
+    origin = origin or (resume_ckpt or {}).get("init")
+    if origin:
+        payload["init"] = origin
     device = device or default_device()
     return _run(model, data, tcfg, out, payload, resume_ckpt, device, progress, on_checkpoint)
 
