@@ -175,21 +175,47 @@ def _start(init, out, captured=None, monkeypatch=None, **model):
         )  # fmt: skip
 
 
-def test_a_base_started_from_another_keeps_all_but_its_image_codes(base, tmp_path, monkeypatch):
+TOKEN_TABLES = ("lm.model.embed_tokens.weight", "lm.lm_head.weight")
+
+
+@pytest.mark.parametrize("n_codes", [32, TINY_MODEL["n_codes"]])
+def test_a_base_given_another_tokenizer_keeps_all_but_its_image_codes(
+    base, tmp_path, monkeypatch, n_codes
+):
     captured = []
-    _start(base, tmp_path / "a.pt", captured, monkeypatch, n_codes=32, tokenizer_scene_repeat=2)
+    _start(base, tmp_path / "a.pt", captured, monkeypatch, n_codes=n_codes,
+           tokenizer_scene_repeat=2)  # fmt: skip
     old, new = load_checkpoint(base)["state_dict"], captured[0].state_dict()
     words = load_model(base).vocab.code_offset
+    assert set(TOKEN_TABLES) <= set(old)
     for name, value in old.items():
-        if new[name].shape == value.shape:
+        if name not in TOKEN_TABLES:
             assert torch.equal(new[name], value), name
-        else:  # the token tables: words carried over, 32 fresh code rows
-            assert new[name].shape[0] == words + 32, name
-            assert torch.equal(new[name][:words], value[:words]), name
+            continue
+        # words carried over; the code rows are fresh, also where the tables' shapes agree
+        assert new[name].shape[0] == words + n_codes, name
+        assert torch.equal(new[name][:words], value[:words]), name
+        assert not torch.isclose(new[name][words:], value[words : words + n_codes]).all(-1).any()
     monkeypatch.undo()
     out = _start(base, tmp_path / "b.pt", n_codes=32)
     assert load_checkpoint(out)["init"] == {"path": str(base), "step": 300}
     assert load_model(out).cfg.n_codes == 32
+
+
+def test_a_base_with_the_same_tokenizer_is_continued_with_its_codebook(base, tmp_path, monkeypatch):
+    def no_fit(*a, **k):
+        raise AssertionError("a continued base fitted a tokenizer")
+
+    monkeypatch.setattr(runner, "fit_tokenizer", no_fit)
+    captured = []
+    _start(base, tmp_path / "a.pt", captured, monkeypatch)
+    old, new = load_checkpoint(base)["state_dict"], captured[0].state_dict()
+    assert all(torch.equal(new[name], value) for name, value in old.items())
+    monkeypatch.undo()
+    monkeypatch.setattr(runner, "fit_tokenizer", no_fit)
+    out = _start(base, tmp_path / "b.pt")
+    assert load_model(out).tokenizer.fingerprint() == load_model(base).tokenizer.fingerprint()
+    assert load_checkpoint(out)["init"] == {"path": str(base), "step": 300}
 
 
 def test_a_base_starts_only_from_a_base_of_the_same_model_and_data(base, tuned, tmp_path):

@@ -194,8 +194,9 @@ InitFrom = Annotated[
     Path | None,
     typer.Option(
         callback=lambda v: _checkpoint_file(v) if v else None,
-        help="start from this base's weights, all but its image codes' (the run fits its own "
-        "tokenizer): a base given a new tokenizer need not learn to read its images again",
+        help="start from this base: with its tokenizer settings, continue it (its tokenizer and "
+        "every weight, a fresh learning-rate schedule); with others, keep all but its image "
+        "codes' rows and fit the run's own tokenizer",
     ),
 ]
 OutCheckpoint = Annotated[Path, typer.Option(callback=out_file, help="checkpoint to write")]

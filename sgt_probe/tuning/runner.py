@@ -70,10 +70,13 @@ _TOKENIZER_FIELDS = ("n_codes", "tokenizer", "tokenizer_scene_repeat", "vocab_si
 
 
 def _init_state(init: Path, cfg: ModelConfig, vocab: Vocab, spec: DataSpec) -> dict:
-    """The weights a run starts from when it starts from the base `init`: all of them but the
-    image codes' rows, which belong to init's tokenizer (the run fits its own). The image
-    reader (patch encoder), every layer and the words' rows carry over, so a base can be given a
-    new tokenizer without learning to read its images again. Checked before any work."""
+    """The weights a run starts from when it starts from the base `init`. With init's tokenizer
+    settings the run continues init: it keeps init's tokenizer and every weight, under a fresh
+    learning-rate schedule (an exported base cannot be resumed). With other tokenizer settings
+    the run fits its own tokenizer and keeps all but the image codes' rows, which belong to
+    init's: the image reader (patch encoder), every layer and the words' rows carry over, so a
+    base can be given a new tokenizer without learning to read its images again. Checked
+    before any work."""
     ckpt = read_checkpoint(init)
     if ckpt.get("stage") != "base":
         raise CheckpointError(f"{init}: is a {ckpt.get('stage')!r} checkpoint; start from a base")
@@ -87,16 +90,30 @@ def _init_state(init: Path, cfg: ModelConfig, vocab: Vocab, spec: DataSpec) -> d
     words = vocab.tokens[: vocab.code_offset]
     if old.tokens[: old.code_offset] != words:
         raise CheckpointError(f"{init}: has other words than this world's; cannot start from it")
-    return {"path": str(init), "step": ckpt["step"], "state_dict": ckpt["state_dict"]}
+    keeps_tokenizer = was == cfg
+    return {
+        "path": str(init),
+        "step": ckpt["step"],
+        "state_dict": ckpt["state_dict"],
+        "tokenizer": ckpt["tokenizer"] if keeps_tokenizer else None,
+    }
 
 
 def _start_from(model, init: dict, n_words: int) -> None:
+    """Load init's weights into `model`; with another tokenizer, only the words' rows of the
+    token tables (their code rows stay fresh, even where the tables have the same shape)."""
     state = model.state_dict()
+    lm = model.lm
+    tables = {
+        lm.get_input_embeddings().weight.data_ptr(),
+        lm.get_output_embeddings().weight.data_ptr(),
+    }
+    names = {n for n, t in state.items() if t.data_ptr() in tables}
     for name, value in init["state_dict"].items():
-        if value.shape == state[name].shape:
-            state[name] = value
-        else:  # a token table: [vocab, d] -- the words' rows
+        if name in names and init["tokenizer"] is None:
             state[name][:n_words] = value[:n_words]
+        else:
+            state[name] = value
     model.load_state_dict(state)
 
 
@@ -142,6 +159,8 @@ def train_base(
         start = _init_state(Path(init), replace(cfg, vocab_size=len(vocab)), vocab, spec)
     if resume_ckpt is not None:  # the codebook is part of the run: never refit on resume
         tokenizer = tokenizer_from_state(resume_ckpt["tokenizer"])
+    elif start is not None and start["tokenizer"] is not None:  # continuing init
+        tokenizer = tokenizer_from_state(start["tokenizer"])
     else:
         tokenizer = fit_tokenizer(world, n_codes=cfg.n_codes, seed=tcfg.seed, kind=cfg.tokenizer,
                                   scene_repeat=cfg.tokenizer_scene_repeat)  # fmt: skip
