@@ -16,7 +16,9 @@ loading any checkpoint (weights_only, validated).
 
 The digits base was then given its preset's own tokenizer, starting from that base's weights
 but its image codes: `--init-from` the 22,000-step base (git show af7d911:<path>), 6,000 steps,
-then `--resume --steps 12000` (README: "The bases"). The checkpoint records it under "init".
+then `--resume --steps 12000`, exported (git show e0227a1:<path>); then continued from that
+exported base, its tokenizer and every weight, with `--init-from` and `--steps 4000` (README:
+"The bases"). The checkpoint records where its last run started under "init".
 """
 
 from __future__ import annotations
