@@ -6,6 +6,7 @@ import json
 import math
 from statistics import fmean
 
+import helpers_train
 import pytest
 import torch
 from helpers_train import SPEC, TINY_MODEL, TINY_TRAIN, _fast, shared_base, train_tiny, tune_tiny
@@ -206,13 +207,14 @@ def test_a_base_with_the_same_tokenizer_is_continued_with_its_codebook(base, tmp
     def no_fit(*a, **k):
         raise AssertionError("a continued base fitted a tokenizer")
 
-    monkeypatch.setattr(runner, "fit_tokenizer", no_fit)
+    # _start fits through helpers_train._cached_fit (in place of runner.fit_tokenizer)
+    monkeypatch.setattr(helpers_train, "_cached_fit", no_fit)
     captured = []
     _start(base, tmp_path / "a.pt", captured, monkeypatch)
     old, new = load_checkpoint(base)["state_dict"], captured[0].state_dict()
     assert all(torch.equal(new[name], value) for name, value in old.items())
     monkeypatch.undo()
-    monkeypatch.setattr(runner, "fit_tokenizer", no_fit)
+    monkeypatch.setattr(helpers_train, "_cached_fit", no_fit)
     out = _start(base, tmp_path / "b.pt")
     assert load_model(out).tokenizer.fingerprint() == load_model(base).tokenizer.fingerprint()
     assert load_checkpoint(out)["init"] == {"path": str(base), "step": 300}
