@@ -90,27 +90,28 @@ def _init_state(init: Path, cfg: ModelConfig, vocab: Vocab, spec: DataSpec) -> d
     words = vocab.tokens[: vocab.code_offset]
     if old.tokens[: old.code_offset] != words:
         raise CheckpointError(f"{init}: has other words than this world's; cannot start from it")
-    keeps_tokenizer = was == cfg
     return {
         "path": str(init),
         "step": ckpt["step"],
         "state_dict": ckpt["state_dict"],
-        "tokenizer": ckpt["tokenizer"] if keeps_tokenizer else None,
+        "tokenizer": ckpt["tokenizer"] if was == cfg else None,  # None: the run fits its own
     }
 
 
 def _start_from(model, init: dict, n_words: int) -> None:
     """Load init's weights into `model`; with another tokenizer, only the words' rows of the
     token tables (their code rows stay fresh, even where the tables have the same shape)."""
+    if init["tokenizer"] is not None:  # continuing init: every weight
+        model.load_state_dict(init["state_dict"])
+        return
     state = model.state_dict()
     lm = model.lm
     tables = {
         lm.get_input_embeddings().weight.data_ptr(),
         lm.get_output_embeddings().weight.data_ptr(),
     }
-    names = {n for n, t in state.items() if t.data_ptr() in tables}
     for name, value in init["state_dict"].items():
-        if name in names and init["tokenizer"] is None:
+        if state[name].data_ptr() in tables:
             state[name][:n_words] = value[:n_words]
         else:
             state[name] = value
