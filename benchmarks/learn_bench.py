@@ -4,6 +4,7 @@ the way, so every change to training is chosen by what it does to held-out compe
     python benchmarks/learn_bench.py --world shapes --preset small --steps 4000 --every 500
     python benchmarks/learn_bench.py --set train.lr=2e-3 --set train.caption_share=0 ...
     python benchmarks/learn_bench.py --tune runs/base.pt --proxy segmentation --steps 300
+    python benchmarks/learn_bench.py --init-from sgt_probe/bases/shapes-small.pt --steps 2000
     python benchmarks/learn_bench.py --watch runs/base.pt --every 2000   # a run in progress
     python benchmarks/learn_bench.py --watch runs/base.pt --steps 14000  # a run being extended
 
@@ -39,7 +40,8 @@ from sgt_probe.tuning.runner import train_base, tune
 
 SHORT = {"count": "cnt", "relation": "rel", "depth": "dep", "distance": "dist",
          "existence": "exist", "single_object": "one", "two_objects": "two", "counting": "count",
-         "colors": "color", "position": "pos", "color_attribution": "attr"}  # fmt: skip
+         "comparison": "cmp", "category": "cat", "colors": "color", "position": "pos",
+         "color_attribution": "attr"}  # fmt: skip
 
 
 def overrides(pairs: list[str]) -> dict[str, dict]:
@@ -155,6 +157,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--set", action="append", default=[], help="model.X=V or train.X=V")
     ap.add_argument("--tune", type=Path, help="tune this base instead of training a base")
     ap.add_argument("--proxy", default=None, help="proxy to tune with and to score")
+    ap.add_argument(
+        "--recipe", default=None, help="with --tune: the tuning recipe (default: paper)"
+    )
+    ap.add_argument(
+        "--init-from", type=Path, help="start the base from this one (train --init-from)"
+    )
     ap.add_argument("--no-gen", action="store_true", help="skip the generation benchmark")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, help="checkpoint path (default: a temporary dir)")
@@ -185,12 +193,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.watch:
         watch(args, on_checkpoint_of(args.watch))
     elif args.tune:
-        tune(args.tune, args.proxy or "segmentation", out, train, device="cpu",
-             on_checkpoint=on_checkpoint)  # fmt: skip
+        tune(args.tune, args.proxy or "segmentation", out, train, recipe=args.recipe,
+             device="cpu", on_checkpoint=on_checkpoint)  # fmt: skip
     else:
         spec = DataSpec(world=args.world, seed=args.seed)
         train_base(spec, out, args.preset, over["model"], train, device="cpu",
-                   on_checkpoint=on_checkpoint)  # fmt: skip
+                   on_checkpoint=on_checkpoint, init=args.init_from)  # fmt: skip
     what = (
         f"tune {args.tune} with {args.proxy}"
         if args.tune

@@ -94,7 +94,7 @@ def step_flops(items, n_params: int, n_layers: int, d_model: int) -> tuple[int, 
 
 def build(preset_name: str, n_scenes: int, proxy: str | None):
     p = preset(preset_name)
-    cfg, tcfg = p["model"], replace(p["train"], n_scenes=n_scenes, proxy=proxy)
+    cfg, tcfg = p.model, replace(p.train, n_scenes=n_scenes, proxy=proxy)
     world = make_world(DataSpec())
     # Codebook quality does not change the cost of a step: fit it on few scenes.
     tokenizer = fit_tokenizer(world, n_scenes=64, n_codes=cfg.n_codes)

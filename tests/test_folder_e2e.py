@@ -13,7 +13,7 @@ from PIL import Image
 from sgt_probe.checkpoint import load_checkpoint
 from sgt_probe.cli import main
 from sgt_probe.data import DataSpec, make_world
-from sgt_probe.model.config import PRESETS, ModelConfig, TrainConfig
+from sgt_probe.model.config import PRESETS, RECIPES, ModelConfig, Preset, TrainConfig, replace
 from sgt_probe.report.format import key_generations, load_report
 from sgt_probe.report.schema import SUITES
 
@@ -67,11 +67,11 @@ def make_folder(root: Path, n: int = 40, seed: int = 0, name_objects: bool = Tru
 def tiny(monkeypatch):
     """The `tiny` preset shrunk until train and tune take a second or two."""
     short = {"batch_size": 8, "warmup": 2, "ckpt_every": 10, "log_every": 10}
-    monkeypatch.setitem(PRESETS, "tiny", {
-        "model": ModelConfig(preset="tiny", **TINY_MODEL),
-        "train": TrainConfig(steps=20, **short),
-        "tune": TrainConfig(steps=10, **short),
-    })  # fmt: skip
+    tune = TrainConfig(steps=10, **short)
+    monkeypatch.setitem(PRESETS, "tiny", Preset(
+        "tiny", ModelConfig(preset="tiny", **TINY_MODEL), TrainConfig(steps=20, **short),
+        {name: replace(tune, **settings) for name, settings in RECIPES.items()},
+    ))  # fmt: skip
 
 
 def test_train_tune_eval_and_compare_a_folder_world(tmp_path, tiny, capsys):

@@ -23,7 +23,7 @@ from sgt_probe.model.sequences import (
     understanding_item,
 )
 from sgt_probe.model.vocab import TASKS, Vocab
-from sgt_probe.tuning.taskdata import TrainStream, batch_plan
+from sgt_probe.tuning.taskdata import FEW_LABEL, TrainStream, batch_plan
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +117,36 @@ def test_the_batch_plan_follows_the_mix():
     tuned = replace(tcfg, proxy="depth", proxy_ratio=0.25)
     tasks = [t for _, t in batch_plan(tuned, 0, 10)]
     assert tasks[:1000] == ["depth"] * 1000 and "depth" not in tasks[1000:]
+
+
+def test_proxy_and_few_label_items_draw_from_their_own_pools():
+    """A proxy-data budget restricts the proxy items' scenes, the few-label arm adds its own
+    items on its own scenes; neither moves the rest of the plan."""
+    tcfg = TrainConfig(batch_size=60, proxy="segmentation", proxy_ratio=2 / 3, seed=3)
+    plan = batch_plan(tcfg, 5, 1000)
+    budget = batch_plan(replace(tcfg, proxy_scenes=7), 5, 1000)
+    assert [t for _, t in budget] == [t for _, t in plan]
+    assert {s for s, t in budget if t == "segmentation"} <= set(range(7))
+    assert [p for p in budget if p[1] != "segmentation"] == [
+        p for p in plan if p[1] != "segmentation"
+    ]
+    few = batch_plan(replace(tcfg, few_label_scenes=5, few_label_share=0.25), 5, 1000)
+    tasks = [t for _, t in few]
+    assert tasks.count(FEW_LABEL) == 15 and tasks[-15:] == [FEW_LABEL] * 15
+    assert tasks.count("segmentation") == 30  # 2/3 of the other 45
+    assert {s for s, t in few if t == FEW_LABEL} <= set(range(5))
+
+
+def test_dialogues_never_ask_the_few_label_family_and_its_items_ask_only_it(stream):
+    tcfg = TrainConfig(batch_size=24, understanding_share=1, caption_share=0,
+                       generation_share=0, seed=4)  # fmt: skip
+    decoded = [stream.vocab.decode(it.ids) for it in stream.batch(tcfg, 0)]
+    assert decoded and not any("what" in words for words in decoded)
+    few = replace(tcfg, few_label_scenes=3, few_label_share=0.5)
+    items = stream.batch(few, 0)
+    asked = [stream.vocab.decode(it.ids) for it in items[12:]]
+    assert all(" ".join(w).count("<task:answer>") == 1 and "what" in w for w in asked)
+    assert all(it.task == "understanding" for it in items)
 
 
 def test_the_loss_is_the_weighted_mean_of_task_means(stream, tmp_path):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sgt_probe.data import PROMPT_FAMILIES, SceneObject
+from sgt_probe.data import PROMPT_FAMILIES, QUESTION_FAMILIES, SceneObject, text
 from sgt_probe.data.text import (
     article,
     make_prompt,
@@ -121,7 +121,7 @@ def test_questions_follow_the_object_list():
         obj(3, "cross", "green", (16, 28), 2),
     ]
     items = {q.family: q for q in questions(objects, 1)}
-    assert set(items) == {"count", "relation", "depth", "distance", "existence"}
+    assert set(items) == set(QUESTION_FAMILIES)
     assert items["count"].answer in ("zero", "one", "three")
     existence = items["existence"]  # odd index: the named object is absent
     assert existence.answer == "no" and existence.objects == ()
@@ -133,6 +133,59 @@ def test_questions_follow_the_object_list():
     assert depth.answer == max(named, key=lambda o: o.depth_rank).shape
     distance = items["distance"]
     assert len(distance.objects) == 3 and distance.answer in distance.choices
+
+
+def counts_of(question: str) -> tuple[str, int, int]:
+    """The comparative and the two counts an "are there more|fewer As than Bs" question names,
+    counted in the scene independently of the question's own code."""
+    word, a, _, b = question.split()[2:]
+    return word, a, b
+
+
+def test_comparison_compares_two_counts_and_is_balanced():
+    objects = [obj(1, "circle", "red", (8, 8), 1), obj(2, "circle", "blue", (24, 8), 2),
+               obj(3, "square", "green", (8, 24), 3)]  # fmt: skip
+    counts = {"circles": 2, "squares": 1, "triangles": 0, "crosses": 0}
+    answers = []
+    for index in range(40):
+        asked = make_questions(objects, box_masks(objects), index, np.random.default_rng(index),
+                               SHAPES, COLORS, SIZE)  # fmt: skip
+        (q,) = [q for q in asked if q.family == "comparison"]
+        word, a, b = counts_of(q.question)
+        assert counts[a] or counts[b]  # at least one of the two is in the scene
+        truth = counts[a] > counts[b] if word == "more" else counts[a] < counts[b]
+        assert q.answer == ("yes" if truth else "no") and q.choices == ("yes", "no")
+        # the answer is yes exactly when (index // 2) is odd: balanced over any 4 scenes
+        assert q.answer == ("yes" if (index // 2) % 2 else "no")
+        answers.append((word, q.answer))
+    assert {w for w, _ in answers} == {"more", "fewer"}
+
+
+def test_category_asks_the_class_of_the_one_object_of_a_color():
+    objects = [obj(1, "circle", "red", (8, 8), 1), obj(2, "cross", "blue", (24, 24), 2)]
+    for index in range(10):
+        (q,) = [q for q in questions(objects, index) if q.family == "category"]
+        color = q.question.split()[3]
+        named = next(o for o in objects if o.color == color)
+        assert q.question == f"what is the {color} object" and q.answer == named.shape
+        assert q.choices == tuple(SHAPES) and q.objects == (named.instance_id,)
+
+
+def test_new_families_leave_the_older_questions_as_they_were():
+    """comparison and category draw after the first five families from the same stream: a
+    scene's other questions are what they were before the two existed (what the earlier bases
+    were trained on), drawn here by the five families' own functions alone."""
+    objects = [obj(1, "circle", "red", (16, 4), 1), obj(2, "square", "blue", (16, 12), 3, half=5),
+               obj(3, "cross", "green", (16, 28), 2)]  # fmt: skip
+    masks = box_masks(objects)
+    for index in range(6):
+        r = rng()
+        older = [text._count(objects, r, SHAPES), text._relation(objects, r, SIZE),
+                 text._depth(objects, masks, r), text._distance(objects, r, SIZE),
+                 text._existence(objects, index, r, SHAPES, COLORS)]  # fmt: skip
+        now = questions(objects, index)
+        assert now[:-2] == [q for q in older if q is not None]
+        assert [q.family for q in now[-2:]] == ["comparison", "category"]
 
 
 def test_existence_present_on_even_index():
@@ -176,4 +229,5 @@ def test_vocabulary():
     words = vocabulary(SHAPES, COLORS)
     assert words == sorted(set(words))
     assert {"how", "many", "circles", "crosses", "orange", "camera", "left", "of"} <= set(words)
+    assert {"more", "fewer", "than", "what", "object"} <= set(words)
     assert not any("{" in w for w in words)

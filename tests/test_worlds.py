@@ -190,6 +190,16 @@ def _answer(q, s, world):
         present = (color, shape) in by_name
         assert q.objects == ((by_name[(color, shape)].instance_id,) if present else ())
         return "yes" if present else "no"
+    if q.family == "comparison":
+        word, a, b = re.fullmatch(r"are there (more|fewer) (\w+) than (\w+)", q.question).groups()
+        n_a, n_b = (sum(o.shape == _shape_of(p, world) for o in s.objects) for p in (a, b))
+        assert n_a or n_b  # at least one of the two is in the scene
+        return "yes" if (n_a > n_b if word == "more" else n_a < n_b) else "no"
+    if q.family == "category":
+        (color,) = re.fullmatch(r"what is the (\w+) object", q.question).groups()
+        (o,) = [o for o in s.objects if o.color == color]
+        assert q.objects == (o.instance_id,) and q.choices == tuple(world.shapes)
+        return o.shape
     raise AssertionError(q.family)
 
 

@@ -17,7 +17,7 @@ import typer
 
 from sgt_probe.data.proxies import PROXIES
 from sgt_probe.data.spec import WORLDS, DataSpec
-from sgt_probe.model.config import PRESETS, VISION_INPUTS
+from sgt_probe.model.config import PRESETS, RECIPES, VISION_INPUTS
 
 GENERATED_WORLDS = tuple(w for w in WORLDS if w != "folder")
 
@@ -152,6 +152,12 @@ EvalFraction = Annotated[
 ]
 Preset = Annotated[Literal[tuple(PRESETS)], typer.Option(help="model and schedule preset")]
 Proxy = Annotated[Literal[PROXIES], typer.Option(help="the generative proxy task")]
+Recipe = Annotated[
+    Literal[tuple(RECIPES)],
+    typer.Option(help="tuning recipe: paper (proxy:dialogues 2:1, weight 1, constant rate; "
+                 "its none is dialogues alone) or weighted (proxy 1:1 with every base task, "
+                 "weight 8)"),
+]  # fmt: skip
 VisionInput = Annotated[Literal[VISION_INPUTS], typer.Option(help="how the model reads images")]
 Seed = Annotated[int, typer.Option(min=0, help="random seed")]
 Steps = Annotated[int | None, typer.Option(min=1, help="override the preset's step count")]

@@ -26,6 +26,7 @@ from sgt_probe.cli.options import (
     OutCheckpoint,
     Preset,
     Proxy,
+    Recipe,
     Resume,
     Seed,
     Steps,
@@ -89,6 +90,7 @@ def tune(
         Path,
         typer.Option(help="checkpoint (.pt) to write; for a model directory, the directory"),
     ],
+    recipe: Recipe = "paper",
     ratio: Annotated[
         float | None,
         typer.Option(callback=between(0, 1), help="share of each batch on the proxy"),
@@ -140,14 +142,14 @@ def tune(
     if base.is_dir():
         from sgt_probe.sources.tuning import tune_dir  # only now: the training stack
 
-        tune_dir(base, proxy, out, spec, overrides, lora, resume, device)
+        tune_dir(base, proxy, out, spec, overrides, lora, resume, device, recipe=recipe)
     else:
         from sgt_probe.model.loading import read_checkpoint
 
         read_checkpoint(base)  # a bad base is refused before the training stack is imported
         from sgt_probe.tuning.runner import tune as run_tune
 
-        run_tune(base, proxy, out, overrides, resume, device)
+        run_tune(base, proxy, out, overrides, resume, device, recipe=recipe)
     _done(out, t0)
 
 

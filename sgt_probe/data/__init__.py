@@ -6,7 +6,18 @@ scene = world.scene(7)  # image, segmentation, instances, depth, edges, objects,
 
 from __future__ import annotations
 
-from .scene import PROMPT_FAMILIES, QUESTION_FAMILIES, Prompt, QAItem, Scene, SceneObject
+from .scene import (
+    FEW_LABEL_FAMILIES,
+    PERCEPTION_FAMILIES,
+    PROMPT_FAMILIES,
+    QUESTION_FAMILIES,
+    REASONING_FAMILIES,
+    SCORED_FAMILIES,
+    Prompt,
+    QAItem,
+    Scene,
+    SceneObject,
+)
 from .spec import WORLDS, DataSpec
 from .world import DataError, World
 
@@ -26,8 +37,12 @@ def make_world(spec: DataSpec) -> World:
 
 
 __all__ = [
+    "FEW_LABEL_FAMILIES",
+    "PERCEPTION_FAMILIES",
     "PROMPT_FAMILIES",
     "QUESTION_FAMILIES",
+    "REASONING_FAMILIES",
+    "SCORED_FAMILIES",
     "WORLDS",
     "DataError",
     "DataSpec",

@@ -36,6 +36,9 @@ RELATION_Q = "where is the {} relative to the {}"
 DEPTH_Q = "which is closer to the camera the {} or the {}"
 DISTANCE_Q = "which is closer to the {} the {} or the {}"
 EXISTENCE_Q = "is there {} {}"
+COMPARISON_Q = "are there {} {} than {}"
+CATEGORY_Q = "what is the {} object"
+COMPARATIVES = ("more", "fewer")
 FIXED_WORDS = "a an and objects top bottom center"
 
 # A depth pair needs a cue visible in pixels: the nearer object covers >= OCCLUSION_PIXELS of
@@ -78,7 +81,8 @@ def relation(a: tuple[float, float], b: tuple[float, float], image_size: int) ->
 
 def vocabulary(shapes: list[str], colors: list[str]) -> list[str]:
     """Sorted list of every word the generated prompts, questions and answers can use."""
-    templates = [COUNT_Q, RELATION_Q, DEPTH_Q, DISTANCE_Q, EXISTENCE_Q, FIXED_WORDS]
+    templates = [COUNT_Q, RELATION_Q, DEPTH_Q, DISTANCE_Q, EXISTENCE_Q, COMPARISON_Q, CATEGORY_Q,
+                 FIXED_WORDS, *COMPARATIVES]  # fmt: skip
     templates += list(POSITION_WORDS.values()) + list(NUMBER_WORDS + DIRECTIONS + YES_NO)
     templates += shapes + [plural(s) for s in shapes] + colors
     return sorted({w for t in templates for w in t.replace("{}", " ").split()})
@@ -253,6 +257,39 @@ def _existence(objects, index, rng, shapes, colors) -> QAItem:
     return QAItem("existence", EXISTENCE_Q.format(article(name), name), answer, YES_NO, ids)
 
 
+def _comparison(objects, index, rng, shapes) -> QAItem | None:
+    """ "are there more|fewer <a>s than <b>s": two counts, then a comparison (reasoning).
+
+    At least one of the two shapes is in the scene. The answer is "yes" iff (index // 2) is
+    odd when such a pair exists, so any run of 4 consecutive scenes is balanced (independent of
+    existence's parity); the comparative is drawn at random, so which shape is present does not
+    give the answer away."""
+    counts = Counter(o.shape for o in objects)
+    word = COMPARATIVES[rng.integers(len(COMPARATIVES))]
+    pairs = [(a, b) for a, b in permutations(shapes, 2) if counts[a] or counts[b]]
+
+    def truth(a, b) -> bool:
+        return counts[a] > counts[b] if word == "more" else counts[a] < counts[b]
+
+    want = (index // 2) % 2 == 1
+    options = [(a, b) for a, b in pairs if truth(a, b) == want] or pairs
+    if not options:
+        return None
+    a, b = options[rng.integers(len(options))]
+    ids = tuple(o.instance_id for o in objects if o.shape in (a, b))
+    answer = YES_NO[0] if truth(a, b) else YES_NO[1]
+    return QAItem("comparison", COMPARISON_Q.format(word, plural(a), plural(b)), answer, YES_NO,
+                  ids)  # fmt: skip
+
+
+def _category(objects, rng, shapes) -> QAItem:
+    """ "what is the <color> object": the class of the one object of that color (colors are
+    unique in a scene); every class of the world is a choice."""
+    o = objects[rng.integers(len(objects))]
+    return QAItem("category", CATEGORY_Q.format(o.color), o.shape, tuple(shapes),
+                  (o.instance_id,))  # fmt: skip
+
+
 def make_questions(
     objects: list[SceneObject],
     masks: dict[int, np.ndarray],
@@ -270,5 +307,9 @@ def make_questions(
         _depth(objects, masks, rng),
         _distance(objects, rng, image_size),
         _existence(objects, index, rng, shapes, colors),
+        # drawn after the first five, so their questions are what they were before these two
+        # families existed (the same random stream, consumed in the same order)
+        _comparison(objects, index, rng, shapes),
+        _category(objects, rng, shapes),
     ]
     return [item for item in items if item is not None]

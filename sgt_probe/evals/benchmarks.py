@@ -1,7 +1,8 @@
 """Evaluation of one checkpoint on held-out scenes (the world's "eval" split).
 
 - understanding (CV-Bench analogue): accuracy per question family, argmax over the item's
-  choices; overall = mean of the family accuracies. Beside it, its floor: the accuracy of a
+  choices; overall = mean of the family accuracies, the few-label family left out (no base is
+  taught it: `data.scene.FEW_LABEL_FAMILIES`). Beside it, its floor: the accuracy of a
   blind answerer that picks, among each item's choices, the answer most common for that family
   on training scenes (`answer_priors`). A model at its floor reads nothing from the image.
 - generation (GenEval analogue): the prompt's image is sampled (`GENERATION_TEMPERATURE`), decoded
@@ -30,7 +31,7 @@ import numpy as np
 
 from sgt_probe import data as data_package
 from sgt_probe.data.proxies import read_depth, read_edges, read_segmentation, render_proxy
-from sgt_probe.data.scene import PROMPT_FAMILIES, QUESTION_FAMILIES
+from sgt_probe.data.scene import PROMPT_FAMILIES, QUESTION_FAMILIES, SCORED_FAMILIES
 from sgt_probe.data.world import GeneratedWorld
 from sgt_probe.evals import judge as judge_module
 from sgt_probe.evals.judge import Judge, training_blobs, unjudgeable
@@ -135,10 +136,13 @@ GENERATION_GUIDANCE = 4.0
 PRIOR_SCENES = 2000  # training scenes whose answers give the blind answerer its priors
 
 
-def family_scores(items: list[dict], families, key: str = "correct") -> dict:
+def family_scores(items: list[dict], families, key: str = "correct", overall_of=None) -> dict:
+    """Accuracy per family present among `items`, and overall: the mean over the families of
+    `overall_of` (default: all of `families`) that are present."""
     fams = {f: [it[key] for it in items if it["family"] == f] for f in families}
     per = {f: float(np.mean(v)) for f, v in fams.items() if v}
-    return {"overall": float(np.mean(list(per.values()))) if per else float("nan"), "families": per}
+    scored = [v for f, v in per.items() if f in (overall_of or families)]
+    return {"overall": float(np.mean(scored)) if scored else float("nan"), "families": per}
 
 
 @cache
@@ -187,8 +191,13 @@ def evaluate_understanding(source, data: TaskData, forward=None) -> dict:
             "pred": pred, "correct": pred == qa.answer, "p_answer": float(pa),
             "prior_correct": blind == qa.answer,
         })  # fmt: skip
-    floor = family_scores(out, QUESTION_FAMILIES, key="prior_correct")
-    return {**family_scores(out, QUESTION_FAMILIES), "floor": floor, "items": out}
+    # overall leaves out the few-label family, which no base is taught (data.scene)
+    floor = family_scores(out, QUESTION_FAMILIES, "prior_correct", SCORED_FAMILIES)
+    return {
+        **family_scores(out, QUESTION_FAMILIES, overall_of=SCORED_FAMILIES),
+        "floor": floor,
+        "items": out,
+    }
 
 
 def generate_images(source, data: TaskData) -> np.ndarray:

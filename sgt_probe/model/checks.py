@@ -21,7 +21,14 @@ import torch
 from sgt_probe.checkpoint import CheckpointError
 from sgt_probe.data.proxies import PROXIES
 from sgt_probe.data.spec import WORLDS, DataSpec
-from sgt_probe.model.config import PRESETS, TOKENIZERS, VISION_INPUTS, ModelConfig, TrainConfig
+from sgt_probe.model.config import (
+    PRESETS,
+    SCHEDULES,
+    TOKENIZERS,
+    VISION_INPUTS,
+    ModelConfig,
+    TrainConfig,
+)
 from sgt_probe.model.vocab import SPECIALS, TASKS, Vocab
 
 STAGES = ("base", "tune")
@@ -110,12 +117,13 @@ def _train_config(path: Path, d) -> None:
     s = _Section(path, "train_config", d, TrainConfig)
     for key in ("steps", "batch_size", "n_scenes", "ckpt_every", "log_every"):
         s.integer(key, 1)
-    s.integer("warmup", 0)
+    for key in ("warmup", "proxy_scenes", "few_label_scenes"):
+        s.integer(key, 0)
     s.integer("seed", 0, SEED_MAX)
     s.number("lr", 0, open_lo=True)
     s.number("grad_clip", 0, open_lo=True)
     s.number("weight_decay", 0)
-    for key in ("min_lr_ratio", "proxy_ratio", "prompt_dropout"):
+    for key in ("min_lr_ratio", "proxy_ratio", "prompt_dropout", "few_label_share"):
         s.number(key, 0, 1)
     for key in (
         "understanding_share",
@@ -128,6 +136,7 @@ def _train_config(path: Path, d) -> None:
     ):
         s.number(key, 0)
     s.choice("proxy", PROXIES, optional=True)
+    s.choice("schedule", SCHEDULES)
 
 
 def _data_spec(path: Path, d, cfg: ModelConfig) -> DataSpec:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
 VISION_INPUTS = ("patch", "vq")
+SCHEDULES = ("cosine", "constant")
 TOKENIZERS = ("kmeans", "vqvae")  # sgt_probe.tokenizer.KINDS
 
 
@@ -86,8 +87,23 @@ class TrainConfig(_Dict):
     # unconditional image distribution that classifier-free guidance contrasts the prompt
     # against (Ho & Salimans 2022; Emu3 and Janus drop 10%). 0: no unconditional training.
     prompt_dropout: float = 0.0
+    # Learning rate after warm-up: "cosine" decays to min_lr_ratio * lr by the last step;
+    # "constant" holds lr (the paper's tuning: constant after warm-up).
+    schedule: str = "cosine"
+    # Proxy items draw their scenes from the first proxy_scenes of the training pool (0: all of
+    # it): the data-scaling arm's budget of distinct proxy scenes. The other items are unchanged.
+    proxy_scenes: int = 0
+    # The few-label arm: a share few_label_share of each batch asks the few-label family
+    # (data.scene.FEW_LABEL_FAMILIES, asked in no dialogue) on one of the first few_label_scenes
+    # training scenes, one question per item. 0: the family is never asked.
+    few_label_scenes: int = 0
+    few_label_share: float = 0.25
     ckpt_every: int = 50
     log_every: int = 10
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}")
 
     def task_weight(self, task: str) -> float:
         """The loss weight of a task name as the loop logs it (a proxy name is a proxy)."""
@@ -96,29 +112,84 @@ class TrainConfig(_Dict):
         return named.get(task, self.proxy_weight)
 
 
-PRESETS: dict[str, dict] = {
+@dataclass(frozen=True)
+class Preset:
+    """A model size with its base-training schedule and its tuning recipes, passed whole."""
+
+    name: str
+    model: ModelConfig
+    train: TrainConfig  # base training
+    # Tuning recipes by name, the default first (`RECIPES` says what each one is).
+    recipes: dict[str, TrainConfig]
+    # A world's own model settings, where they differ from `model` (its tokenizer).
+    world_models: dict[str, ModelConfig] = field(default_factory=dict)
+
+    def model_for(self, world: str) -> ModelConfig:
+        return self.world_models.get(world, self.model)
+
+    def recipe(self, name: str | None = None) -> TrainConfig:
+        """The tuning config of recipe `name` (None: the default); ValueError naming it."""
+        name = name or DEFAULT_RECIPE
+        if name not in self.recipes:
+            raise ValueError(f"unknown recipe {name!r}; choose one of {', '.join(self.recipes)}")
+        return self.recipes[name]
+
+
+# What each tuning recipe is (the README's "Tuning recipes" says more).
+RECIPES = {
+    # The paper's released training (song2yu/SGT: BAGEL data/configs/high_mixed_sam.yaml and its
+    # README's "2:1 (Segmentation : VQA)"; OmniGen2 options/sft_panoptic.yml): the proxy mixed
+    # with question dialogues only, 2:1 in every batch, each loss at weight 1, the learning rate
+    # constant after warm-up. Its `none` spends the same steps on the dialogues alone (the
+    # paper's SFT-only arm).
+    "paper": dict(
+        proxy_ratio=2 / 3,
+        understanding_share=1.0,
+        caption_share=0.0,
+        generation_share=0.0,
+        proxy_weight=1.0,
+        schedule="constant",
+    ),  # fmt: skip
+    # This project's earlier recipe: the proxy 1:1 with every base task (dialogues, captions,
+    # generation, prompts dropped 10% of the time), its loss weighted 8, a cosine schedule.
+    "weighted": dict(
+        proxy_ratio=0.5,
+        understanding_share=0.4,
+        caption_share=0.2,
+        generation_share=0.4,
+        proxy_weight=8.0,
+        prompt_dropout=0.1,
+    ),  # fmt: skip
+}
+DEFAULT_RECIPE = "paper"
+
+
+def _recipes(**common) -> dict[str, TrainConfig]:
+    """Every recipe at the same steps, batch and learning rate (`common`)."""
+    return {name: TrainConfig(**{**common, **settings}) for name, settings in RECIPES.items()}
+
+
+_TINY = ModelConfig(preset="tiny")
+_SMALL = ModelConfig(preset="small", n_layers=6, n_codes=512, tokenizer="vqvae")
+
+PRESETS: dict[str, Preset] = {
     # tiny: the tests' preset (and a quick look at the pipeline); a k-means codebook fitted in
     # seconds, a few hundred steps. Its models answer at their priors.
-    "tiny": {
-        "model": ModelConfig(preset="tiny"),
-        "train": TrainConfig(steps=300, batch_size=32),
-        "tune": TrainConfig(steps=150, batch_size=32, lr=1.5e-3, warmup=10),
-    },
+    "tiny": Preset(
+        "tiny",
+        _TINY,
+        TrainConfig(steps=300, batch_size=32),
+        _recipes(steps=150, batch_size=32, lr=1.5e-3, warmup=10),
+    ),
     # small: the bases the demo and the study tune (one per world, shipped in
-    # sgt_probe/bases/, made by `sgt-probe train --preset small`), 6 layers so the by-layer
-    # analyses have a middle to look at, and the learned VQ-VAE the generation judge can read.
-    # Base training is long (held-out answers leave their priors only after thousands of steps
-    # on fresh scenes; benchmarks/learn_bench.py); tuning is short enough for the demo.
-    "small": {
-        "model": ModelConfig(preset="small", n_layers=6, n_codes=512, tokenizer="vqvae"),
-        # Per-world model settings over "model". Digit glyphs need more of the codebook than
-        # shapes: fitted as shapes' is, the judge read 0.73-0.88 of the families on VQ-decoded
-        # digits ground truth (bar 0.80); twice the codes and scenes drawn 3x as often as each
-        # map gave 0.81-0.94, maps as sharp (512 held-out scenes; benchmarks/tokenizer_bench.py
-        # --world digits --variant n_codes=1024 --kinds scene,scene,scene,segmentation,depth,
-        # edge,inpainting_input). Each alone moved no family beyond noise.
-        "worlds": {"digits": {"n_codes": 1024, "tokenizer_scene_repeat": 3}},
-        "train": TrainConfig(
+    # sgt_probe/bases/, made by `sgt-probe train --preset small`; docs/bases.md), 6 layers so the
+    # by-layer analyses have a middle to look at, and the learned VQ-VAE the generation judge can
+    # read. Digit glyphs need more of the codebook than shapes: twice the codes, scenes drawn 3x
+    # as often as each map when the tokenizer is fitted (docs/bases.md, "The tokenizer").
+    "small": Preset(
+        "small",
+        _SMALL,
+        TrainConfig(
             steps=6000,
             batch_size=32,
             lr=2e-3,
@@ -130,32 +201,23 @@ PRESETS: dict[str, dict] = {
             generation_share=0.35,
             prompt_dropout=0.1,
         ),  # fmt: skip
-        # every tuning, the `none` control included, keeps the unconditional stream trained.
-        # Half the batch and twice the steps of 32 x 300, for the same items and compute: on the
-        # 26,000-step shapes base segmentation mIoU 0.281 -> 0.346, understanding 0.899 / 0.893
-        # (256 held-out scenes; benchmarks/learn_bench.py --tune ... --proxy segmentation).
-        # The proxy is what tuning is for, so its loss weighs 8 against the base tasks' 1
-        # (captions 0.5): at the same compute, proxy weight 1 / 3 / 6 / 8 / 12 gave mIoU
-        # 0.346 / 0.446 / 0.508 / 0.536 / 0.559 at understanding 0.893 / 0.890 / 0.884 / 0.883 /
-        # 0.890, where twice the learning rate gave 0.382 at 0.810 (same benchmark, --set).
-        "tune": TrainConfig(
-            steps=600, batch_size=16, lr=1e-3, warmup=40, prompt_dropout=0.1, proxy_weight=8.0
-        ),
-    },
+        # steps and learning rate chosen with benchmarks/learn_bench.py (docs/study.md, "The
+        # recipe"): the paper recipe's segmentation reaches mIoU >= 0.50 on shapes
+        _recipes(steps=600, batch_size=16, lr=1e-3, warmup=40),
+        {"digits": replace(_SMALL, n_codes=1024, tokenizer_scene_repeat=3)},
+    ),
 }
 
 
-def preset(name: str) -> dict:
+def preset(name: str) -> Preset:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     return PRESETS[name]
 
 
 def base_model_config(name: str, world: str, **overrides) -> ModelConfig:
-    """The model preset `name` trains on `world`: its "model", then its settings for that
-    world, then `overrides`."""
-    p = preset(name)
-    return replace(p["model"], **{**p.get("worlds", {}).get(world, {}), **overrides})
+    """The model preset `name` trains on `world`: its model for that world, then `overrides`."""
+    return replace(preset(name).model_for(world), **overrides)
 
 
 __all__ = [
@@ -163,6 +225,10 @@ __all__ = [
     "ModelConfig",
     "TrainConfig",
     "PRESETS",
+    "Preset",
+    "RECIPES",
+    "DEFAULT_RECIPE",
+    "SCHEDULES",
     "preset",
     "replace",
     "TOKENIZERS",

@@ -33,7 +33,7 @@ from sgt_probe.data import make_world
 from sgt_probe.data.proxies import PROXIES
 from sgt_probe.data.spec import DataSpec
 from sgt_probe.device import default_device
-from sgt_probe.model.config import TrainConfig
+from sgt_probe.model.config import DEFAULT_RECIPE, RECIPES, TrainConfig
 from sgt_probe.sources.emu3 import Emu3Source, load_emu3, quiet
 from sgt_probe.sources.hfdir import check_model_dir, check_tunable, read_sidecar, write_sidecar
 from sgt_probe.tuning import check_fresh
@@ -130,8 +130,8 @@ def saver(source: Emu3Source, lora: dict | None):
             source.model.save_pretrained(tmp, state_dict=plain_state_dict(contents["state_dict"],
                                                                           lora))  # fmt: skip
             source.processor.save_pretrained(tmp)
-            keys = ("stage", "proxy", "parent", "data_spec", "train_config", "lora", "seed",
-                    "step", "history")  # fmt: skip
+            keys = ("stage", "proxy", "recipe", "parent", "data_spec", "train_config", "lora",
+                    "seed", "step", "history")  # fmt: skip
             write_sidecar(tmp, {k: contents[k] for k in keys})
             adapter = {k: v for k, v in contents["state_dict"].items() if ".lora_" in k}
             torch.save({"optimizer": contents["optimizer"], "rng": contents["rng"],
@@ -164,7 +164,7 @@ def _resume_state(out: Path, tcfg: TrainConfig, spec: DataSpec, base: Path, lora
 def tune_dir(
     base: str | Path, proxy: str, out: str | Path, spec: DataSpec,
     train_overrides: dict | None = None, lora: bool = False, resume: bool = False,
-    device: str | None = None, progress: bool = True,
+    device: str | None = None, progress: bool = True, recipe: str = DEFAULT_RECIPE,
 ) -> Path:  # fmt: skip
     """Tune the model at `base` with `proxy` on the world `spec`, writing directory `out`."""
     if proxy not in PROXIES:
@@ -172,7 +172,10 @@ def tune_dir(
     base, out = Path(base), Path(out)
     meta = check_tunable(base)
     check_fresh(out, resume)
-    tcfg = replace(TUNE, proxy=proxy, **(train_overrides or {}))
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
+    # the recipe's mix and weights over a pretrained model's step size and batch (TUNE)
+    tcfg = replace(TUNE, proxy=proxy, **RECIPES[recipe], **(train_overrides or {}))
     lora_cfg = dict(LORA) if lora else None
     state = _resume_state(out, tcfg, spec, base, lora_cfg) if out.exists() else None
     if state is not None and state["step"] >= tcfg.steps:
@@ -192,7 +195,7 @@ def tune_dir(
     world = make_world(spec)
     stream = SourceStream(world, source, world.split("train")[: tcfg.n_scenes])
     payload = {
-        "stage": "tune", "proxy": proxy, "seed": tcfg.seed, "lora": lora_cfg,
+        "stage": "tune", "proxy": proxy, "recipe": recipe, "seed": tcfg.seed, "lora": lora_cfg,
         "parent": {"path": str(base), "step": meta.get("step", 0)},
         "data_spec": spec.to_dict(), "train_config": tcfg.to_dict(),
     }  # fmt: skip

@@ -62,6 +62,8 @@ def init_distributed() -> Dist:
 def get_lr(step: int, tcfg: TrainConfig) -> float:
     if step < tcfg.warmup:
         return tcfg.lr * (step + 1) / tcfg.warmup
+    if tcfg.schedule == "constant":
+        return tcfg.lr
     progress = (step - tcfg.warmup) / max(1, tcfg.steps - tcfg.warmup)
     cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
     return tcfg.lr * (tcfg.min_lr_ratio + (1 - tcfg.min_lr_ratio) * cosine)

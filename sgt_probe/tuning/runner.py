@@ -16,7 +16,13 @@ from sgt_probe.data import make_world
 from sgt_probe.data.proxies import PROXIES
 from sgt_probe.data.spec import DataSpec
 from sgt_probe.device import default_device
-from sgt_probe.model.config import ModelConfig, TrainConfig, base_model_config, preset
+from sgt_probe.model.config import (
+    DEFAULT_RECIPE,
+    ModelConfig,
+    TrainConfig,
+    base_model_config,
+    preset,
+)
 from sgt_probe.model.loading import build_model, load_model, read_checkpoint
 from sgt_probe.model.vocab import Vocab
 from sgt_probe.tokenizer import fit_tokenizer, tokenizer_from_state
@@ -75,8 +81,9 @@ def _init_state(init: Path, cfg: ModelConfig, vocab: Vocab, spec: DataSpec) -> d
     learning-rate schedule (an exported base cannot be resumed). With other tokenizer settings
     the run fits its own tokenizer and keeps all but the image codes' rows, which belong to
     init's: the image reader (patch encoder), every layer and the words' rows carry over, so a
-    base can be given a new tokenizer without learning to read its images again. Checked
-    before any work."""
+    base can be given a new tokenizer without learning to read its images again. A world that
+    gained words since init was trained (new question families) is fine: init's words keep
+    their rows and the new ones start fresh. Checked before any work."""
     ckpt = read_checkpoint(init)
     if ckpt.get("stage") != "base":
         raise CheckpointError(f"{init}: is a {ckpt.get('stage')!r} checkpoint; start from a base")
@@ -87,23 +94,28 @@ def _init_state(init: Path, cfg: ModelConfig, vocab: Vocab, spec: DataSpec) -> d
     if replace(was, **same) != cfg:
         raise CheckpointError(f"{init}: is another model (not only another tokenizer)")
     old = Vocab.from_dict(ckpt["vocab"])
-    words = vocab.tokens[: vocab.code_offset]
-    if old.tokens[: old.code_offset] != words:
-        raise CheckpointError(f"{init}: has other words than this world's; cannot start from it")
+    lost = sorted(set(old.tokens[: old.code_offset]) - set(vocab.tokens[: vocab.code_offset]))
+    if lost:
+        raise CheckpointError(f"{init}: has words this world lacks ({', '.join(lost[:5])}); "
+                              "cannot start from it")  # fmt: skip
+    continuing = replace(was, vocab_size=cfg.vocab_size) == cfg
     return {
         "path": str(init),
         "step": ckpt["step"],
         "state_dict": ckpt["state_dict"],
-        "tokenizer": ckpt["tokenizer"] if was == cfg else None,  # None: the run fits its own
+        "vocab": old,
+        "tokenizer": ckpt["tokenizer"] if continuing else None,  # None: the run fits its own
     }
 
 
-def _start_from(model, init: dict, n_words: int) -> None:
-    """Load init's weights into `model`; with another tokenizer, only the words' rows of the
-    token tables (their code rows stay fresh, even where the tables have the same shape)."""
-    if init["tokenizer"] is not None:  # continuing init: every weight
-        model.load_state_dict(init["state_dict"])
-        return
+def _start_from(model, init: dict, vocab: Vocab) -> None:
+    """Load init's weights into `model`. The token tables' rows are copied by token: every word
+    of init's keeps its row, and its codes' rows too when the run continues init (same
+    tokenizer); other rows stay fresh, even where the tables have the same shape."""
+    old: Vocab = init["vocab"]
+    keep = list(old.tokens if init["tokenizer"] is not None else old.tokens[: old.code_offset])
+    rows_new = torch.tensor([vocab[t] for t in keep])
+    rows_old = torch.tensor([old[t] for t in keep])
     state = model.state_dict()
     lm = model.lm
     tables = {
@@ -112,7 +124,7 @@ def _start_from(model, init: dict, n_words: int) -> None:
     }
     for name, value in init["state_dict"].items():
         if state[name].data_ptr() in tables:
-            state[name][:n_words] = value[:n_words]
+            state[name][rows_new] = value[rows_old]
         else:
             state[name] = value
     model.load_state_dict(state)
@@ -146,10 +158,9 @@ def train_base(
     out = Path(out)
     if init is not None and resume:
         raise ValueError("init starts a run and resume continues one: choose one")
-    p = preset(preset_name)
     overrides = {**(model_overrides or {}), "image_size": spec.image_size}
     cfg: ModelConfig = base_model_config(preset_name, spec.world, **overrides)
-    tcfg: TrainConfig = replace(p["train"], **(train_overrides or {}))
+    tcfg: TrainConfig = replace(preset(preset_name).train, **(train_overrides or {}))
     resume_ckpt = _resume_state(out, tcfg, resume)
     if resume_ckpt is not None and resume_ckpt["finished"]:
         return out
@@ -168,7 +179,7 @@ def train_base(
     model = build_model(cfg, vocab, tcfg.seed)
     _check_same_run(out, resume_ckpt, model.cfg, spec)
     if start is not None:
-        _start_from(model, start, vocab.code_offset)
+        _start_from(model, start, vocab)
     data = TrainStream(world, tokenizer, vocab, model.cfg, world.split("train")[: tcfg.n_scenes])
     payload = {
         "stage": "base", "proxy": None, "parent": None,
@@ -193,15 +204,18 @@ def tune(
     device: str | None = None,
     progress: bool = True,
     on_checkpoint=None,
+    recipe: str | None = None,
 ) -> Path:
+    """Tune the base at `base` with `proxy` by the preset's `recipe` (None: the default,
+    `model.config.DEFAULT_RECIPE`); `train_overrides` replace the recipe's fields."""
     if proxy not in PROXIES:
         raise ValueError(f"unknown proxy {proxy!r}; choose one of {', '.join(PROXIES)}")
     out = Path(out)
     loaded = load_model(base)
     if loaded.ckpt.get("stage") != "base":
         raise CheckpointError(f"{base}: is a {loaded.ckpt.get('stage')!r} checkpoint; tune a base")
-    p = preset(loaded.cfg.preset)
-    tcfg: TrainConfig = replace(p["tune"], proxy=proxy, **(train_overrides or {}))
+    recipe_cfg = preset(loaded.cfg.preset).recipe(recipe)
+    tcfg: TrainConfig = replace(recipe_cfg, proxy=proxy, **(train_overrides or {}))
     resume_ckpt = _resume_state(out, tcfg, resume)
     if resume_ckpt is not None and resume_ckpt["finished"]:
         return out
@@ -211,7 +225,8 @@ def tune(
     data = TrainStream(world, loaded.tokenizer, loaded.vocab, loaded.cfg, scenes)
     payload = {
         **{k: loaded.ckpt[k] for k in ("model_config", "vocab", "tokenizer", "data_spec")},
-        "stage": "tune", "proxy": proxy, "train_config": tcfg.to_dict(),
+        "stage": "tune", "proxy": proxy, "recipe": recipe or DEFAULT_RECIPE,
+        "train_config": tcfg.to_dict(),
         "parent": {"path": str(base), "step": loaded.ckpt["step"],
                    "train_config": loaded.ckpt["train_config"]},
     }  # fmt: skip

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sgt_probe.data.proxies import render_proxy
+from sgt_probe.data.scene import FEW_LABEL_FAMILIES
 from sgt_probe.data.text import caption
 from sgt_probe.model.config import ModelConfig, TrainConfig
 from sgt_probe.model.sequences import (
@@ -90,19 +91,39 @@ class TaskData:
         return proxy_item(self.vocab, proxy, codes[i], pixels[i], target, self.cfg.vision_input)
 
 
+FEW_LABEL = "few_label"  # a batch_plan task: one few-label question (an understanding item)
+
+
 def batch_plan(tcfg: TrainConfig, step: int, n_pool: int) -> list[tuple[int, str]]:
     """(position in the scene pool, task) for each item of the global batch of `step`: proxy
     items first, then base items drawn by the mix (understanding dialogue, caption or
-    generation)."""
+    generation), then the few-label items (`TrainConfig.few_label_scenes`).
+
+    Proxy items draw from the first `proxy_scenes` of the pool when that is set, few-label items
+    from its first `few_label_scenes`; each from a random stream of its own, so a plan without
+    them is the plan it always was."""
     rng = np.random.default_rng([tcfg.seed, step])
-    n_proxy = round(tcfg.batch_size * tcfg.proxy_ratio) if tcfg.proxy not in (None, "none") else 0
+    n_label = round(tcfg.batch_size * tcfg.few_label_share) if tcfg.few_label_scenes else 0
+    n_rest = tcfg.batch_size - n_label
+    n_proxy = round(n_rest * tcfg.proxy_ratio) if tcfg.proxy not in (None, "none") else 0
     scenes = rng.integers(n_pool, size=tcfg.batch_size)
     shares = np.array([tcfg.understanding_share, tcfg.caption_share, tcfg.generation_share])
     base = rng.choice(
         ["understanding", "caption", "generation"], tcfg.batch_size, p=shares / shares.sum()
     )
-    tasks = [tcfg.proxy] * n_proxy + list(base[n_proxy:])
+    if tcfg.proxy_scenes and n_proxy:
+        budget = np.random.default_rng([tcfg.seed, step, 1])
+        scenes[:n_proxy] = budget.integers(min(tcfg.proxy_scenes, n_pool), size=n_proxy)
+    if n_label:
+        labelled = np.random.default_rng([tcfg.seed, step, 2])
+        scenes[n_rest:] = labelled.integers(min(tcfg.few_label_scenes, n_pool), size=n_label)
+    tasks = [tcfg.proxy] * n_proxy + list(base[n_proxy:n_rest]) + [FEW_LABEL] * n_label
     return list(zip(scenes.tolist(), tasks, strict=True))
+
+
+def asked(questions) -> list[int]:
+    """The questions of a scene a training dialogue asks: all but the few-label families'."""
+    return [q for q, qa in enumerate(questions) if qa.family not in FEW_LABEL_FAMILIES]
 
 
 @dataclass(frozen=True)
@@ -136,11 +157,16 @@ class TrainStream:
         data = self.task_data([self.scenes[plan[g][0]] for g in mine], self.proxies(tcfg))
         items = []
         for k, g in enumerate(mine):
-            task, n_questions = plan[g][1], len(data.scenes[k].questions)
-            if task == "understanding" and n_questions:
+            task, questions = plan[g][1], data.scenes[k].questions
+            dialogue = asked(questions)
+            if task == FEW_LABEL:
+                few = [q for q, qa in enumerate(questions) if qa.family in FEW_LABEL_FAMILIES]
+                # a scene lacking the family (a folder's) gives its first question instead
+                items.append(data.understanding(k, few[0] if few else 0))
+            elif task == "understanding" and dialogue:
                 # each dialogue asks its questions in its own random order, so every family is
                 # also asked first, right after the image, as evaluation asks it
-                order = np.random.default_rng([tcfg.seed, step, g]).permutation(n_questions)
+                order = np.random.default_rng([tcfg.seed, step, g]).permutation(dialogue)
                 items.append(data.dialogue(k, order))
             elif task in ("understanding", "caption"):  # a scene without questions: caption
                 items.append(data.caption(k))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from sgt_probe.compare.inputs import Inputs
-from sgt_probe.data.scene import PROMPT_FAMILIES, QUESTION_FAMILIES
+from sgt_probe.data.scene import PROMPT_FAMILIES, QUESTION_FAMILIES, SCORED_FAMILIES
 from sgt_probe.evals.benchmarks import (
     PROXY_METRICS,
     evaluate_generation,
@@ -33,15 +33,18 @@ NAME = "benchmarks"
 
 
 def paired_deltas(names: list[str], per_item: dict, bench: str, families, n_boot: int,
-                  seed: int) -> list[Delta]:  # fmt: skip
+                  seed: int, overall_of=None) -> list[Delta]:  # fmt: skip
     """Every checkpoint after the first against the first, overall and per family, paired over
-    the same items (scenes resampled together)."""
+    the same items (scenes resampled together). Overall is over the families of `overall_of`
+    (default: all), as the benchmark's overall is."""
     ref = per_item[names[0]]
+    overall = set(overall_of or families)
     out = []
     for b in names[1:]:
         other = per_item[b]
         for fam in ("overall", *families):
-            sel = [i for i, it in enumerate(ref) if fam == "overall" or it["family"] == fam]
+            sel = [i for i, it in enumerate(ref)
+                   if it["family"] == fam or (fam == "overall" and it["family"] in overall)]  # fmt: skip
             if not sel:
                 continue
             a = np.array([float(ref[i]["correct"]) for i in sel])
@@ -91,7 +94,8 @@ def run(inputs: Inputs, arrays: dict[str, np.ndarray]) -> Benchmarks:
         arrays[GENERATIONS_TRUTH.key] = np.stack([s.image for s in data.scenes])
     u_fams = _present(QUESTION_FAMILIES, understood[names[0]])
     g_fams = _present(PROMPT_FAMILIES, generated[names[0]])
-    deltas = paired_deltas(names, understood, "understanding", u_fams, cfg.n_boot, cfg.seed)
+    deltas = paired_deltas(names, understood, "understanding", u_fams, cfg.n_boot, cfg.seed,
+                           overall_of=SCORED_FAMILIES)  # fmt: skip
     deltas += paired_deltas(names, generated, "generation", g_fams, cfg.n_boot, cfg.seed)
     generations = Generations(
         items=[
