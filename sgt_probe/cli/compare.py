@@ -87,6 +87,9 @@ def compare(
             help="comma-separated analyses to run (default all): " + ", ".join(SUITES),
         ),
     ] = ",".join(SUITES),
+    generation: Annotated[
+        bool, typer.Option(help="draw and judge generations in the benchmarks (the slow part)")
+    ] = True,
     world: ModelWorld = None,
     path: FolderPath = None,
     image_size: ModelImageSize = None,
@@ -106,7 +109,8 @@ def compare(
 
     cfg = CompareConfig(n_scenes=n_scenes, n_probe_scenes=n_probe_scenes, seed=seed,
                         device=device or default_device(), batch_size=batch_size,
-                        suites=tuple(s.strip() for s in suites.split(",") if s.strip()))  # fmt: skip
+                        suites=tuple(s.strip() for s in suites.split(",") if s.strip()),
+                        generation=generation)  # fmt: skip
     t0 = time.perf_counter()
     report = run_compare(checkpoints, out, cfg, spec=spec)
     write_html(out)

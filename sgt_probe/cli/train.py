@@ -164,6 +164,9 @@ def print_eval(name: str, result: dict) -> None:
         table.add_row(bench, "overall", f"{result[bench]['overall']:.3f}", style="bold")
         for fam, v in result[bench]["families"].items():
             table.add_row("", fam, f"{v:.3f}")
+    leak = result.get("generation", {}).get("leak")
+    if leak:  # generated scenes the leak detector calls a proxy's map (evals/leak.py)
+        table.add_row("proxy leak", "scenes drawn as maps", f"{leak['map_rate']:.3f}")
     for k, v in result.get("proxy_quality", {}).items():
         table.add_row("proxy", k, f"{v:.3f}")
     Console().print(table)

@@ -23,6 +23,9 @@ and `data.eval_fraction` (a version 2 report loads as one with nothing skipped a
 (`ProbeResult.metric`, `floor`, `n_classes`), label-free scores of object patches, and each
 benchmark's `floor` (a version 3 report loads with plain accuracy, its majority floor, and no
 benchmark floors).
+5: attention allocation (text->image mass per layer and its change against the reference; how
+generated-image and answer-cue attention splits over word types) and the proxy-leak measure
+beside generation (a version 4 report loads without them).
 Version 1 reports are refused with a note to rerun `sgt-probe compare`; the pipeline (`demo`,
 `reproduce`) rebuilds older reports on its next run.
 """
@@ -33,7 +36,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-SCHEMA_VERSION = 4  # what compare writes
+SCHEMA_VERSION = 5  # what compare writes
 OLDEST_READ = 2  # the oldest version this sgt-probe still loads
 
 PROBE_TARGETS = ("semantic_class", "color", "object_count")
@@ -41,6 +44,8 @@ OBJECT_PATCH_TARGETS = ("semantic_class", "color")  # patch level: object patche
 ProbeMetric = Literal["accuracy", "balanced_accuracy"]
 MassKind = Literal["text->image", "image->image", "text->text", "generated->input", "sink"]
 MASS_KINDS: tuple[str, ...] = get_args(MassKind)
+WordType = Literal["object", "colour", "position", "count", "other"]  # data.text.WORD_TYPES
+WORD_TYPES: tuple[str, ...] = get_args(WordType)
 EmbedColorBy = Literal["class", "color", "depth"]
 EMBED_COLOR_BY: tuple[str, ...] = get_args(EmbedColorBy)
 # What a suite leaves out on a world that cannot support it (ReportData.skipped)
@@ -118,6 +123,12 @@ class Checkpoint(Model):
     """Its training seed."""
     step: int
     """Training steps done."""
+    recipe: str | None = None
+    """The tuning recipe it was made with (paper, weighted); null for a base, a model this
+    project did not tune, and in reports before version 5."""
+    settings: dict[str, Any] = {}
+    """Training-config fields set over its recipe's, besides seed and proxy (a study arm's
+    proxy_scenes or few_label_scenes); empty when none were."""
 
 
 # ---- benchmarks suite ----
@@ -177,10 +188,31 @@ class Delta(Model):
 class GenerationItem(Model):
     """One generation prompt."""
 
+    scene: int | None = None
+    """The held-out scene whose prompt it is (its index in the world); null before version 5."""
     prompt: str
     """The caption the model drew an image for."""
     family: str
     """Its prompt family."""
+
+
+class AnswerItem(Model):
+    """One understanding question."""
+
+    scene: int
+    """The held-out scene's index in its world."""
+    family: str
+    """Its question family."""
+
+
+class Answers(Model):
+    """Whether each checkpoint answered each understanding question right, so comparisons
+    across reports of the same world and scenes (a study) can be paired item by item."""
+
+    items: list[AnswerItem]
+    """The questions, scene by scene, in the order of `correct`."""
+    correct: dict[str, list[bool]]
+    """Checkpoint name -> right or wrong, per item."""
 
 
 class Generations(Model):
@@ -192,6 +224,34 @@ class Generations(Model):
     """Checkpoint name -> whether the judge accepted its image, per item."""
 
 
+class Leak(Model):
+    """How much of one checkpoint's scene generation looks like a proxy's output (see
+    proxy_leak)."""
+
+    map_rate: Num
+    """Share of its generated scenes the detector calls a proxy map."""
+    lo: Num
+    """Lower end of the 95% bootstrap CI of map_rate (prompts resampled)."""
+    hi: Num
+    """Upper end of the same CI."""
+    palette_share: Num
+    """Mean share of a generated image's pixels near a segmentation-palette colour (its black
+    background left out): map colours inside scenes, even where the image is no map."""
+    maps: list[bool]
+    """Per generation item (Generations.items order): whether its image was called a map."""
+
+
+class LeakDetectorInfo(Model):
+    """The proxy-leak detector on held-out renders of the compared world (see proxy_leak)."""
+
+    accuracy: Num
+    """Balanced accuracy: the mean of its accuracy on scenes and on maps."""
+    called_map: dict[str, Num]
+    """Kind (scene, segmentation, depth, edge) -> share of those images it calls a map."""
+    n: int
+    """Images it was scored on (scenes, maps and their VQ round trips)."""
+
+
 class Benchmarks(Section):
     """Understanding, generation and proxy quality, scored on the same held-out items."""
 
@@ -201,6 +261,13 @@ class Benchmarks(Section):
     """Every other checkpoint against the reference, overall and per family."""
     generations: Generations
     """What each checkpoint drew for each prompt, and the verdicts."""
+    answers: Answers | None = None
+    """Per question, each checkpoint's verdict; null in reports before version 5."""
+    leak: dict[str, Leak] | None = None
+    """Checkpoint name -> its proxy leak; null without generations (a folder world) and in
+    reports before version 5."""
+    leak_detector: LeakDetectorInfo | None = None
+    """The detector's validation, the same for every checkpoint; null where leak is."""
 
 
 # ---- probes suite ----
@@ -283,6 +350,43 @@ class Grounded(Model):
     """Questions that name an object and went into the means."""
 
 
+class WordAllocation(Model):
+    """How one query set's attention to a text's words splits over word types, per layer (see
+    word_allocation); shares of a layer sum to 1."""
+
+    share: dict[WordType, list[Num]]
+    """Word type -> [L] mean over samples of the type's share of the queries' attention to the
+    text's words (heads averaged first)."""
+    lo: dict[WordType, list[Num]]
+    """Word type -> [L] lower end of the 95% bootstrap CI (samples resampled)."""
+    hi: dict[WordType, list[Num]]
+    """Word type -> [L] upper end of the same CI."""
+    chance: dict[WordType, Num]
+    """Word type -> mean share of the text's tokens of that type: what attention spread
+    evenly over the words would give it."""
+    n: int
+    """Samples that went into the means."""
+
+
+class Allocation(Model):
+    """The paper's Fig. 8 for one checkpoint (see attention_allocation, word_allocation)."""
+
+    text_image: list[Num]
+    """[L] text->image attention mass per layer, heads averaged, mean over the questions."""
+    change_pct: list[Num] | None = None
+    """[L] 100 * (text_image - the reference's) / the reference's, paired over the same
+    questions; null for the reference itself."""
+    lo: list[Num] | None = None
+    """[L] lower end of the 95% paired bootstrap CI of change_pct (scenes resampled)."""
+    hi: list[Num] | None = None
+    """[L] upper end of the same CI."""
+    generated_to_prompt: WordAllocation | None = None
+    """Generated-image queries (a prompt's scene teacher-forced after it) -> the prompt's
+    words; null when no prompt has words."""
+    cue_to_question: WordAllocation | None = None
+    """The answer cue's queries (the answer-task token) -> the question's words."""
+
+
 class AttentionStats(Model):
     """One checkpoint's attention statistics (directions are query->key)."""
 
@@ -293,6 +397,8 @@ class AttentionStats(Model):
     """[L][H] see attention_entropy."""
     grounded: Grounded | None = None
     """Null when no question names an object."""
+    allocation: Allocation | None = None
+    """The paper's Fig. 8 measures; null in reports before version 5."""
 
 
 class ExplorerSample(Model):
@@ -464,6 +570,14 @@ DEFINITIONS: dict[str, dict[str, str]] = {
         "family (how often an image that ignores its prompt still passes).",
         "deltas": "Paired over the same items against the first checkpoint: mean(b) - mean(a) "
         "with a 95% paired bootstrap CI (scenes resampled).",
+        "proxy_leak": "How much of a checkpoint's scene generation looks like a proxy's output. "
+        "A detector independent of the model (a logistic regression over five pixel statistics: "
+        "share of segmentation-palette colours, of near-black, of gray and of object-colour "
+        "pixels, and mean neighbour difference) is fitted on training scenes and their "
+        "segmentation, depth and edge maps (and their VQ round trips) and validated on held-out "
+        "ones (leak_detector); map_rate is the share of generated scenes it calls a map, with "
+        "a 95% bootstrap CI; palette_share the mean share of pixels near a non-background "
+        "palette colour.",
     },
     "probes": {
         "linear_separability": "Per layer, multinomial logistic regression on the residual "
@@ -495,6 +609,19 @@ DEFINITIONS: dict[str, dict[str, str]] = {
         "teacher-forced on the ground-truth map); sink = mass on the first token (<bos>) from "
         "text queries.",
         "attention_entropy": "Mean over text queries of -sum_k p log p (nats).",
+        "attention_allocation": "The paper's Fig. 8a: per layer, the text->image attention "
+        "mass of the questions (attention_mass, heads averaged), and its change against the "
+        "reference checkpoint in percent, 100 * (b - a) / a, with a 95% paired bootstrap CI "
+        "(scenes resampled).",
+        "word_allocation": "The paper's Fig. 8b: per layer, how a query set's attention to a "
+        "text's words splits over word types (object: a class word or its plural; colour; "
+        "position: left, right, above, below; count: a number word before a plural, and how, "
+        "many, more, fewer; other: the rest, and any piece of a word a tokenizer split). For "
+        "each sample, the head-averaged mass from the queries to the words of each type over "
+        "the mass to all the words; mean over samples with a 95% bootstrap CI, beside chance "
+        "(the type's share of the words). Two directions: generated-image tokens -> the "
+        "prompt's words (a held-out scene's codes teacher-forced after its prompt), and the "
+        "answer cue -> the question's words.",
         "grounded_precision": "For a question that names an object: the share of the (head-"
         "averaged) text->image mass that lands on image patches holding any pixel of that "
         "object's ground-truth mask; chance = the object's share of image patches; ratio = "

@@ -92,6 +92,7 @@ class Emu3Source:
         self.spec = spec
         self.stage, self.proxy = meta.get("stage"), meta.get("proxy")
         self.seed, self.step = meta.get("seed"), meta.get("step", 0)
+        self.recipe, self.settings = meta.get("recipe"), {}
         if model is None:
             model, processor = load_emu3(self.path, device)
         self.model, self.processor = model, processor

@@ -57,6 +57,11 @@ def benchmark_table(report: ReportData) -> Table:
                 if n != ref:
                     row.append(_delta(deltas.get((n, kind, fam))))
             t.add_row(*row, style="bold" if fam == "overall" else None)
+    if bench.leak:  # generated scenes the leak detector calls a proxy's map
+        row = ["proxy leak", "scenes drawn as maps"]
+        for n in names:
+            row += [_f(bench.leak[n].map_rate)] + ([""] if n != ref else [])
+        t.add_row(*row)
     metrics = sorted({k for n in names for k in bench.scores[n].proxy_quality})
     for k in metrics:
         row = ["proxy", k]

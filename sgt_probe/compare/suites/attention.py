@@ -13,14 +13,24 @@ from sgt_probe.attention.stats import (
     grounded_chance,
     grounded_precision,
     sink_mass,
+    type_chance,
+    type_shares,
 )
 from sgt_probe.capture.bridge import HookedRunner, pattern_name
 from sgt_probe.capture.labels import object_patches
 from sgt_probe.compare.inputs import Inputs
+from sgt_probe.data.text import WORD_TYPES, word_types
 from sgt_probe.model.sequences import ROLE_GENERATED, ROLE_IMAGE, ROLE_TASK, ROLE_TEXT, Item
-from sgt_probe.probes.stats import bootstrap_ci
+from sgt_probe.probes.stats import bootstrap_ci, paired_change_pct
 from sgt_probe.report.format import EXPLORER_IMAGES, EXPLORER_INSTANCES, key_attn
-from sgt_probe.report.schema import Attention, AttentionStats, ExplorerSample, Grounded
+from sgt_probe.report.schema import (
+    Allocation,
+    Attention,
+    AttentionStats,
+    ExplorerSample,
+    Grounded,
+    WordAllocation,
+)
 
 NAME = "attention"
 
@@ -33,18 +43,25 @@ def text_queries(roles: torch.Tensor) -> torch.Tensor:
 def attention_stats(
     runner: HookedRunner, qa_items: list[Item], qa_scenes: list, qa_objects: list[int],
     proxy_items: list[Item], batch_size: int = 32, n_boot: int = 1000, seed: int = 0,
-) -> AttentionStats:  # fmt: skip
-    """Attention mass by kind, entropy and grounded precision, per layer (and head).
+    qa_types: list[list[int]] | None = None, gen_items: list[Item] = (),
+    gen_types: list[list[int]] | None = None,
+) -> tuple[AttentionStats, np.ndarray]:  # fmt: skip
+    """Attention mass by kind, entropy, grounded precision and allocation, per layer (and
+    head); and the head-averaged text->image mass of each question [L, n], which the suite pairs
+    across checkpoints (Allocation.change_pct).
 
     qa_items: understanding items; qa_objects[i] the instance id its question names (0: none).
     proxy_items: segmentation-proxy items with targets (for generated->input).
+    qa_types, gen_types: per item, per position, the WORD_TYPES index of each text word (-1
+    elsewhere), for the answer cue -> question and generated image -> prompt allocations;
+    gen_items: generation items with their targets (the scene teacher-forced).
     """
     grid = runner.grid
     names = [pattern_name(layer) for layer in range(runner.n_layers)]
     kinds: dict[str, list[np.ndarray]] = {
         k: [] for k in ("text->image", "image->image", "text->text", "sink")
     }
-    entropy, precision, chance = [], [], []
+    entropy, precision, chance, cue = [], [], [], Shares()
     for s, chunk, batch in runner.batches(qa_items, batch_size):
         _, cache = runner.run(batch, names)
         pattern = torch.stack([cache[n] for n in names])  # [L, B, H, T, T]
@@ -55,6 +72,8 @@ def attention_stats(
         kinds["text->text"].append(attention_mass(pattern, text, text, per_sample=True))
         kinds["sink"].append(sink_mass(pattern, text, per_sample=True))
         entropy.append(attention_entropy(pattern, text, per_sample=True))
+        if qa_types is not None:
+            cue.add(pattern, roles == ROLE_TASK, _padded(qa_types[s : s + len(chunk)], roles))
         obj = torch.zeros_like(image)
         named = []
         for j in range(len(chunk)):
@@ -80,6 +99,12 @@ def attention_stats(
             attention_mass(pattern, roles == ROLE_GENERATED, roles == ROLE_IMAGE, per_sample=True)
         )
     mass["generated->input"] = _mean_samples(gen).tolist() if gen else None
+    drawn = Shares()
+    for s, chunk, batch in runner.batches(list(gen_items), batch_size):
+        _, cache = runner.run(batch, names)
+        pattern = torch.stack([cache[n] for n in names])
+        roles = batch["roles"]
+        drawn.add(pattern, roles == ROLE_GENERATED, _padded(gen_types[s : s + len(chunk)], roles))
     grounded = None
     if precision:
         per = np.concatenate(precision, axis=1)  # [L, n]
@@ -90,7 +115,77 @@ def attention_stats(
             precision=[c[0] for c in cis], lo=[c[1] for c in cis], hi=[c[2] for c in cis],
             chance=ch, ratio=[c[0] / ch for c in cis], n=int(ok.sum()),
         )  # fmt: skip
-    return AttentionStats(mass=mass, entropy=_mean_samples(entropy).tolist(), grounded=grounded)
+    text_image = np.nanmean(np.concatenate(kinds["text->image"], axis=1), axis=-1)  # [L, n]
+    allocation = Allocation(
+        text_image=np.nanmean(text_image, axis=1).tolist(),
+        generated_to_prompt=drawn.result(n_boot, seed), cue_to_question=cue.result(n_boot, seed),
+    )  # fmt: skip
+    stats = AttentionStats(mass=mass, entropy=_mean_samples(entropy).tolist(), grounded=grounded,
+                           allocation=allocation)  # fmt: skip
+    return stats, text_image
+
+
+class Shares:
+    """Word-type shares of one query set's attention, gathered batch by batch (`type_shares`)."""
+
+    def __init__(self):
+        self.shares: list[np.ndarray] = []  # [L, B, T] per batch
+        self.chance: list[np.ndarray] = []  # [B, T] per batch
+
+    def add(self, pattern: torch.Tensor, queries: torch.Tensor, key_type: torch.Tensor) -> None:
+        self.shares.append(type_shares(pattern, queries, key_type, len(WORD_TYPES)))
+        self.chance.append(type_chance(key_type, len(WORD_TYPES)))
+
+    def result(self, n_boot: int, seed: int) -> WordAllocation | None:
+        if not self.shares:
+            return None
+        shares = np.concatenate(self.shares, axis=1)  # [L, n, T]
+        ok = ~np.isnan(shares).any(axis=(0, 2))  # samples with queries and words
+        if not ok.any():
+            return None
+        chance = np.concatenate(self.chance)[ok]
+        out = {k: {} for k in ("share", "lo", "hi")}
+        for t, word_type in enumerate(WORD_TYPES):
+            cis = [bootstrap_ci(layer[ok, t], n_boot=n_boot, seed=seed) for layer in shares]
+            for k, column in zip(out, zip(*cis, strict=True), strict=True):
+                out[k][word_type] = list(column)
+        chance = {w: float(chance[:, t].mean()) for t, w in enumerate(WORD_TYPES)}
+        return WordAllocation(**out, chance=chance, n=int(ok.sum()))
+
+
+def _padded(types: list[list[int]], roles: torch.Tensor) -> torch.Tensor:
+    """[B, T] the items' word types, padded with -1 to the batch's length."""
+    out = torch.full(roles.shape, -1, dtype=torch.long, device=roles.device)
+    for j, t in enumerate(types):
+        out[j, : len(t)] = torch.tensor(t, dtype=torch.long)
+    return out
+
+
+def text_word_types(source, items: list[Item], shapes, colors) -> list[list[int]]:
+    """Per item, per position: the WORD_TYPES index of each text word (a question's or a
+    prompt's), -1 at every other position. Words are the source's token texts, stripped: a word
+    its tokenizer splits into pieces has pieces of type other."""
+    out = []
+    for item in items:
+        texts = [t.strip() for t in source.token_texts(item.ids)]
+        at = [i for i, r in enumerate(item.roles) if r == ROLE_TEXT]
+        types = [-1] * len(item.ids)
+        for i, kind in zip(at, word_types([texts[i] for i in at], shapes, colors), strict=True):
+            types[i] = WORD_TYPES.index(kind)
+        out.append(types)
+    return out
+
+
+def _changes(stats: dict, text_image: dict, names: list[str], scene_of: list[int], cfg) -> None:
+    """Fill each checkpoint's Allocation.change_pct against the reference (the first name):
+    per layer, paired over the same questions, scenes resampled together."""
+    ref = text_image[names[0]]
+    for name in names[1:]:
+        cis = [paired_change_pct(a, b, scene_of, cfg.n_boot, cfg.seed)
+               for a, b in zip(ref, text_image[name], strict=True)]  # fmt: skip
+        change, lo, hi = (list(c) for c in zip(*cis, strict=True))
+        allocation = stats[name].allocation
+        allocation.change_pct, allocation.lo, allocation.hi = change, lo, hi
 
 
 def _mean_samples(chunks: list[np.ndarray]) -> np.ndarray:
@@ -125,17 +220,23 @@ def naming_tokens(tokens: list[str], scene, instance: int) -> list[int]:
 
 
 def run(inputs: Inputs, arrays: dict[str, np.ndarray]) -> Attention:
-    ev, cfg = inputs.eval, inputs.cfg
+    ev, cfg, world = inputs.eval, inputs.cfg, inputs.world
     scenes = [ev.scene(k) for k in range(len(ev.qa))]
     seg = [ev.data.proxy("segmentation", i) for i in range(len(ev.data))]
+    drawn = [ev.data.generation(i) for i in range(len(ev.data))]
+    qa_types = text_word_types(inputs.ref, ev.qa, world.shapes, world.colors)
+    gen_types = text_word_types(inputs.ref, drawn, world.shapes, world.colors)
     shown = [ev.qa[k] for k in ev.explorer]
-    stats = {}
+    stats, text_image = {}, {}
     for name in inputs.names:
         runner = inputs.runner(name)
-        stats[name] = attention_stats(runner, ev.qa, scenes, ev.objects, seg, cfg.batch_size,
-                                      n_boot=cfg.n_boot, seed=cfg.seed)  # fmt: skip
+        stats[name], text_image[name] = attention_stats(
+            runner, ev.qa, scenes, ev.objects, seg, cfg.batch_size, n_boot=cfg.n_boot,
+            seed=cfg.seed, qa_types=qa_types, gen_items=drawn, gen_types=gen_types,
+        )  # fmt: skip
         if shown:
             arrays[key_attn(name)] = text_image_attention(runner, shown)
+    _changes(stats, text_image, inputs.names, ev.scene_of, cfg)
     if ev.explorer:
         arrays[EXPLORER_IMAGES.key] = np.stack([scenes[k].image for k in ev.explorer])
         arrays[EXPLORER_INSTANCES.key] = np.stack(
