@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sgt_probe.analyses import (
     attention_by_layer,
+    claims,
     common,
     knockout_curves,
     proxy_taxonomy,
@@ -25,6 +26,7 @@ from sgt_probe.analyses import (
 from sgt_probe.report.format import ReportError
 
 SCRIPTS = (
+    claims,
     proxy_taxonomy,
     understanding_by_family,
     separability_by_layer,

@@ -55,3 +55,16 @@ GEN_GRID = "gen-grid"
 # knockout
 KO_NOTE = "ko-note"
 KO_CHANGE = "ko-change"
+
+# study
+STUDY_SELECT = "study-select"
+STUDY_NOTE = "study-note"
+STUDY_SCORECARD = "study-scorecard"
+STUDY_FOREST_U = "study-forest-understanding"
+STUDY_FOREST_G = "study-forest-generation"
+STUDY_FAMILIES = "study-families"
+STUDY_SCALING = "study-scaling"
+STUDY_FEW_LABEL = "study-few-label"
+STUDY_ALLOC_LAYER = "study-alloc-layer"
+STUDY_ALLOC_WORDS = "study-alloc-words"
+STUDY_LEAK = "study-leak"

@@ -209,3 +209,34 @@ def test_bad_report_dirs_show_a_note(dash_duo, report_dir, tmp_path):
     _wait(dash_duo, lambda d: not d.find_elements(By.CSS_SELECTOR, note), "note cleared")
     _wait_drawn(dash_duo, MAIN["/"])
     assert dash_duo.get_logs() == []
+
+
+def test_study_page_shows_the_scorecard_and_its_figures(dash_duo, tmp_path):
+    """`sgt-probe dash` on a study folder: the Study page draws the scorecard from study.json,
+    the forest plots with a dot per seed and the allocation by layer, with no report served."""
+    from fixtures_study import write_synthetic_study
+
+    from sgt_probe.analyses.claims import build
+    from sgt_probe.report.study import write_study
+
+    study = build(write_synthetic_study(tmp_path / "runs"), tmp_path / "runs")
+    write_study(tmp_path / "study", study)
+    dash_duo.start_server(create_app([], [tmp_path / "study"]), navigate=False)
+    dash_duo.driver.get(dash_duo.server.url + "/study")
+    forest = f"#{ids.STUDY_FOREST_U}"
+    # eight figures from one callback: allow a loaded machine more than one page's TIMEOUT
+    WebDriverWait(dash_duo.driver, 4 * TIMEOUT, poll_frequency=0.2).until(
+        lambda d: d.execute_script(GRAPH_DRAWN, forest), forest
+    )
+    rows = dash_duo.driver.find_elements(By.CSS_SELECTOR, f"#{ids.STUDY_SCORECARD} tbody tr")
+    assert len(rows) == len(study.claims)
+    verdicts = [r.find_elements(By.TAG_NAME, "td")[-1].text for r in rows]
+    assert verdicts[1].startswith(study.claims[1].verdict)  # claim 2, as study.json says
+    # one dot per seed: 3 seeds of every proxy in each world
+    dots = _figure(dash_duo, forest, "gd.data.filter(t => t.name.endsWith('seeds'))"
+                   ".map(t => t.x.length)")  # fmt: skip
+    assert dots and set(dots) == {3}
+    _wait_drawn(dash_duo, f"#{ids.STUDY_ALLOC_LAYER}")
+    _screenshot(dash_duo, "study")
+    assert not dash_duo.driver.find_elements(By.CSS_SELECTOR, ".problem")
+    assert dash_duo.get_logs() == []
