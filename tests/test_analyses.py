@@ -42,7 +42,8 @@ def write_sweep_report(path: Path, world: str, seed: int, labels: bool = False) 
         c["proxy"] = None if c["name"] == "base" else c["name"]
         c["seed"] = seed
     for suite, key in (("benchmarks", "scores"), ("probes", "targets"), ("probes", "label_free"),
-                       ("attention", "stats"), ("knockout", "curves")):  # fmt: skip
+                       ("attention", "stats"), ("knockout", "curves"),
+                       ("alignment", "checkpoints")):  # fmt: skip
         doc[suite][key] = {RENAME[k]: v for k, v in doc[suite][key].items()}
     gens = doc["benchmarks"]["generations"]
     gens["verdicts"] = {RENAME[k]: v for k, v in gens["verdicts"].items()}

@@ -125,8 +125,8 @@ class _GroupSums:
         self.k = self._add(self.norms)
 
     def _add(self, values: torch.Tensor) -> torch.Tensor:
-        return values.new_zeros((len(self.sizes), *values.shape[1:])).index_add_(0, self.idx,
-                                                                                 values)  # fmt: skip
+        out = values.new_zeros((len(self.sizes), *values.shape[1:]))
+        return out.index_add_(0, self.idx, values)
 
     def pair(self, other: _GroupSums):
         """(Gram [G, G] of the groups' X_g^T Y_g under the Frobenius product; per group the
