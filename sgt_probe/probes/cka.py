@@ -51,41 +51,28 @@ def _hsic1(X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
     ) / (n * (n - 3))
 
 
-def resampled_cka(X, Y, groups, counts, device: str = "cpu", block: int = 256) -> np.ndarray:
-    """``debiased_linear_cka`` of each resample [B]: the rows of group g (``groups`` [N]; X
-    [N, d1] and Y [N, d2] rows are the same inputs) taken ``counts[b, g]`` times (int >= 0,
-    groups in sorted order), each copy a sample of its own.
+def leave_one_group_out_cka(X, Y, groups, device: str = "cpu") -> tuple[float, np.ndarray]:
+    """``debiased_linear_cka`` of X [N, d1] and Y [N, d2] (rows the same inputs), and of the
+    rows of every group but g, for each group g of ``groups`` [N] in sorted order: (cka, [G]).
 
-    Computed from per-group sums instead of the resampled rows: every term of HSIC_1 (see
-    `debiased_linear_cka`) is a sum over the resample's rows or pairs of rows, so it is a
-    function of the counts and of each group's X^T Y, row sums and norms. A resample costs
-    O(G^2 + N (d1 + d2)) instead of O(N d1 d2).
+    Every term of HSIC_1 (see `debiased_linear_cka`) is a sum over rows or pairs of rows, so
+    each group's share of it (its X_g^T Y_g, row sums, norms) is subtracted from the whole's
+    instead of recomputing the rest: O(N d1 d2 + G d1 d2) for all G estimates.
     """
     X, Y = _centered(X, device), _centered(Y, device)
     if len(X) != len(Y):
         raise ValueError(f"need the same rows, got {len(X)} and {len(Y)}")
     _, idx = np.unique(np.asarray(groups), return_inverse=True)
-    order = np.argsort(idx, kind="stable")  # each group's rows contiguous
-    sizes = np.bincount(idx).tolist()
-    X, Y = X[torch.as_tensor(order, device=device)], Y[torch.as_tensor(order, device=device)]
-    idx = torch.as_tensor(idx[order], device=device)
-    C = torch.as_tensor(np.asarray(counts), dtype=torch.float64, device=device)  # [B, G]
-    if C.shape[1] != len(sizes):
-        raise ValueError(f"counts has {C.shape[1]} groups, groups has {len(sizes)}")
-    x, y = _GroupSums(X, idx, sizes), _GroupSums(Y, idx, sizes)
-    terms = {k: [] for k in ("xy", "xx", "yy")}
-    for s in range(0, len(C), block):
-        c = C[s : s + block]
-        # the sum over the resample's rows of (x_i . S_x)(y_i . S_y), S its row sums
-        zx, zy = X @ (c @ x.sums).T, Y @ (c @ y.sums).T  # [N, b]
-        for key, prod in (("xy", zx * zy), ("xx", zx * zx), ("yy", zy * zy)):
-            per_group = prod.new_zeros(len(sizes), len(c)).index_add_(0, idx, prod)
-            terms[key].append((c * per_group.T).sum(1))
-    t = {k: torch.cat(v) for k, v in terms.items()}
-    xy = _hsic1_resampled(C, x, y, t["xy"])
-    xx = _hsic1_resampled(C, x, x, t["xx"])
-    yy = _hsic1_resampled(C, y, y, t["yy"])
-    return (xy / torch.sqrt(xx * yy)).cpu().numpy()
+    order = torch.as_tensor(np.argsort(idx, kind="stable"), device=device)
+    sizes = np.bincount(idx).tolist()  # each group's rows contiguous after the sort
+    xs, ys = _Blocks(X[order], sizes), _Blocks(Y[order], sizes)
+    xy, xx, yy = (
+        _hsic1_without_each(xs, ys),
+        _hsic1_without_each(xs, xs),
+        _hsic1_without_each(ys, ys),
+    )
+    cka = (xy / torch.sqrt(xx * yy)).cpu().numpy()
+    return float(cka[0]), cka[1:]
 
 
 def jackknife_cka(X, Y, groups, alpha: float = 0.05, device: str = "cpu"
@@ -93,7 +80,8 @@ def jackknife_cka(X, Y, groups, alpha: float = 0.05, device: str = "cpu"
     """``debiased_linear_cka`` of X [N, d1] and Y [N, d2] with a (1 - alpha) delete-one-group
     jackknife interval over ``groups`` [N] (e.g. scenes): cka +- t_{G-1} * SE, with SE^2 =
     (G - 1) / G * sum_g (cka_(g) - mean)^2 over the estimates cka_(g) that leave group g out
-    (the jackknife of U-statistics, Arvesen 1969). Returns (cka, lo, hi).
+    (`leave_one_group_out_cka`; the jackknife of U-statistics, Arvesen 1969). Returns (cka,
+    lo, hi).
 
     Not a bootstrap: a resample drawn with replacement holds some groups twice, and a row's
     copy then pairs with it as the row itself would, the very pairs the debiased estimator
@@ -103,54 +91,58 @@ def jackknife_cka(X, Y, groups, alpha: float = 0.05, device: str = "cpu"
     n_groups = len(np.unique(np.asarray(groups)))
     if n_groups < 3:
         raise ValueError(f"need at least 3 groups for a jackknife interval, got {n_groups}")
-    # the first "resample" is every group once: the estimate itself
-    counts = np.vstack([np.ones(n_groups), 1 - np.eye(n_groups)])
-    value, *leave_one_out = resampled_cka(X, Y, groups, counts, device)
-    reps = np.asarray(leave_one_out)
+    value, reps = leave_one_group_out_cka(X, Y, groups, device)
     se = np.sqrt((n_groups - 1) / n_groups * np.sum((reps - reps.mean()) ** 2))
     half = float(stats.t.ppf(1 - alpha / 2, n_groups - 1) * se)
-    return float(value), float(value - half), float(value + half)
+    return value, value - half, value + half
 
 
-class _GroupSums:
-    """Per group of the rows of X [N, d] (sorted by group, `sizes` rows each): its row count
-    [G], row sum [G, d], sum of squared norms k_i = |x_i|^2 [G], and what pairing it with
-    another matrix of the same rows needs (`pair`)."""
+class _Blocks:
+    """The rows of a matrix [N, d] split into consecutive groups of `sizes` rows, with each
+    group's row count [G], row sum [G, d] and squared row norms (per row, and their sum [G])."""
 
-    def __init__(self, X: torch.Tensor, idx: torch.Tensor, sizes: list[int]):
-        self.X, self.idx, self.sizes = X, idx, sizes
-        self.norms = X.square().sum(1)
+    def __init__(self, X: torch.Tensor, sizes: list[int]):
+        self.X, self.sizes = X, sizes
+        self.blocks = X.split(sizes)
         self.rows = torch.as_tensor(sizes, dtype=X.dtype, device=X.device)
-        self.sums = self._add(X)
-        self.k = self._add(self.norms)
-
-    def _add(self, values: torch.Tensor) -> torch.Tensor:
-        out = values.new_zeros((len(self.sizes), *values.shape[1:]))
-        return out.index_add_(0, self.idx, values)
-
-    def pair(self, other: _GroupSums):
-        """(Gram [G, G] of the groups' X_g^T Y_g under the Frobenius product; per group the
-        sums of k_i l_i [G], l_i x_i [G, d1] and k_i y_i [G, d2]), Y = other's rows."""
-        blocks = zip(self.X.split(self.sizes), other.X.split(self.sizes), strict=True)
-        M = torch.stack([(a.T @ b).reshape(-1) for a, b in blocks])  # [G, d1 d2]
-        kl = self._add(self.norms * other.norms)
-        lx = self._add(other.norms[:, None] * self.X)
-        ky = self._add(self.norms[:, None] * other.X)
-        return M @ M.T, kl, lx, ky
+        self.norm_blocks = X.square().sum(1).split(sizes)
+        self.sums = torch.stack([b.sum(0) for b in self.blocks])
+        self.norm_sums = torch.stack([k.sum() for k in self.norm_blocks])
 
 
-def _hsic1_resampled(C: torch.Tensor, x: _GroupSums, y: _GroupSums, t: torch.Tensor
-                     ) -> torch.Tensor:  # fmt: skip
-    """HSIC_1 of each resample [B] (the terms of `_hsic1`, from per-group sums).
+def _hsic1_without_each(x: _Blocks, y: _Blocks) -> torch.Tensor:
+    """HSIC_1 of x's and y's rows [1 + G]: all of them, then without each group in turn."""
+    if len(set(x.sizes)) == 1:  # groups of one size (a grid of patches per scene): batched
+        G = len(x.sizes)
+        M = torch.bmm(x.X.view(G, -1, x.X.shape[1]).mT, y.X.view(G, -1, y.X.shape[1]))
+    else:
+        M = torch.stack([a.T @ b for a, b in zip(x.blocks, y.blocks, strict=True)])
+    # M [G, d1, d2]: each group's X_g^T Y_g
+    T = M.sum(0)
+    # per group, with k_i = |x_i|^2 and l_i = |y_i|^2: sum k_i l_i, sum l_i x_i, sum k_i y_i
+    parts = list(zip(x.norm_blocks, y.norm_blocks, x.blocks, y.blocks, strict=True))
+    kl = torch.stack([(k * m).sum() for k, m, _, _ in parts])
+    lx = torch.stack([m @ a for _, m, a, _ in parts])
+    ky = torch.stack([k @ b for k, _, _, b in parts])
 
-    C [B, G] counts; t [B] the sum over the resample's rows of (x_i . S_x)(y_i . S_y), S_x
-    and S_y the resample's row sums."""
-    G, kl, lx, ky = x.pair(y)
-    n = C @ x.rows
-    Sx, Sy = C @ x.sums, C @ y.sums  # [B, d]
-    trace_kl = ((C @ G) * C).sum(1) - C @ kl  # sum over pairs i != j of K_ij L_ij
-    k_sum = Sx.square().sum(1) - C @ x.k  # 1^T K 1, diagonal removed
-    l_sum = Sy.square().sum(1) - C @ y.k
+    def kept(per_group: torch.Tensor) -> torch.Tensor:
+        """[1 + G, ...]: the total, then the total less each group's share."""
+        total = per_group.sum(0, keepdim=True)
+        return torch.cat([total, total - per_group])
+
+    n, kl_r, k_r, l_r = kept(x.rows), kept(kl), kept(x.norm_sums), kept(y.norm_sums)
+    sx, sy, lx_r, ky_r = kept(x.sums), kept(y.sums), kept(lx), kept(ky)
+    # sum over kept pairs of rows of K_ij L_ij = |sum of kept X_g^T Y_g|_F^2 - sum k_i l_i
+    t_norm = T.square().sum()
+    m_norms = torch.einsum("gij,gij->g", M, M)
+    cross = torch.einsum("gij,ij->g", M, T)
+    mm = torch.cat([t_norm[None], t_norm - 2 * cross + m_norms])
+    # sum over kept rows of (x_i . S_x)(y_i . S_y), S the kept row sums: S_x^T (kept X^T Y) S_y
+    quad = torch.einsum("gi,ij,gj->g", sx, T, sy)
+    quad[1:] -= torch.einsum("gi,gij,gj->g", sx[1:], M, sy[1:])
+    trace_kl = mm - kl_r
+    k_sum = sx.square().sum(1) - k_r  # 1^T K 1, diagonal removed
+    l_sum = sy.square().sum(1) - l_r
     # sum_i (K 1)_i (L 1)_i, diagonals removed: (K 1)_i = x_i . S_x - |x_i|^2
-    kl_rows = t - (Sx * (C @ lx)).sum(1) - (Sy * (C @ ky)).sum(1) + C @ kl
+    kl_rows = quad - (sx * lx_r).sum(1) - (sy * ky_r).sum(1) + kl_r
     return (trace_kl + k_sum * l_sum / ((n - 1) * (n - 2)) - 2 / (n - 2) * kl_rows) / (n * (n - 3))
