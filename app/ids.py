@@ -55,3 +55,12 @@ GEN_GRID = "gen-grid"
 # knockout
 KO_NOTE = "ko-note"
 KO_CHANGE = "ko-change"
+
+# reading and drawing (alignment)
+ALN_NOTE = "aln-note"
+ALN_CKA = "aln-cka"
+ALN_DIRECTION = "aln-direction"
+ALN_TRANSFER = "aln-transfer"
+ALN_LENS_TARGET = "aln-lens-target"
+ALN_LENS_PATH = "aln-lens-path"
+ALN_LENS = "aln-lens"

@@ -260,8 +260,8 @@ def cross_path_cka(
     return figures.layer_lines(
         {n: _scores(c) for n, c in per.items()},
         colors(report),
-        f"Cross-path CKA: the same patches read and drawn, by layer, {ci} (1 = one representation)",
-        "debiased linear CKA, reading vs drawing",
+        f"Cross-path CKA by layer, {ci}",
+        "CKA, reading vs drawing (1 = one representation)",
     )
 
 
@@ -272,7 +272,8 @@ def probe_transfer(
     ci: str = "95% bootstrap CI",
 ) -> go.Figure:
     """The object-class probe fitted on one path and scored on one path (`direction`: a
-    Transfer field), by layer, beside its 1/K floor; hover: the scoring path's own probe."""
+    Transfer field, fitted → scored), by layer, beside its 1/K floor; hover, for a transfer:
+    the probe the scoring path fits for itself."""
     if report.alignment is None:
         return figures.placeholder(not_run("alignment"))
     per = {n: a.transfer for n, a in _alignment(report, only).items() if a.transfer is not None}
@@ -290,7 +291,7 @@ def probe_transfer(
     return figures.layer_lines(
         series,
         colors(report),
-        f"Probe transfer {TRANSFER[direction]}, object classes, by layer, {ci}",
+        f"Class probe {TRANSFER[direction].split(' (')[0]} by layer, {ci}",
         "held-out balanced accuracy",
         hline=floor,
         hline_label=_fmt(floor, ".2f", prefix="chance 1/K = "),
