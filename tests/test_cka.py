@@ -113,3 +113,9 @@ def test_jackknife_interval_covers_the_population_cka_about_as_often_as_it_says(
     truth = debiased_linear_cka(X, Y)
     hits = [lo <= truth <= hi for lo, hi in (jackknife_cka(*sample(30))[1:] for _ in range(200))]
     assert 0.88 <= np.mean(hits) <= 0.99
+
+
+def test_two_groups_give_the_estimate_without_an_interval():
+    X, Y, groups = _grouped(n_groups=2)
+    value, lo, hi = jackknife_cka(X, Y, groups)
+    assert value == pytest.approx(_cka_direct(X, Y), rel=1e-9) and np.isnan(lo) and np.isnan(hi)

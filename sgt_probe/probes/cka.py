@@ -81,7 +81,7 @@ def jackknife_cka(X, Y, groups, alpha: float = 0.05, device: str = "cpu"
     jackknife interval over ``groups`` [N] (e.g. scenes): cka +- t_{G-1} * SE, with SE^2 =
     (G - 1) / G * sum_g (cka_(g) - mean)^2 over the estimates cka_(g) that leave group g out
     (`leave_one_group_out_cka`; the jackknife of U-statistics, Arvesen 1969). Returns (cka,
-    lo, hi).
+    lo, hi); lo and hi are NaN for fewer than 3 groups.
 
     Not a bootstrap: a resample drawn with replacement holds some groups twice, and a row's
     copy then pairs with it as the row itself would, the very pairs the debiased estimator
@@ -89,8 +89,8 @@ def jackknife_cka(X, Y, groups, alpha: float = 0.05, device: str = "cpu"
     (interval 0.493-0.497 around 0.489). Leaving one group out copies nothing.
     """
     n_groups = len(np.unique(np.asarray(groups)))
-    if n_groups < 3:
-        raise ValueError(f"need at least 3 groups for a jackknife interval, got {n_groups}")
+    if n_groups < 3:  # too few to say how the estimate varies: no interval
+        return debiased_linear_cka(X, Y, device), float("nan"), float("nan")
     value, reps = leave_one_group_out_cka(X, Y, groups, device)
     se = np.sqrt((n_groups - 1) / n_groups * np.sum((reps - reps.mean()) ** 2))
     half = float(stats.t.ppf(1 - alpha / 2, n_groups - 1) * se)
