@@ -107,9 +107,8 @@ def probe_transfer(read: np.ndarray, draw: np.ndarray, y: np.ndarray, image_of: 
     [n] their images (the probe's CV folds and the bootstrap resample whole images)."""
     test = ~train
     out = {}
-    for source, target_of in (("read", {"read": read, "read_to_draw": draw}),
-                              ("draw", {"draw": draw, "draw_to_read": read})):  # fmt: skip
-        X = read if source == "read" else draw
+    for X, target_of in ((read, {"read": read, "read_to_draw": draw}),
+                         (draw, {"draw": draw, "draw_to_read": read})):  # fmt: skip
         probe = LayerwiseProbe(Cs=PROBE_CS, n_folds=PROBE_FOLDS, max_iter=PROBE_MAX_ITER,
                                seed=seed, device=device)  # fmt: skip
         probe.fit(X[:, train], y[train], image_of[train])
@@ -171,11 +170,13 @@ def run(inputs: Inputs, arrays: dict[str, np.ndarray]) -> Alignment:
     targets = {"semantic_class": ("class lens", "class", list(world.class_names[1:])),
                "color": ("color lens", "color", list(world.colors))}  # fmt: skip
     lens_words = {}
+    every_word = [w for _, _, words in targets.values() for w in words]
+    token_of = dict(zip(every_word, word_tokens(inputs, every_word), strict=True))
     for target, (what, _, words) in targets.items():
         if not words:
             inputs.skip(what, f"the {world.name!r} world gives its objects no colors")
             continue
-        tokens = word_tokens(inputs, words)
+        tokens = [token_of[w] for w in words]
         if missing := [w for w, t in zip(words, tokens, strict=True) if t is None]:
             inputs.skip(what, f"the model's tokenizer has no single token for "
                               f"{', '.join(repr(w) for w in missing)}")  # fmt: skip
