@@ -55,6 +55,23 @@ def check_replaceable(out: Path, checkpoints: list[Path], force: bool) -> None:
         )
 
 
+def _report_left(out: Path, since: int) -> str:
+    """What `out` holds of a compare that started at `since` (ns) and stopped: report.json and
+    arrays.npz are replaced together (report.format.write_report), report.html after them."""
+    from sgt_probe.report.format import REPORT_HTML, REPORT_JSON
+
+    def new(name: str) -> bool:
+        return (out / name).exists() and (out / name).stat().st_mtime_ns >= since
+
+    if new(REPORT_HTML):
+        return f"the new report is written in {out}"
+    if new(REPORT_JSON):
+        return f"the new report is written in {out}, its {REPORT_HTML} not yet"
+    if (out / REPORT_JSON).exists():
+        return f"the report in {out} is the one it held before"
+    return f"no report was written in {out}"
+
+
 @app.command()
 def compare(
     checkpoints: Checkpoints,
@@ -107,9 +124,13 @@ def compare(
     cfg = CompareConfig(n_scenes=n_scenes, n_probe_scenes=n_probe_scenes, seed=seed,
                         device=device or default_device(), batch_size=batch_size,
                         suites=tuple(s.strip() for s in suites.split(",") if s.strip()))  # fmt: skip
-    t0 = time.perf_counter()
-    report = run_compare(checkpoints, out, cfg, spec=spec)
-    write_html(out)
+    t0, started = time.perf_counter(), time.time_ns()
+    try:
+        report = run_compare(checkpoints, out, cfg, spec=spec)
+        write_html(out)
+    except BaseException as e:  # an interrupt: whether --out holds the new report is said too
+        e.add_note(_report_left(out, started))
+        raise
     print_report(report)
     Console(stderr=True).print(f"wrote {out}/ in {time.perf_counter() - t0:.1f}s; "
                                f"open it with: sgt-probe dash {out}")  # fmt: skip

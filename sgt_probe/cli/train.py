@@ -205,7 +205,12 @@ def eval_cmd(
     print_eval(checkpoint.name, result)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=1))
+        tmp = out.with_name(f".{out.name}.tmp")  # whole or not at all, even when interrupted
+        try:
+            tmp.write_text(json.dumps(result, indent=1))
+            tmp.replace(out)
+        finally:
+            tmp.unlink(missing_ok=True)
         console.print(f"wrote {out}")
 
 
