@@ -19,6 +19,7 @@ from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 
 from sgt_probe.checkpoint import CheckpointError
+from sgt_probe.data.spec import MAX_IMAGE_SIZE
 
 # Sane ranges, each with the largest value a released model uses (as of 2026) beside it.
 LAYERS = 1024  # decoder layers (Llama-3.1-405B: 126)
@@ -29,7 +30,7 @@ VOCAB = 1 << 22  # vocabulary sizes (Emu3: 184,622)
 CODES = 1 << 20  # VQ codebook sizes (Emu3: 32,768)
 POSITIONS = 1 << 20  # context lengths, in tokens
 PIXELS = 1 << 24  # an image processor's pixel budget: 4096 x 4096 (Emu3: 1024 x 1024)
-IMAGE_SIDE = 1024  # a scene's side in pixels (the worlds: 32; a folder world's own images)
+IMAGE_SIDE = MAX_IMAGE_SIZE  # a scene's side in pixels (the worlds: 32)
 SEED_MAX = 2**63 - 1  # numpy's generators and torch.manual_seed take seeds up to here
 
 # Memory of one rendered scene with its items, at `image_size` pixels a side: measured at about

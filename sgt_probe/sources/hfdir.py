@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from sgt_probe.checkpoint import CheckpointError
+from sgt_probe.data.spec import DataSpec
 from sgt_probe.model.limits import Sizes
 from sgt_probe.sources.hfchecks import check_settings
 
@@ -97,6 +98,11 @@ def read_sidecar(path: Path) -> dict:
             f"{file}: not an sgt-probe model record of version {SIDECAR_VERSION} "
             f"(format {meta.get('format')!r}, version {meta.get('version')!r})"
         )
+    if meta.get("data_spec") is not None:  # the world a tuning was made on, read as given
+        try:
+            DataSpec.from_dict(meta["data_spec"])
+        except (ValueError, TypeError, AttributeError) as e:
+            raise CheckpointError(f"{file}: data_spec: {e}") from None
     return meta
 
 
