@@ -20,12 +20,13 @@ def dash_command(
     debug: bool = typer.Option(False, help="Dash debug mode (reloader and dev tools)."),
 ) -> None:
     """Serve a multi-page dashboard over REPORTS (pick one in the page when there are several)."""
-    from sgt_probe.report.format import load_report_data
+    from sgt_probe.report.format import load_report
 
     for r in reports:
         if not r.is_dir():
             raise UserError(f"{r}: no such report directory")
-        load_report_data(r)  # a report the pages cannot read is refused now, in one line
+        # a report the pages cannot read, its arrays included, is refused now, in one line
+        load_report(r)
     # Imported here so that other commands do not pay for loading Dash.
     from sgt_probe.app.app import create_app
 

@@ -162,7 +162,9 @@ def parse_report(text: str, where: str | Path) -> ReportData:
         raise ReportError(f"{where}: schema_version {version} is older than this sgt-probe "
                           f"reads ({OLDEST_READ}); rerun `sgt-probe compare` to rewrite it")  # fmt: skip
     try:
-        return ReportData.model_validate(doc)
+        # strict: a number written as a string, or a count as a float, is an error, not
+        # silently converted; validating the JSON text keeps arrays acceptable as tuples
+        return ReportData.model_validate_json(text, strict=True)
     except ValidationError as e:
         raise ReportError(f"{where}: {_problems(e)}") from None
 
@@ -189,11 +191,15 @@ def load_report(path: str | Path) -> Report:
     apath = path / ARRAYS_NPZ
     arrays: dict[str, np.ndarray] = {}
     if apath.is_file():
+        key = None
         try:
+            # no pickles: an array of Python objects would run code of the file's choosing
             with np.load(apath, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
+                for key in z.files:
+                    arrays[key] = z[key]
         except Exception as e:  # zipfile/ValueError/OSError: all mean a damaged file
-            raise ReportError(f"{apath}: damaged array file ({type(e).__name__}: {e})") from None
+            what = f"cannot read array {key!r}" if key is not None else "damaged array file"
+            raise ReportError(f"{apath}: {what} ({type(e).__name__}: {e})") from None
     return Report(path=path, data=data, arrays=arrays)
 
 
