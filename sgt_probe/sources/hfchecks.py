@@ -97,7 +97,7 @@ def _emu3(s: Settings) -> Sizes:
     # the VQ-VAE: its codebook and its 3x3 convolutions, 9 c^2 weights each at a level of c
     # channels: two per residual block (num_res_blocks per level in the encoder, one more in
     # the decoder), a down- and an upsampling per level, four residual blocks in the middle
-    # blocks, and their attention (within 5% of the built model: tests/test_hostile.py)
+    # blocks, and their attention (within 10% of the built model: tests/test_hostile.py)
     res = vq.get("num_res_blocks")
     convs = 36 * (res + 1) * sum(c * c for c in channels) + 72 * channels[-1] ** 2
     vqvae = codes * embed + convs + 8 * width * width + 2 * latent * channels[-1]
