@@ -119,9 +119,6 @@ def compare(
     image_size: ModelImageSize = None,
 ) -> None:
     """Eval (paired), capture, probes, attention statistics, CKA and knockouts on the same items."""
-    from sgt_probe.model.loading import read_checkpoint
-    from sgt_probe.sources.hfdir import read_sidecar
-
     spec = model_world(world, path, image_size)
     chosen = [s.strip() for s in suites.split(",") if s.strip()]
     if "probes" in chosen and n_probe_scenes < 2 * PROBE_FOLDS:
@@ -131,6 +128,9 @@ def compare(
             f"{2 * PROBE_FOLDS}", param_hint="'--n-probe-scenes'"
         )  # fmt: skip
     check_replaceable(out, checkpoints, force)
+    from sgt_probe.model.loading import read_checkpoint
+    from sgt_probe.sources.hfdir import read_sidecar
+
     # every file is checked before minutes of analysis start (a model directory was checked
     # while parsing)
     records = [(read_sidecar if c.is_dir() else read_checkpoint)(c) for c in checkpoints]
