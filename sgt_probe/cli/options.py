@@ -18,7 +18,8 @@ import typer
 from sgt_probe.data.proxies import PROXIES
 from sgt_probe.data.spec import MAX_IMAGE_SIZE, WORLDS, DataSpec
 from sgt_probe.model.config import PRESETS, RECIPES, VISION_INPUTS
-from sgt_probe.model.limits import SEED_MAX
+from sgt_probe.model.limits import SEED_MAX, beyond_memory, scene_bytes
+from sgt_probe.pipeline import cores
 
 GENERATED_WORLDS = tuple(w for w in WORLDS if w != "folder")
 
@@ -41,20 +42,16 @@ def _image_size(value: int | None) -> int | None:
 
 
 def _jobs(value: int | None) -> int | None:
-    """--jobs: worker processes, each with a copy of the training stack; more than the cores
-    only split them finer (and took the machine's memory)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    if value is not None and not 1 <= value <= cores:
-        raise typer.BadParameter(f"{value} is not in 1..{cores}, the CPU cores this machine has")
+    """--jobs: worker processes, each holding its own copy of the training stack, that split
+    the cores between them (sgt_probe.pipeline): more than the cores only costs memory."""
+    if value is not None and not 1 <= value <= cores():
+        raise typer.BadParameter(f"{value} is not in 1..{cores()}, the CPU cores of this machine")
     return value
 
 
 def fits(option: str, need: int, what: str) -> None:
     """BadParameter naming `option` when `what`, which needs `need` bytes, would not fit this
-    machine's memory (checked before any work: a count of a billion ran until the kernel killed
-    it)."""
-    from sgt_probe.model.limits import beyond_memory
-
+    machine's memory (checked before any work: a count of a billion ran until it was killed)."""
     problem = beyond_memory(need)
     if problem:
         raise typer.BadParameter(f"{what} {problem}", param_hint=f"'{option}'")
@@ -63,8 +60,6 @@ def fits(option: str, need: int, what: str) -> None:
 def scenes_fit(option: str, n: int, image_size: int, each: int = 0) -> None:
     """`n` scenes of `image_size` pixels, rendered and held at once (plus `each` bytes apiece
     of what is made of them), fit this machine's memory; else BadParameter naming `option`."""
-    from sgt_probe.model.limits import scene_bytes
-
     need = n * (scene_bytes(image_size) + each)
     fits(option, need, f"{n:,} scenes of {image_size} pixels")
 

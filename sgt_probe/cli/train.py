@@ -42,7 +42,7 @@ from sgt_probe.cli.options import (
     scenes_fit,
 )
 from sgt_probe.data.proxies import PROXIES
-from sgt_probe.model.limits import SEED_MAX
+from sgt_probe.model.limits import SEED_MAX, Sizes, scene_bytes
 
 console = Console(stderr=True)
 
@@ -86,10 +86,8 @@ def train(
     _done(out, t0)
 
 
-def _batch_fits(n: int, sizes, image_size: int) -> None:
+def _batch_fits(n: int, sizes: Sizes, image_size: int) -> None:
     """--batch-size: each step renders n scenes and holds n sequences' activations at once."""
-    from sgt_probe.model.limits import scene_bytes
-
     need = n * (scene_bytes(image_size) + sizes.batch_bytes(1))
     fits("--batch-size", need, f"a batch of {n:,} items")
 
