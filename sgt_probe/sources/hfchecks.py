@@ -64,7 +64,7 @@ def _emu3(s: Settings) -> Sizes:
     latent = vq.integer("latent_channels", 1, limits.WIDTH)
     for key in ("in_channels", "out_channels"):
         vq.integer(key, 1, 16)
-    vq.integer("num_res_blocks", 1, 16)
+    res = vq.integer("num_res_blocks", 1, 16)
     temporal = vq.integer("temporal_downsample_factor", 1, 16)
     if temporal & (temporal - 1):
         vq.fail("temporal_downsample_factor", f"{temporal} is not a power of two")
@@ -98,7 +98,6 @@ def _emu3(s: Settings) -> Sizes:
     # channels: two per residual block (num_res_blocks per level in the encoder, one more in
     # the decoder), a down- and an upsampling per level, four residual blocks in the middle
     # blocks, and their attention (within 10% of the built model: tests/test_hostile.py)
-    res = vq.get("num_res_blocks")
     convs = 36 * (res + 1) * sum(c * c for c in channels) + 72 * channels[-1] ** 2
     vqvae = codes * embed + convs + 8 * width * width + 2 * latent * channels[-1]
     return Sizes(decoder + vqvae, vocab, d, ff, layers, image_tokens + PROMPT)
