@@ -70,32 +70,32 @@ def base(tmp_path_factory) -> Path:
     return save_checkpoint(tmp_path_factory.mktemp("hostile") / "base.pt", checkpoint_contents())
 
 
-# The peak memory of the process image that ran the command (VmHWM starts afresh at exec: a
-# child's rusage would count the pytest process it was forked from) and its exit status.
+# The CPU time and peak memory of the process image that ran the command (VmHWM starts afresh at
+# exec: a child's rusage would count the pytest process it was forked from). CPU time, not wall
+# time: on a machine shared with training runs a child can wait minutes for a core.
 PEAK_PROBE = """
-import json, sys
+import json, resource, sys
 from sgt_probe.cli import main
 code = main(sys.argv[1:])
 peak = next(ln for ln in open("/proc/self/status") if ln.startswith("VmHWM:"))
-print(json.dumps([code, int(peak.split()[1]) * 1024]))
+used = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps([code, used.ru_utime + used.ru_stime, int(peak.split()[1]) * 1024]))
 """
 SECONDS, PEAK = 20, 3 << 30  # what every hostile case must stay within
 
 
 def measured(argv: list[str]) -> tuple[int, str, float, int]:
-    """(exit status, stderr, seconds, peak bytes) of `sgt-probe ARGV` in a fresh interpreter,
-    its address space capped so that a check that went missing fails the test, not the
-    machine."""
+    """(exit status, stderr, CPU seconds, peak bytes) of `sgt-probe ARGV` in a fresh
+    interpreter, its address space capped so that a check that went missing fails the test,
+    not the machine."""
 
     def cap():
         resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
 
-    t0 = time.perf_counter()
     run = subprocess.run([sys.executable, "-c", PEAK_PROBE, *argv], capture_output=True,
-                         text=True, preexec_fn=cap, timeout=120,
+                         text=True, preexec_fn=cap, timeout=600,
                          env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
-    seconds = time.perf_counter() - t0
-    code, peak = json.loads(run.stdout.strip().splitlines()[-1])
+    code, seconds, peak = json.loads(run.stdout.strip().splitlines()[-1])
     return code, run.stderr.strip(), seconds, peak
 
 
@@ -364,7 +364,7 @@ def _start(argv: list[str], err: Path) -> subprocess.Popen:
                             env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
 
 
-def _wait_for(proc: subprocess.Popen, ready, seconds: float = 120) -> None:
+def _wait_for(proc: subprocess.Popen, ready, seconds: float = 900) -> None:
     t0 = time.perf_counter()
     while not ready():
         assert proc.poll() is None, "the command ended before it was interrupted"
@@ -389,7 +389,7 @@ def test_ctrl_c_on_tune_fails_saying_the_step_it_kept(base, tmp_path):
 
     _wait_for(proc, past_a_checkpoint)
     proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=60) == 128 + signal.SIGINT
+    assert proc.wait(timeout=300) == 128 + signal.SIGINT
     line = _last_line(err)
     assert (
         line.startswith("error: interrupted by SIGINT; stopped at step ")
@@ -409,7 +409,7 @@ def test_an_interrupted_compare_fails_and_keeps_the_report_it_had(base, tmp_path
                    "--device", "cpu"], err)  # fmt: skip
     _wait_for(proc, lambda: "benchmarks" in err.read_text())  # loaded, and working
     proc.send_signal(sig)
-    assert proc.wait(timeout=60) == 128 + sig
+    assert proc.wait(timeout=300) == 128 + sig
     assert _last_line(err) == (f"error: interrupted by {signal.Signals(sig).name}; the report "
                                f"in {out} is the one it held before; rerun it to start again")  # fmt: skip
     assert "Traceback" not in err.read_text()
