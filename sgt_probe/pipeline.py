@@ -174,10 +174,10 @@ def default_jobs(device: str, runs: list[Run]) -> int:
         return 1
     if len(runs) < 2 and not all(r.base_from is not None for r in runs):
         return 1
-    return min(4, _cores())
+    return min(4, cores())
 
 
-def _cores() -> int:
+def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
@@ -219,7 +219,7 @@ def _finished(job: Job, before: int | None, seconds: float) -> None:
 def _in_workers(graph: list[Job], device: str, jobs: int) -> None:
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TextColumn("{task.fields[running]}"))  # fmt: skip
-    threads, done, todo = max(1, _cores() // jobs), set(), list(range(len(graph)))
+    threads, done, todo = max(1, cores() // jobs), set(), list(range(len(graph)))
     running: dict[int, tuple] = {}
     with (
         mp.get_context("spawn").Pool(jobs, initializer=_worker_init) as pool,

@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 
 from sgt_probe.cli import app
-from sgt_probe.cli.options import Device, GeneratedWorld, Preset, Seed, out_dir
+from sgt_probe.cli.options import Device, GeneratedWorld, Jobs, Preset, Seed, out_dir
 
 DEMO_PROXIES = ("segmentation", "none", "reconstruction")
 
@@ -29,12 +29,7 @@ def demo(
     world: GeneratedWorld = "shapes",
     seed: Seed = 0,
     device: Device = None,
-    jobs: Annotated[
-        int | None,
-        typer.Option(
-            min=1, help="jobs side by side (default: one per core up to 4, 1 if training)"
-        ),
-    ] = None,
+    jobs: Jobs = None,
     train_base: Annotated[
         bool, typer.Option(help="train the base instead of using the shipped one (hours)")
     ] = False,
