@@ -29,8 +29,13 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Test files run side by side in TEST_WORKERS processes (pytest-xdist), each file whole in one
+# worker, so a module's fixtures are built once; what several files share is built once per run
+# (tests/helpers_train.py: built_once).
+TEST_WORKERS ?= 2
+
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 figures: $(STAMP)
 	$(BIN)/python -m sgt_probe.analyses.make_all runs/demo

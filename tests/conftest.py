@@ -11,6 +11,15 @@ import pytest
 
 import sgt_probe  # noqa: F401  (sets OMP_WAIT_POLICY before any test module imports torch)
 
+# Under pytest-xdist (`make test`: two workers on two cores) each worker and what it starts get
+# one intra-op thread: two two-thread workers spin-wait on each other's cores, and the parallel
+# suite took as long as the serial one (752 s against 774 s).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
+
 # What sgt-probe keeps on disk between processes (the judge's fit, the blind answerer's priors)
 # goes to a temporary folder of this run's, not the user's cache: every run starts from nothing.
 os.environ["SGT_PROBE_CACHE"] = tempfile.mkdtemp(prefix="sgt-probe-test-cache-")
@@ -83,16 +92,18 @@ def pytest_configure(config):
 def real_report(tmp_path_factory):
     """A report dir written by a real `sgt-probe compare` run on two tiny checkpoints (a base
     and its segmentation tuning), shared by the compare, dashboard and analyses tests."""
-    from helpers_train import shared_base, single_thread, tune_tiny
+    from helpers_train import built_once, shared_base, single_thread, tune_tiny
 
     from sgt_probe.cli import main
 
     base = shared_base(tmp_path_factory)
-    root = tmp_path_factory.mktemp("real")
-    seg = tune_tiny(base, root / "segmentation.pt", steps=60)
-    out = root / "report"
-    argv = ["compare", str(base), str(seg), "--out", str(out), "--n-scenes", "16",
-            "--n-probe-scenes", "24", "--device", "cpu"]  # fmt: skip
-    with single_thread():
-        assert main(argv) == 0
-    return out
+
+    def build(root):
+        root.mkdir()
+        seg = tune_tiny(base, root / "segmentation.pt", steps=60)
+        argv = ["compare", str(base), str(seg), "--out", str(root / "report"), "--n-scenes",
+                "16", "--n-probe-scenes", "24", "--device", "cpu"]  # fmt: skip
+        with single_thread():
+            assert main(argv) == 0
+
+    return built_once(tmp_path_factory, "real", build) / "report"

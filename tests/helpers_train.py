@@ -12,12 +12,15 @@ from __future__ import annotations
 import ast
 import contextlib
 import functools
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from filelock import FileLock
 
 from sgt_probe.data import DataSpec, make_world
 from sgt_probe.model.config import ModelConfig, TrainConfig
@@ -111,11 +114,30 @@ def checkpoint_contents() -> dict:
 _SHARED: dict[str, Path] = {}
 
 
+def built_once(
+    tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], object]
+) -> Path:
+    """`build(path)` run once per test run, whichever pytest-xdist worker (or the only process)
+    asks first; the others wait on a file lock and get the same path. Callers must not modify
+    what it holds."""
+    if name in _SHARED:
+        return _SHARED[name]
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's folder, above each worker's own
+    path, finished = root / "built-once" / name, root / "built-once" / f"{name}.done"
+    path.parent.mkdir(exist_ok=True)
+    with FileLock(f"{path}.lock"):
+        if not finished.exists():
+            build(path)
+            finished.touch()
+    _SHARED[name] = path
+    return path
+
+
 def shared_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One 300-step base checkpoint for the whole session; callers must not modify it."""
-    if "base" not in _SHARED:
-        _SHARED["base"] = train_tiny(tmp_path_factory.mktemp("shared") / "base.pt")
-    return _SHARED["base"]
+    """One 300-step base checkpoint for the whole test run; callers must not modify it."""
+    return built_once(tmp_path_factory, "base.pt", train_tiny)
 
 
 def main(argv: list[str]) -> None:
