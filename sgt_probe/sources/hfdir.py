@@ -13,12 +13,22 @@ from pathlib import Path
 
 from sgt_probe.checkpoint import CheckpointError
 
-SUPPORTED = {"emu3": "Emu3ForConditionalGeneration"}  # config.json model_type -> class
+# config.json model_type -> class
+SUPPORTED = {
+    "emu3": "Emu3ForConditionalGeneration",
+    "janus": "JanusForConditionalGeneration",
+    "chameleon": "ChameleonForConditionalGeneration",
+}
+# transformers' Chameleon has no VQ-GAN decoder: a directory carries the release's
+# (sgt_probe/sources/chameleon.py, docs/models.md)
+CHAMELEON_DECODER = "vqgan_decoder.safetensors"
+EXTRA = {"chameleon": (CHAMELEON_DECODER, "the VQ-GAN decoder that draws its images "
+                       "(docs/models.md converts the release's vqgan.ckpt)")}  # fmt: skip
 SIDECAR = "sgt_probe.json"
 SIDECAR_FORMAT = "sgt-probe-model"
 SIDECAR_VERSION = 1
 WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
-# What Emu3Processor.from_pretrained reads: the processor (with its image processor, or the
+# What a processor's from_pretrained reads: the processor (with its image processor, or the
 # older separate preprocessor file) and a tokenizer (one tokenizer.json, or a BPE's two files).
 PROCESSOR = ("processor_config.json", "preprocessor_config.json")
 TOKENIZER = (("tokenizer.json",), ("vocab.json", "merges.txt"))
@@ -32,6 +42,11 @@ def _read_json(path: Path) -> dict:
     if not isinstance(data, dict):
         raise CheckpointError(f"{path}: not a JSON object")
     return data
+
+
+def model_type(path: str | Path) -> str:
+    """The model type config.json names (a supported one: `check_model_dir` came first)."""
+    return _read_json(Path(path) / "config.json").get("model_type")
 
 
 def check_model_dir(path: str | Path) -> Path:
@@ -66,6 +81,9 @@ def check_model_dir(path: str | Path) -> Path:
             f"{path}: lacks processor files ({'; '.join(missing)}); copy them from the model's "
             "release beside its weights"
         )
+    if model_type in EXTRA and not (path / EXTRA[model_type][0]).is_file():
+        name, what = EXTRA[model_type]
+        raise CheckpointError(f"{path}: lacks {name}, {what}")
     read_sidecar(path)  # a damaged one is refused now, not after the model has loaded
     return path
 
