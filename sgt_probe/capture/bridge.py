@@ -191,3 +191,32 @@ class HookedRunner:
                 return self.bridge(ids), {}
             logits, cache = self.bridge.run_with_cache(ids, names_filter=lambda n: n in wanted)
         return logits, {k: cache[k] for k in wanted}
+
+    @torch.no_grad()
+    def each_pattern(self, batch: dict, reduce: Callable[[int, torch.Tensor], None]) -> None:
+        """Call `reduce(layer, pattern)` on each layer's attention pattern [B, H, Q, K] as the
+        forward produces it, keeping none of them: peak memory holds about one layer's pattern
+        (with the attention's own transients), not every layer's (docs/design.md §5).
+
+        The forward stops after the last layer's pattern, since nothing after it (that layer's
+        MLP, the logits: at Emu3-8B's vocabulary 1.5 GB a sample) is read.
+        """
+        last = self.n_layers - 1
+
+        def hook_for(layer: int) -> HookFn:
+            def hook(pattern: torch.Tensor, hook) -> None:
+                reduce(layer, pattern)
+                if layer == last:
+                    raise _PatternsDone
+
+            return hook
+
+        hooks = [(pattern_name(layer), hook_for(layer)) for layer in range(self.n_layers)]
+        try:
+            self.run(batch, (), extra_hooks=hooks)
+        except _PatternsDone:
+            pass
+
+
+class _PatternsDone(Exception):
+    """Raised by the last layer's pattern hook in `HookedRunner.each_pattern`."""

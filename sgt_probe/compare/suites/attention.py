@@ -4,9 +4,12 @@ attention explorer's samples; definitions in `sgt_probe.report.schema.DEFINITION
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
+from sgt_probe.attention.reduce import reduce_patterns
 from sgt_probe.attention.stats import (
     attention_entropy,
     attention_mass,
@@ -14,7 +17,7 @@ from sgt_probe.attention.stats import (
     grounded_precision,
     sink_mass,
 )
-from sgt_probe.capture.bridge import HookedRunner, pattern_name
+from sgt_probe.capture.bridge import HookedRunner
 from sgt_probe.capture.labels import object_patches
 from sgt_probe.compare.inputs import Inputs
 from sgt_probe.model.sequences import ROLE_GENERATED, ROLE_IMAGE, ROLE_TASK, ROLE_TEXT, Item
@@ -30,31 +33,65 @@ def text_queries(roles: torch.Tensor) -> torch.Tensor:
     return (roles == ROLE_TEXT) | (roles == ROLE_TASK)
 
 
+@dataclass
+class QAContext:
+    """What the statistics read of a batch of understanding items: the text queries, image
+    keys, and, for the items whose question names an object (`named`, indices into the batch),
+    that object's image positions."""
+
+    text: torch.Tensor  # [B, T] text queries (question words and the answer cue)
+    image: torch.Tensor  # [B, T] image positions
+    named: torch.Tensor  # [b] items whose question names an object
+    object: torch.Tensor  # [B, T] the named object's image positions
+
+
+def _grounded(pattern: torch.Tensor, c: QAContext) -> np.ndarray:
+    """[..., b] grounded precision of the items that name an object (the head-averaged
+    pattern's)."""
+    if not len(c.named):
+        return np.zeros((*pattern.shape[:-4], 0))
+    p = pattern.index_select(-4, c.named)
+    n = c.named
+    return grounded_precision(p, c.text[n], c.image[n], c.object[n]).per_sample
+
+
+# The statistics of each layer's pattern over the understanding items, each [..., B, H] (the
+# grounded precision [..., b]): reduced in the hooks, one layer at a time (attention.reduce).
+# A new statistic is one entry here, and one where `attention_stats` reads it.
+QA_STATS = {
+    "text->image": lambda p, c: attention_mass(p, c.text, c.image, per_sample=True),
+    "image->image": lambda p, c: attention_mass(p, c.image, c.image, per_sample=True),
+    "text->text": lambda p, c: attention_mass(p, c.text, c.text, per_sample=True),
+    "sink": lambda p, c: sink_mass(p, c.text, per_sample=True),
+    "entropy": lambda p, c: attention_entropy(p, c.text, per_sample=True),
+    "grounded": _grounded,
+}
+# over the segmentation-proxy items: drawn image tokens -> the input image
+PROXY_STATS = {
+    "generated->input": lambda p, roles: attention_mass(
+        p, roles == ROLE_GENERATED, roles == ROLE_IMAGE, per_sample=True
+    ),
+}
+
+
 def attention_stats(
     runner: HookedRunner, qa_items: list[Item], qa_scenes: list, qa_objects: list[int],
     proxy_items: list[Item], batch_size: int = 32, n_boot: int = 1000, seed: int = 0,
+    stream: bool = True,
 ) -> AttentionStats:  # fmt: skip
     """Attention mass by kind, entropy and grounded precision, per layer (and head).
 
     qa_items: understanding items; qa_objects[i] the instance id its question names (0: none).
-    proxy_items: segmentation-proxy items with targets (for generated->input).
+    proxy_items: segmentation-proxy items with targets (for generated->input). Each layer's
+    pattern is reduced to these as it is produced (`stream`; False: every layer's pattern of a
+    batch stacked first, the same numbers at L times the memory).
     """
     grid = runner.grid
-    names = [pattern_name(layer) for layer in range(runner.n_layers)]
-    kinds: dict[str, list[np.ndarray]] = {
-        k: [] for k in ("text->image", "image->image", "text->text", "sink")
-    }
-    entropy, precision, chance = [], [], []
-    for s, chunk, batch in runner.batches(qa_items, batch_size):
-        _, cache = runner.run(batch, names)
-        pattern = torch.stack([cache[n] for n in names])  # [L, B, H, T, T]
+    chance = []
+
+    def qa_context(s: int, chunk: list, batch: dict) -> QAContext:
         roles = batch["roles"]
         text, image = text_queries(roles), roles == ROLE_IMAGE
-        kinds["text->image"].append(attention_mass(pattern, text, image, per_sample=True))
-        kinds["image->image"].append(attention_mass(pattern, image, image, per_sample=True))
-        kinds["text->text"].append(attention_mass(pattern, text, text, per_sample=True))
-        kinds["sink"].append(sink_mass(pattern, text, per_sample=True))
-        entropy.append(attention_entropy(pattern, text, per_sample=True))
         obj = torch.zeros_like(image)
         named = []
         for j in range(len(chunk)):
@@ -65,53 +102,50 @@ def attention_stats(
                     object_patches(qa_scenes[s + j], inst, grid.patch_size)
                 ).to(runner.device)
                 named.append(j)
+        idx = torch.tensor(named, dtype=torch.long, device=runner.device)
         if named:
-            idx = torch.tensor(named, device=runner.device)
-            gp = grounded_precision(pattern[:, idx], text[idx], image[idx], obj[idx])
-            precision.append(gp.per_sample)  # [L, b]
             chance.append(grounded_chance(image[idx], obj[idx]))
-    mass = {k: _mean_samples(v).tolist() for k, v in kinds.items()}  # [L, H] each
-    gen = []
-    for _, _, batch in runner.batches(proxy_items, batch_size):
-        _, cache = runner.run(batch, names)
-        pattern = torch.stack([cache[n] for n in names])
-        roles = batch["roles"]
-        gen.append(
-            attention_mass(pattern, roles == ROLE_GENERATED, roles == ROLE_IMAGE, per_sample=True)
-        )
-    mass["generated->input"] = _mean_samples(gen).tolist() if gen else None
+        return QAContext(text, image, idx, obj)
+
+    per = reduce_patterns(runner, qa_items, QA_STATS, qa_context, batch_size, stream)
+    mass = {k: np.nanmean(per[k], axis=1).tolist() for k in ("text->image", "image->image",
+                                                              "text->text", "sink")}  # fmt: skip
+    gen = None
+    if proxy_items:
+        gen = reduce_patterns(runner, proxy_items, PROXY_STATS, lambda s, c, b: b["roles"],
+                              batch_size, stream)["generated->input"]  # fmt: skip
+    mass["generated->input"] = np.nanmean(gen, axis=1).tolist() if gen is not None else None
     grounded = None
-    if precision:
-        per = np.concatenate(precision, axis=1)  # [L, n]
-        ok = ~np.isnan(per).any(0)
-        cis = [bootstrap_ci(row[ok], n_boot=n_boot, seed=seed) for row in per]
+    precision = per["grounded"]  # [L, n]
+    if precision.shape[1]:
+        ok = ~np.isnan(precision).any(0)
+        cis = [bootstrap_ci(row[ok], n_boot=n_boot, seed=seed) for row in precision]
         ch = float(np.concatenate(chance)[ok].mean())
         grounded = Grounded(
             precision=[c[0] for c in cis], lo=[c[1] for c in cis], hi=[c[2] for c in cis],
             chance=ch, ratio=[c[0] / ch for c in cis], n=int(ok.sum()),
         )  # fmt: skip
-    return AttentionStats(mass=mass, entropy=_mean_samples(entropy).tolist(), grounded=grounded)
+    entropy = np.nanmean(per["entropy"], axis=1).tolist()
+    return AttentionStats(mass=mass, entropy=entropy, grounded=grounded)
 
 
-def _mean_samples(chunks: list[np.ndarray]) -> np.ndarray:
-    """Concatenate per-sample [L, B, H] chunks and average over samples, ignoring NaN."""
-    return np.nanmean(np.concatenate(chunks, axis=1), axis=1)
-
-
-def text_image_attention(runner: HookedRunner, items: list[Item]) -> np.ndarray:
-    """float16 [S, L, H, T, P]: question-token queries (padded to the longest) -> image keys."""
-    names = [pattern_name(layer) for layer in range(runner.n_layers)]
-    batch = next(runner.batches(items, len(items)))[2]
-    _, cache = runner.run(batch, names)
-    pattern = torch.stack([cache[n] for n in names], dim=1)  # [S, L, H, T, T]
-    roles = batch["roles"]
-    n_text = int(text_queries(roles).sum(1).max())
+def text_image_attention(runner: HookedRunner, items: list[Item], batch_size: int = 32
+                         ) -> np.ndarray:  # fmt: skip
+    """float16 [S, L, H, T, P]: question-token queries (padded to the longest) -> image keys,
+    cut from each layer's pattern as it is produced (only these rows and columns are kept)."""
+    n_text = max(int(text_queries(torch.tensor(it.roles)).sum()) for it in items)
     out = np.zeros((len(items), runner.n_layers, runner.n_heads, n_text, runner.grid.n_patches),
                    np.float16)  # fmt: skip
-    for j in range(len(items)):
-        q = text_queries(roles[j]).nonzero()[:, 0]
-        k = (roles[j] == ROLE_IMAGE).nonzero()[:, 0]
-        out[j, :, :, : len(q)] = pattern[j][:, :, q][:, :, :, k].cpu().numpy()
+    for s, chunk, batch in runner.batches(items, batch_size):
+        roles = batch["roles"]
+        rows = [(text_queries(roles[j]).nonzero()[:, 0], (roles[j] == ROLE_IMAGE).nonzero()[:, 0])
+                for j in range(len(chunk))]  # fmt: skip
+
+        def keep(layer: int, pattern: torch.Tensor, s=s, rows=rows) -> None:
+            for j, (q, k) in enumerate(rows):
+                out[s + j, layer, :, : len(q)] = pattern[j][:, q][:, :, k].cpu().numpy()
+
+        runner.each_pattern(batch, keep)
     return out
 
 
@@ -135,7 +169,7 @@ def run(inputs: Inputs, arrays: dict[str, np.ndarray]) -> Attention:
         stats[name] = attention_stats(runner, ev.qa, scenes, ev.objects, seg, cfg.batch_size,
                                       n_boot=cfg.n_boot, seed=cfg.seed)  # fmt: skip
         if shown:
-            arrays[key_attn(name)] = text_image_attention(runner, shown)
+            arrays[key_attn(name)] = text_image_attention(runner, shown, cfg.batch_size)
     if ev.explorer:
         arrays[EXPLORER_IMAGES.key] = np.stack([scenes[k].image for k in ev.explorer])
         arrays[EXPLORER_INSTANCES.key] = np.stack(
