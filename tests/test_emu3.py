@@ -285,7 +285,7 @@ def test_lora_weights_merge_as_peft_merges_them(dirs):
     for name, p in peft_model.named_parameters():
         if "lora_B" in name:  # B starts at zero: give the adapters something to add
             p.data.normal_(std=0.1)
-    state = tuning.Trainable(peft_model).state_dict()
+    state = tuning.Trainable(peft_model, Emu3Source).state_dict()
     merged = tuning.plain_state_dict(state, lora)
     expected = peft_model.merge_and_unload().state_dict()
     assert merged.keys() == expected.keys()

@@ -61,10 +61,10 @@ def check_model_dir(path: str | Path) -> Path:
             f"{path}: not a model directory (no config.json); give a .pt checkpoint or a "
             "Hugging Face model directory"
         )
-    model_type = _read_json(config).get("model_type")
-    if model_type not in SUPPORTED:
+    kind = _read_json(config).get("model_type")
+    if kind not in SUPPORTED:
         raise CheckpointError(
-            f"{path}: model type {model_type!r} is not supported; sgt-probe opens "
+            f"{path}: model type {kind!r} is not supported; sgt-probe opens "
             f"{', '.join(SUPPORTED.values())} directories"
         )
     if not any((path / w).is_file() for w in WEIGHTS):
@@ -81,8 +81,8 @@ def check_model_dir(path: str | Path) -> Path:
             f"{path}: lacks processor files ({'; '.join(missing)}); copy them from the model's "
             "release beside its weights"
         )
-    if model_type in EXTRA and not (path / EXTRA[model_type][0]).is_file():
-        name, what = EXTRA[model_type]
+    if kind in EXTRA and not (path / EXTRA[kind][0]).is_file():
+        name, what = EXTRA[kind]
         raise CheckpointError(f"{path}: lacks {name}, {what}")
     read_sidecar(path)  # a damaged one is refused now, not after the model has loaded
     return path

@@ -65,7 +65,6 @@ class JanusImages(ProcessorImages):
                 f"{path}: its processor lays out {processor.num_image_tokens} image tokens, "
                 f"its vision encoder {self.grid**2}"
             )
-        self.side = side
         self.patch_dim = 3 * side * side // self.grid**2
 
     def _preprocess(self, images):
@@ -83,13 +82,9 @@ class JanusImages(ProcessorImages):
 
     def pixels(self, images: np.ndarray) -> np.ndarray:
         """float32 [N, P, 3 S^2 / P]: the processor's pixel values of each image, one row per
-        image position (`to_image` undoes it)."""
+        image position (`JanusSource.embed` reshapes them back to [3, S, S])."""
         out = [self._preprocess(list(chunk)).float() for chunk in self._chunks(images)]
         return torch.cat(out).reshape(len(images), self.grid**2, -1).numpy()
-
-    def to_image(self, rows: torch.Tensor) -> torch.Tensor:
-        """[n, P, D] rows of `pixels` -> [n, 3, S, S] pixel values."""
-        return rows.reshape(len(rows), 3, self.side, self.side)
 
 
 def janus_layout(model, processor, images: JanusImages, path) -> Layout:
