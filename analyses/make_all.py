@@ -14,7 +14,9 @@ import sys
 from pathlib import Path
 
 from sgt_probe.analyses import (
+    alignment_by_layer,
     attention_by_layer,
+    claims,
     common,
     knockout_curves,
     proxy_taxonomy,
@@ -25,12 +27,14 @@ from sgt_probe.analyses import (
 from sgt_probe.report.format import ReportError
 
 SCRIPTS = (
+    claims,
     proxy_taxonomy,
     understanding_by_family,
     separability_by_layer,
     attention_by_layer,
     umap_panels,
     knockout_curves,
+    alignment_by_layer,
 )
 
 

@@ -14,13 +14,15 @@ from sgt_probe.app import data, ids
 HERE = Path(__file__).parent
 
 
-def create_app(report_dirs: Sequence[str | Path]) -> dash.Dash:
-    """A Dash app over `report_dirs` (the first is shown first).
+def create_app(report_dirs: Sequence[str | Path], study_dirs: Sequence[str | Path] = ()
+               ) -> dash.Dash:  # fmt: skip
+    """A Dash app over `report_dirs` (the first is shown first) and `study_dirs` (folders
+    holding a study.json, which the Study page shows).
 
     Dash keeps pages and `@callback`s in process-wide registries, so build one app per process
     (tests build one per test, each serving before the next is built).
     """
-    data.set_report_dirs(report_dirs)
+    data.set_report_dirs(report_dirs, study_dirs)
     app = dash.Dash(
         __package__,  # page modules then import as sgt_probe.app.pages.<name>
         use_pages=True,

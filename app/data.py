@@ -27,8 +27,10 @@ from sgt_probe.report.format import (
     load_report,
 )
 from sgt_probe.report.schema import ExplorerSample
+from sgt_probe.report.study import STUDY_JSON, Study, StudyError, load_study
 
 _DIRS: list[str] = []
+_STUDIES: list[str] = []
 
 ALL = "all"
 STATUSES = {
@@ -38,12 +40,34 @@ STATUSES = {
 }
 
 
-def set_report_dirs(dirs: Sequence[str | Path]) -> None:
+def set_report_dirs(dirs: Sequence[str | Path], studies: Sequence[str | Path] = ()) -> None:
     _DIRS[:] = [str(d) for d in dirs]
+    _STUDIES[:] = [str(d) for d in studies]
 
 
 def report_dirs() -> list[str]:
     return list(_DIRS)
+
+
+def study_dirs() -> list[str]:
+    return list(_STUDIES)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_study(path: str, stamp: int | None) -> Study:
+    return load_study(path)
+
+
+def study(key: str | None) -> Study:
+    """The study served under `key`; StudyError (one line) if unknown, missing or damaged."""
+    if key not in _STUDIES:
+        raise StudyError(f"{key!r}: not one of the study dirs this dashboard serves; pass a "
+                         "folder holding study.json to sgt-probe dash")  # fmt: skip
+    try:
+        stamp = os.stat(Path(key) / STUDY_JSON).st_mtime_ns
+    except OSError:
+        stamp = None
+    return _load_study(key, stamp)
 
 
 def _stamp(path: str) -> tuple:
@@ -64,6 +88,8 @@ def _load(path: str, stamp: tuple) -> Report:
 def get(key: str | None) -> Report:
     """The report served under `key`; ReportError (one line) if unknown, missing or damaged."""
     if key not in _DIRS:
+        if not _DIRS and _STUDIES:
+            raise ReportError("this dashboard serves a study, no report: see the Study page")
         raise ReportError(f"{key!r}: not one of the report dirs this dashboard serves")
     return _load(key, _stamp(key))
 

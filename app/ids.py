@@ -55,3 +55,25 @@ GEN_GRID = "gen-grid"
 # knockout
 KO_NOTE = "ko-note"
 KO_CHANGE = "ko-change"
+
+# study
+STUDY_SELECT = "study-select"
+STUDY_NOTE = "study-note"
+STUDY_SCORECARD = "study-scorecard"
+STUDY_FOREST_U = "study-forest-understanding"
+STUDY_FOREST_G = "study-forest-generation"
+STUDY_FAMILIES = "study-families"
+STUDY_SCALING = "study-scaling"
+STUDY_FEW_LABEL = "study-few-label"
+STUDY_ALLOC_LAYER = "study-alloc-layer"
+STUDY_ALLOC_WORDS = "study-alloc-words"
+STUDY_LEAK = "study-leak"
+
+# reading and drawing (alignment)
+ALN_NOTE = "aln-note"
+ALN_CKA = "aln-cka"
+ALN_DIRECTION = "aln-direction"
+ALN_TRANSFER = "aln-transfer"
+ALN_LENS_TARGET = "aln-lens-target"
+ALN_LENS_PATH = "aln-lens-path"
+ALN_LENS = "aln-lens"

@@ -1,4 +1,4 @@
-"""The pipeline as a graph of jobs: per run directory, base -> one tuning per proxy -> compare.
+"""The pipeline as a graph of jobs: per run directory, base -> its tunings -> compare.
 
 `demo` is one run; `reproduce` is one run per (world, seed). With several runs, jobs whose
 inputs are finished run side by side in worker processes, the cores split evenly among them. On
@@ -10,7 +10,7 @@ changes float rounding, so the same command on the same machine gives the same n
 
 Every job resumes or reuses what is finished, so a killed pipeline picks up where it stopped,
 and a rerun of a finished one touches no file. Layout of a run directory: base.pt,
-<proxy>.pt, report/.
+<tuning>.pt (one per tuning, named after its proxy unless it is a variant), report/.
 """
 
 from __future__ import annotations
@@ -20,15 +20,33 @@ import os
 import shutil
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from sgt_probe.model.config import DEFAULT_RECIPE
 from sgt_probe.report.format import REPORT_JSON, is_current
 
 console = Console(stderr=True)
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """One tuning of a run's base: written to <name>.pt in the run dir."""
+
+    name: str
+    proxy: str
+    # TrainConfig fields over the recipe's (a data-scaling arm's proxy_scenes, a few-label arm's
+    # few_label_scenes), as (field, value) pairs
+    settings: tuple[tuple[str, Any], ...] = ()
+
+
+def tunings(proxies) -> tuple[Tuning, ...]:
+    """One plain tuning per proxy, named after it."""
+    return tuple(Tuning(p, p) for p in proxies)
 
 
 @dataclass(frozen=True)
@@ -37,21 +55,25 @@ class Run:
     world: str
     seed: int
     preset: str
-    proxies: tuple[str, ...]
+    tunings: tuple[Tuning, ...]
+    recipe: str = DEFAULT_RECIPE
     compare: dict = field(default_factory=dict)  # CompareConfig fields besides seed and device
     overrides: dict = field(default_factory=dict)  # {"model"|"train"|"tune": {field: value}}
     base_from: Path | None = None  # a finished base to copy in (a shipped one) instead of training
+    # finished checkpoints of other runs compared after this run's own (a study arm compared
+    # with the main arm's `none` control, which it need not train again)
+    also: tuple[Path, ...] = ()
 
     @property
     def base(self) -> Path:
         return self.dir / "base.pt"
 
-    def tuned(self, proxy: str) -> Path:
-        return self.dir / f"{proxy}.pt"
+    def tuned(self, name: str) -> Path:
+        return self.dir / f"{name}.pt"
 
     @property
     def checkpoints(self) -> list[Path]:
-        return [self.base, *map(self.tuned, self.proxies)]
+        return [self.base, *(self.tuned(t.name) for t in self.tunings), *self.also]
 
     @property
     def report(self) -> Path:
@@ -62,31 +84,40 @@ class Run:
 class Job:
     run: Run
     kind: str  # "base" | "tune" | "compare"
-    proxy: str | None = None
+    tuning: Tuning | None = None
     deps: tuple[int, ...] = ()  # indices of the jobs this one reads
 
     @property
     def output(self) -> Path:
         if self.kind == "compare":
             return self.run.report / REPORT_JSON
-        return self.run.base if self.kind == "base" else self.run.tuned(self.proxy)
+        return self.run.base if self.kind == "base" else self.run.tuned(self.tuning.name)
 
     @property
     def label(self) -> str:
         base = "shipped base" if self.run.base_from is not None else "base training"
-        what = {"base": base, "compare": "compare"}.get(self.kind, f"tune {self.proxy}")
-        return f"{self.run.dir} · {what}"
+        what = {"base": base, "compare": "compare"}.get(self.kind)
+        return f"{self.run.dir} · {what or f'tune {self.tuning.name}'}"
 
 
 def job_graph(runs: list[Run]) -> list[Job]:
     """Each run's jobs in order; the list order is also the scheduling priority, so earlier
-    runs finish (and their reports appear) before later runs start their tunings."""
+    runs finish (and their reports appear) before later runs start their tunings. A run's
+    compare also waits for the jobs that write its `also` checkpoints."""
     jobs: list[Job] = []
     for run in runs:
         base = len(jobs)
         jobs.append(Job(run, "base"))
-        jobs += [Job(run, "tune", p, (base,)) for p in run.proxies]
+        jobs += [Job(run, "tune", t, (base,)) for t in run.tunings]
         jobs.append(Job(run, "compare", deps=tuple(range(base, len(jobs)))))
+    writes = {job.output: i for i, job in enumerate(jobs) if job.kind != "compare"}
+    for i, job in enumerate(jobs):
+        if job.kind == "compare" and job.run.also:
+            missing = [p for p in job.run.also if p not in writes and not p.exists()]
+            if missing:
+                raise ValueError(f"{job.run.dir}: compares {missing[0]}, which no run writes")
+            extra = tuple(writes[p] for p in job.run.also if p in writes)
+            jobs[i] = replace(job, deps=job.deps + extra)
     return jobs
 
 
@@ -108,8 +139,9 @@ def execute(job: Job, device: str, threads: int | None = None, progress: bool = 
                    train_overrides={"seed": run.seed, **over.get("train", {})},
                    resume=True, device=device, progress=progress)  # fmt: skip
     elif job.kind == "tune":
-        tune(run.base, job.proxy, job.output, {"seed": run.seed, **over.get("tune", {})},
-             resume=True, device=device, progress=progress)  # fmt: skip
+        settings = {"seed": run.seed, **over.get("tune", {}), **dict(job.tuning.settings)}
+        tune(run.base, job.tuning.proxy, job.output, settings, resume=True, device=device,
+             progress=progress, recipe=run.recipe)  # fmt: skip
     else:
         from sgt_probe.compare.run import CompareConfig, run_compare
         from sgt_probe.viz.html import write_html
@@ -142,10 +174,10 @@ def default_jobs(device: str, runs: list[Run]) -> int:
         return 1
     if len(runs) < 2 and not all(r.base_from is not None for r in runs):
         return 1
-    return min(4, _cores())
+    return min(4, cores())
 
 
-def _cores() -> int:
+def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
@@ -187,7 +219,7 @@ def _finished(job: Job, before: int | None, seconds: float) -> None:
 def _in_workers(graph: list[Job], device: str, jobs: int) -> None:
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TextColumn("{task.fields[running]}"))  # fmt: skip
-    threads, done, todo = max(1, _cores() // jobs), set(), list(range(len(graph)))
+    threads, done, todo = max(1, cores() // jobs), set(), list(range(len(graph)))
     running: dict[int, tuple] = {}
     with (
         mp.get_context("spawn").Pool(jobs, initializer=_worker_init) as pool,

@@ -27,10 +27,12 @@ from sgt_probe.report.format import (
 )
 from sgt_probe.report.schema import (
     EMBED_COLOR_BY,
+    LENS_TARGETS,
     MASS_KINDS,
     PROBE_TARGETS,
     SCHEMA_VERSION,
     SUITES,
+    Alignment,
     Attention,
     Benchmarks,
     Cka,
@@ -297,6 +299,42 @@ def _generations(sh: _Shape, n_items: int, arrays: dict) -> dict:
     return {"items": items, "verdicts": verdicts}
 
 
+def _alignment(rng: np.random.Generator, sh: _Shape) -> Alignment:
+    """Reading against drawing: tuned checkpoints align the paths more in later layers."""
+    L, out = sh.n_layers, {}
+
+    def band(start: float, end: float, width: float = 0.04) -> dict:
+        value = np.clip(_rising(rng, L, start, end), 0, 1)
+        lo, hi = _ci(rng, value, width)
+        return {"value": value.round(4).tolist(), "lo": lo, "hi": hi}
+
+    for n in sh.names:
+        g = sh.gains[n]
+        words = {"semantic_class": list(SHAPES), "color": ["red", "blue", "green", "yellow"]}
+        out[n] = {
+            "cka": band(0.15, 0.2 + 0.4 * g),
+            "transfer": {
+                "read": band(0.4, 0.55 + 0.3 * g),
+                "read_to_draw": band(0.25, 0.3 + 0.3 * g),
+                "draw": band(0.4, 0.6 + 0.2 * g),
+                "draw_to_read": band(0.25, 0.3 + 0.25 * g),
+                "floor": 0.25,
+                "n_classes": 4,
+            },
+            "lens": {
+                t: {
+                    "words": words[t],
+                    "read": band(0.25, 0.3 + 0.3 * g),
+                    "draw": band(0.25, 0.28 + 0.2 * g),
+                    "floor": 0.25,
+                    "n_classes": 4,
+                }
+                for t in LENS_TARGETS
+            },  # fmt: skip
+        }
+    return Alignment(checkpoints=out, n_scenes=24)
+
+
 def write_synthetic_report(
     path: str | Path,
     n_ckpts: int = 2,
@@ -352,6 +390,8 @@ def write_synthetic_report(
         attention=Attention(stats=layers["attention"], explorer=explorer),
         knockout=Knockout(curves=layers["knockout"]),
         cka=Cka(pairs=layers["cka"]),
+        # its own random stream: the other sections' numbers stay those tests were written on
+        alignment=_alignment(np.random.default_rng(seed + 1), sh),
         embeddings=embeddings,
     )
     path = Path(path)

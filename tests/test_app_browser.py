@@ -42,6 +42,7 @@ MAIN = {
     "/embeddings": f"#{ids.EMB_SCATTER}",
     "/generations": f"#{ids.GEN_GRID} .gen-card",
     "/knockout": f"#{ids.KO_CHANGE}",
+    "/alignment": f"#{ids.ALN_CKA}",
 }
 # true once the plotly figure inside a dcc.Graph has traces and a laid-out plot
 GRAPH_DRAWN = """
@@ -195,6 +196,31 @@ def test_generations_filter(dash_duo, report_dir):
     assert dash_duo.get_logs() == []
 
 
+def test_reading_against_drawing_follows_its_controls(dash_duo, report_dir):
+    """Cross-path CKA, probe transfer and the logit lens, drawn from a real compare's report;
+    the transfer and lens figures follow their controls."""
+    _serve(dash_duo, [report_dir])
+    _visit(dash_duo, "/alignment")
+    names = json.loads((report_dir / "report.json").read_text())["checkpoints"]
+    for graph in (ids.ALN_CKA, ids.ALN_TRANSFER, ids.ALN_LENS):
+        _wait_drawn(dash_duo, f"#{graph}")
+        lines = _figure(dash_duo, f"#{graph}", "gd.data.filter(t => t.mode === 'lines+markers')"
+                                               ".map(t => t.name)")  # fmt: skip
+        assert lines == [c["name"] for c in names], graph  # base and tuned, each drawn
+    assert "Cross-path CKA" in _title(dash_duo, f"#{ids.ALN_CKA}")
+    transfer, lens = f"#{ids.ALN_TRANSFER}", f"#{ids.ALN_LENS}"
+    assert "read → draw" in _title(dash_duo, transfer)
+    dash_duo.select_dcc_dropdown(f"#{ids.ALN_DIRECTION}", index=1)  # draw -> read
+    _wait(dash_duo, lambda d: "draw → read" in _title(dash_duo, transfer), "transfer direction")
+    assert "reading" in _title(dash_duo, lens)
+    dash_duo.find_element(f"#{ids.ALN_LENS_PATH} input[value='draw']").click()
+    _wait(dash_duo, lambda d: "drawing" in _title(dash_duo, lens), "lens path")
+    dash_duo.select_dcc_dropdown(f"#{ids.ALN_LENS_TARGET}", index=1)  # color words
+    _wait(dash_duo, lambda d: "color words" in _title(dash_duo, lens), "lens words")
+    _screenshot(dash_duo, "alignment-controls")
+    assert dash_duo.get_logs() == []
+
+
 def test_bad_report_dirs_show_a_note(dash_duo, report_dir, tmp_path):
     damaged = tmp_path / "damaged"
     damaged.mkdir()
@@ -208,4 +234,35 @@ def test_bad_report_dirs_show_a_note(dash_duo, report_dir, tmp_path):
     dash_duo.select_dcc_dropdown(f"#{ids.REPORT}", index=2)
     _wait(dash_duo, lambda d: not d.find_elements(By.CSS_SELECTOR, note), "note cleared")
     _wait_drawn(dash_duo, MAIN["/"])
+    assert dash_duo.get_logs() == []
+
+
+def test_study_page_shows_the_scorecard_and_its_figures(dash_duo, tmp_path):
+    """`sgt-probe dash` on a study folder: the Study page draws the scorecard from study.json,
+    the forest plots with a dot per seed and the allocation by layer, with no report served."""
+    from fixtures_study import write_synthetic_study
+
+    from sgt_probe.analyses.claims import build
+    from sgt_probe.report.study import write_study
+
+    study = build(write_synthetic_study(tmp_path / "runs"), tmp_path / "runs")
+    write_study(tmp_path / "study", study)
+    dash_duo.start_server(create_app([], [tmp_path / "study"]), navigate=False)
+    dash_duo.driver.get(dash_duo.server.url + "/study")
+    forest = f"#{ids.STUDY_FOREST_U}"
+    # eight figures from one callback: allow a loaded machine more than one page's TIMEOUT
+    WebDriverWait(dash_duo.driver, 4 * TIMEOUT, poll_frequency=0.2).until(
+        lambda d: d.execute_script(GRAPH_DRAWN, forest), forest
+    )
+    rows = dash_duo.driver.find_elements(By.CSS_SELECTOR, f"#{ids.STUDY_SCORECARD} tbody tr")
+    assert len(rows) == len(study.claims)
+    verdicts = [r.find_elements(By.TAG_NAME, "td")[-1].text for r in rows]
+    assert verdicts[1].startswith(study.claims[1].verdict)  # claim 2, as study.json says
+    # one dot per seed: 3 seeds of every proxy in each world
+    dots = _figure(dash_duo, forest, "gd.data.filter(t => t.name.endsWith('seeds'))"
+                   ".map(t => t.x.length)")  # fmt: skip
+    assert dots and set(dots) == {3}
+    _wait_drawn(dash_duo, f"#{ids.STUDY_ALLOC_LAYER}")
+    _screenshot(dash_duo, "study")
+    assert not dash_duo.driver.find_elements(By.CSS_SELECTOR, ".problem")
     assert dash_duo.get_logs() == []

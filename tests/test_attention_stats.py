@@ -10,7 +10,10 @@ from sgt_probe.attention import (
     grounded_chance,
     grounded_precision,
     sink_mass,
+    type_chance,
+    type_shares,
 )
+from sgt_probe.probes.stats import paired_change_pct
 
 # One sample, two heads, four positions: 0 = sink, 1-2 = image, 3 = text. Rows sum to 1.
 PATTERN = np.array(
@@ -100,3 +103,37 @@ def test_grounded_per_sample_is_the_head_averaged_pattern():
     to_object = (averaged[:, 7] * obj).sum(1)
     result = grounded_precision(pattern, text, image, obj)
     np.testing.assert_allclose(result.per_sample, to_object / to_image)
+
+
+def test_type_shares_against_a_loop_over_queries_and_keys():
+    """Word-type shares of a random pattern, recomputed by plain loops: heads averaged, mass
+    from the query set to each type's keys over the mass to every typed key."""
+    rng = np.random.default_rng(0)
+    pattern = rng.dirichlet(np.ones(6), size=(3, 2, 2, 6))  # [L, B, H, Q, K]
+    queries = np.array([[0, 0, 0, 1, 1, 0], [0, 0, 0, 0, 0, 1]], bool)
+    key_type = np.array([[-1, 0, 2, 2, -1, 1], [1, -1, 0, 3, -1, -1]])
+    got = type_shares(pattern, queries, key_type, 4)  # [L, B, 4]
+    for layer in range(3):
+        for b in range(2):
+            mean = pattern[layer, b].mean(0)  # heads averaged [Q, K]
+            to_type = np.zeros(4)
+            for q in np.flatnonzero(queries[b]):
+                for k in np.flatnonzero(key_type[b] >= 0):
+                    to_type[key_type[b, k]] += mean[q, k]
+            np.testing.assert_allclose(got[layer, b], to_type / to_type.sum(), rtol=1e-6)
+    np.testing.assert_allclose(got.sum(-1), 1.0)
+    np.testing.assert_allclose(type_chance(key_type, 4), [[1 / 4, 1 / 4, 2 / 4, 0],
+                                                          [1 / 3, 1 / 3, 0, 1 / 3]])  # fmt: skip
+    no_query = type_shares(pattern, np.zeros_like(queries), key_type, 4)
+    assert np.isnan(no_query).all()
+
+
+def test_paired_change_is_the_percent_change_of_the_means_with_a_paired_interval():
+    rng = np.random.default_rng(1)
+    a = rng.uniform(0.2, 0.4, 200)
+    b = a * 1.25 + rng.normal(0, 0.01, 200)
+    change, lo, hi = paired_change_pct(a, b, groups=np.arange(200) // 4, n_boot=400)
+    assert change == pytest.approx(100 * (b.mean() / a.mean() - 1))
+    assert lo < change < hi and 22 < lo and hi < 28  # paired: narrow around +25%
+    same, lo, hi = paired_change_pct(a, a)
+    assert same == 0 and lo == hi == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from types import SimpleNamespace
 from unittest import mock
 
 import numpy as np
@@ -13,11 +14,12 @@ from conftest import REFUSED_INSTALLS
 from sgt_probe.capture.activations import ActivationStore, ShardWriter, capture_residuals
 from sgt_probe.capture.bridge import pattern_name, resid_name, scores_name
 from sgt_probe.capture.labels import object_patches, patch_labels
-from sgt_probe.compare.suites.attention import attention_stats
+from sgt_probe.compare.suites.attention import attention_stats, text_word_types
 from sgt_probe.data import DataSpec, make_world
+from sgt_probe.data.text import word_types
 from sgt_probe.model.config import ModelConfig
 from sgt_probe.model.loading import Loaded, build_model
-from sgt_probe.model.sequences import ROLE_IMAGE, ROLE_TASK, ROLE_TEXT, collate
+from sgt_probe.model.sequences import ROLE_GENERATED, ROLE_IMAGE, ROLE_TASK, ROLE_TEXT, collate
 from sgt_probe.model.vocab import Vocab
 from sgt_probe.sources.checkpoint import CheckpointSource
 from sgt_probe.tokenizer import fit_tokenizer
@@ -205,7 +207,7 @@ def test_attention_suite_masses_partition_text_queries(data, runner):
     qas = [q for i in range(6) for q in data.scenes[i].questions]
     objects = [qa.objects[0] if qa.objects else 0 for qa in qas]
     seg = [data.proxy("segmentation", i) for i in range(4)]
-    out = attention_stats(runner, items, scenes, objects, seg, n_boot=50)
+    out, _ = attention_stats(runner, items, scenes, objects, seg, n_boot=50)
     mass = {k: np.array(v) for k, v in out.mass.items()}
     assert mass["text->image"].shape == (3, 2)
     for kind in ("text->image", "image->image", "text->text", "generated->input", "sink"):
@@ -214,6 +216,63 @@ def test_attention_suite_masses_partition_text_queries(data, runner):
     specials = 1 - mass["text->image"] - mass["text->text"]
     assert np.all(specials >= mass["sink"] - 1e-6)
     assert 0 < out.grounded.chance < 1 and len(out.grounded.precision) == 3
+
+
+def test_allocation_is_read_from_the_model_s_own_patterns(data, runner, loaded, world):
+    """Fig. 8's measures on a tiny model, against patterns taken straight from one hooked pass:
+    text->image per layer is the head-averaged mass; a generation item's word-type shares are
+    recomputed for its prompt's words by hand."""
+    items = [
+        data.understanding(i, q) for i in range(4) for q in range(len(data.scenes[i].questions))
+    ]
+    scenes = [data.scenes[i] for i in range(4) for _ in data.scenes[i].questions]
+    objects = [0] * len(items)
+    gen = [data.generation(i) for i in range(4)]
+    vocab = loaded.vocab
+    source = SimpleNamespace(token_texts=vocab.decode)
+    qa_types = text_word_types(source, items, world.shapes, world.colors)
+    gen_types = text_word_types(source, gen, world.shapes, world.colors)
+    out, text_image = attention_stats(
+        runner,
+        items,
+        scenes,
+        objects,
+        [],
+        n_boot=50,
+        qa_types=qa_types,
+        gen_items=gen,
+        gen_types=gen_types,
+    )
+    alloc = out.allocation
+    np.testing.assert_allclose(alloc.text_image, np.mean(out.mass["text->image"], axis=1))
+    assert text_image.shape == (3, len(items))
+    for shares in (alloc.cue_to_question, alloc.generated_to_prompt):
+        total = np.sum([shares.share[t] for t in shares.share], axis=0)
+        np.testing.assert_allclose(total, 1.0, rtol=1e-6)
+    # item 0 of the generation set, by hand: its prompt's words, the generated queries
+    _, _, batch = next(runner.batches(gen[:1], 1))
+    _, cache = runner.run(batch, ["blocks.2.attn.hook_pattern"])
+    p = cache["blocks.2.attn.hook_pattern"][0].mean(0).double().numpy()  # [T, T]
+    words = vocab.decode(gen[0].ids)
+    prompt = [i for i, r in enumerate(gen[0].roles) if r == ROLE_TEXT]
+    kinds = word_types([words[i] for i in prompt], world.shapes, world.colors)
+    drawn = [i for i, r in enumerate(gen[0].roles) if r == ROLE_GENERATED]
+    mass = {k: sum(p[q, prompt[j]] for q in drawn for j, kk in enumerate(kinds) if kk == k)
+            for k in set(kinds)}  # fmt: skip
+    total = sum(mass.values())
+    one = attention_stats(
+        runner,
+        items[:1],
+        scenes[:1],
+        [0],
+        [],
+        n_boot=10,
+        qa_types=qa_types[:1],
+        gen_items=gen[:1],
+        gen_types=gen_types[:1],
+    )[0].allocation
+    for kind, m in mass.items():
+        assert one.generated_to_prompt.share[kind][2] == pytest.approx(m / total, rel=1e-5)
 
 
 def test_object_patches_follow_the_mask(world):

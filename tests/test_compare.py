@@ -11,7 +11,7 @@ from helpers_train import TINY_MODEL, TINY_TRAIN, _fast, single_thread
 
 from sgt_probe.cli import main
 from sgt_probe.compare import inputs
-from sgt_probe.data import DataSpec
+from sgt_probe.data import SCORED_FAMILIES, DataSpec
 from sgt_probe.report.format import (
     ARRAYS_NPZ,
     REPORT_HTML,
@@ -19,7 +19,7 @@ from sgt_probe.report.format import (
     key_embedding,
     load_report,
 )
-from sgt_probe.report.schema import DEFINITIONS, MASS_KINDS, SUITES
+from sgt_probe.report.schema import DEFINITIONS, MASS_KINDS, SUITES, WORD_TYPES
 from sgt_probe.tuning import runner
 
 
@@ -51,12 +51,28 @@ def test_compare_writes_a_complete_report(real_report):
             assert shape == (n_layers, d.model.n_heads)
         assert len(d.knockout.curves[n].relative_change) == n_layers
         u = d.benchmarks.scores[n].understanding
-        assert u.overall == pytest.approx(np.mean(list(u.families.values())))
+        scored = [v for f, v in u.families.items() if f in SCORED_FAMILIES]
+        assert u.overall == pytest.approx(np.mean(scored))
+        alloc = d.attention.stats[n].allocation
+        np.testing.assert_allclose(alloc.text_image,
+                                   np.mean(d.attention.stats[n].mass["text->image"], axis=1))  # fmt: skip
+        for words in (alloc.generated_to_prompt, alloc.cue_to_question):
+            assert set(words.share) == set(WORD_TYPES) and words.n > 0
+            np.testing.assert_allclose(np.sum(list(words.share.values()), axis=0), 1.0, rtol=1e-6)
+        assert (alloc.change_pct is None) == (n == "base")
+        leak = d.benchmarks.leak[n]
+        assert len(leak.maps) == len(d.benchmarks.generations.items)
+        assert leak.map_rate == pytest.approx(np.mean(leak.maps))
+        assert leak.lo <= leak.map_rate <= leak.hi and 0 <= leak.palette_share <= 1
         for bench in (u, d.benchmarks.scores[n].generation):  # each with its floor beside it
             assert set(bench.floor.families) == set(bench.families)
-            assert bench.floor.overall == pytest.approx(
-                np.mean(list(bench.floor.families.values()))
-            )
+            floors = [v for f, v in bench.floor.families.items()
+                      if bench is not u or f in SCORED_FAMILIES]  # fmt: skip
+            assert bench.floor.overall == pytest.approx(np.mean(floors))
+    assert d.benchmarks.leak_detector.accuracy > 0.9  # held-out renders: maps vs scenes
+    base, seg = (np.array(d.attention.stats[n].allocation.text_image) for n in names)
+    np.testing.assert_allclose(d.attention.stats["segmentation"].allocation.change_pct,
+                               100 * (seg / base - 1), rtol=1e-6)  # fmt: skip
     assert len(d.cka.pairs) == 1 and len(d.cka.pairs[0].values) == n_layers
     overall = [x for x in d.benchmarks.deltas
                if x.benchmark == "understanding" and x.family == "overall"]  # fmt: skip
@@ -80,13 +96,15 @@ def test_compare_runs_only_the_suites_asked_for(real_report, tmp_path, capsys):
         assert main(argv) == 0
     d = load_report(out).data
     assert d.suites == ["probes", "attention"]  # in run order, whatever order they were asked
-    assert d.benchmarks is d.knockout is d.cka is d.embeddings is None
+    assert d.benchmarks is d.knockout is d.cka is d.alignment is d.embeddings is None
     assert set(d.definitions) == {*DEFINITIONS["probes"], *DEFINITIONS["attention"]}
     assert "benchmarks" not in d.timings
     with np.load(out / ARRAYS_NPZ) as z:  # no generated images, no UMAP: neither suite ran
         assert not [k for k in z.files if k.startswith(("generations/", "embeddings/"))]
     printed = capsys.readouterr().out
-    assert "not run (sgt-probe compare --suites): benchmarks, knockout, cka, embeddings" in printed
+    assert (
+        "not run (sgt-probe compare --suites): benchmarks, knockout, cka, alignment, embeddings"
+    ) in printed
     assert "did not run" in (out / REPORT_HTML).read_text()
 
 

@@ -179,3 +179,29 @@ def test_generation_is_guided_only_when_the_model_learned_to_draw_without_a_prom
                              {"unconditional": unconditional, "guidance": 2.5})]  # fmt: skip
     # the tiny preset drops no prompts: its checkpoints are not guided
     assert not CheckpointSource(load_model(shared_base(tmp_path_factory))).guidable
+
+
+def test_palette_share_counts_pixels_near_a_non_background_palette_colour():
+    from sgt_probe.data.proxies import SEG_PALETTE
+    from sgt_probe.evals.leak import NEAR, palette_share
+
+    img = np.full((1, 8, 8, 3), 128, np.uint8)  # mid gray: no palette colour
+    img[0, :2] = SEG_PALETTE[1]  # 16 pixels exactly a class colour
+    img[0, 2, :4] = np.clip(SEG_PALETTE[2].astype(int) + int(NEAR) // 2, 0, 255)  # 4 near one
+    img[0, 3] = SEG_PALETTE[0]  # black background: not counted
+    assert palette_share(img, n_classes=5)[0] == pytest.approx((16 + 4) / 64)
+
+
+def test_the_leak_detector_tells_maps_from_scenes_on_held_out_renders():
+    from sgt_probe.evals.leak import LeakDetector, labelled_set
+
+    world = make_world(SPEC)
+    detector = LeakDetector(len(world.class_names), labelled_set(world, "train", 40))
+    check = detector.validate(labelled_set(world, "eval", 30))
+    assert check.accuracy > 0.95 and check.n == 4 * 30
+    assert check.called_map["scene"] < 0.05 and check.called_map["segmentation"] > 0.95
+    scene = world.scene(world.split("eval")[40])
+    from sgt_probe.data.proxies import render_proxy
+
+    seg = render_proxy(scene, "segmentation", len(world.class_names))[1]
+    assert detector.is_map(np.stack([scene.image, seg])).tolist() == [False, True]

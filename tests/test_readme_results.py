@@ -1,4 +1,4 @@
-"""The numbers in the README are the ones its results files contain."""
+"""The numbers in the README and the docs are the ones their results files contain."""
 
 from __future__ import annotations
 
@@ -7,14 +7,16 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+DOCUMENTS = ("README.md", "docs/bases.md", "docs/study.md")
 
 
 def _marked(kind: str) -> list[tuple[Path, str]]:
-    """(file, table) for each `<!-- KIND: PATH --> ... <!-- /KIND -->` block of the README."""
+    """(file, table) for each `<!-- KIND: PATH --> ... <!-- /KIND -->` block of the README and
+    the docs."""
     block = re.compile(
         rf"<!-- {kind}: (?P<path>\S+) -->\n(?P<table>.*?)<!-- /{kind} -->", re.DOTALL
     )
-    text = (ROOT / "README.md").read_text()
+    text = "\n".join((ROOT / d).read_text() for d in DOCUMENTS)
     return [(ROOT / m["path"], m["table"].strip()) for m in block.finditer(text)]
 
 
@@ -25,7 +27,7 @@ def _blocks() -> list[tuple[Path, str]]:
 
 
 def test_readme_has_a_scores_table():
-    assert _blocks(), "README.md has no <!-- scores: ... --> block"
+    assert _blocks(), "no document has a <!-- scores: ... --> block"
 
 
 def _stored(result: dict, family: str) -> tuple[float, float]:
@@ -48,6 +50,6 @@ def test_readme_scores_equal_the_eval_files():
 # table: a Markdown table an analysis wrote (the study's, kept under docs/study/), pasted whole.
 def test_readme_tables_equal_the_analysis_files():
     found = _marked("table")
-    assert found, "README.md has no <!-- table: ... --> block"
+    assert found, "no document has a <!-- table: ... --> block"
     for path, table in found:
         assert table == path.read_text().strip(), path

@@ -79,7 +79,7 @@ def test_a_failing_job_stops_the_study_with_its_own_error(tmp_path, capsys):
     base.write_bytes(b"PK\x03\x04 half a checkpoint")
     # --train-bases: the base job reads the damaged file instead of reusing the shipped base
     code = main(["reproduce", "--out", str(tmp_path), "--worlds", "shapes", "--seeds", "1",
-                 "--proxies", "none", "--jobs", "2", "--train-bases"])  # fmt: skip
+                 "--proxies", "none", "--arms", "main", "--jobs", "2", "--train-bases"])  # fmt: skip
     assert code == 2
     err = " ".join(capsys.readouterr().err.split())  # rich wraps long lines
     assert f"error: {base}: not a readable checkpoint" in err
@@ -89,13 +89,39 @@ def test_a_failing_job_stops_the_study_with_its_own_error(tmp_path, capsys):
 
 def test_jobs_side_by_side_only_where_the_graph_has_parallel_work(monkeypatch, tmp_path):
     from sgt_probe import pipeline
-    from sgt_probe.pipeline import Run, default_jobs
+    from sgt_probe.pipeline import Run, default_jobs, tunings
 
-    monkeypatch.setattr(pipeline, "_cores", lambda: 2)
-    trained = Run(tmp_path / "a", "shapes", 0, "tiny", ("segmentation", "none"))
-    shipped = Run(tmp_path / "b", "shapes", 0, "tiny", ("segmentation", "none"),
+    monkeypatch.setattr(pipeline, "cores", lambda: 2)
+    trained = Run(tmp_path / "a", "shapes", 0, "tiny", tunings(["segmentation", "none"]))
+    shipped = Run(tmp_path / "b", "shapes", 0, "tiny", tunings(["segmentation", "none"]),
                   base_from=tmp_path / "base.pt")  # fmt: skip
     assert default_jobs("cpu", [trained]) == 1  # base, then tunings: a line
     assert default_jobs("cpu", [shipped]) == 2  # the tunings start at once
     assert default_jobs("cpu", [trained, trained]) == 2
     assert default_jobs("cuda", [shipped, shipped]) == 1
+
+
+def test_the_arms_lay_out_their_runs_and_wait_for_the_main_arm(tmp_path):
+    """The secondary arms: one seed per world by default, each tuning named for its variant,
+    the scaling arm compared with the main arm's own segmentation and none (whose jobs its
+    compare waits for), the few-label arm at half the recipe's steps."""
+    from sgt_probe.cli.reproduce import LABEL_BUDGETS, PROXY_BUDGETS, study_runs
+    from sgt_probe.pipeline import job_graph
+
+    runs = study_runs(tmp_path, "tiny", 2, ["shapes"], PROXIES, MICRO.get("compare"), MICRO,
+                      arms=("sensitivity", "scaling", "few-label"))  # fmt: skip
+    dirs = [r.dir.relative_to(tmp_path).as_posix() for r in runs]
+    assert dirs == ["shapes/seed0", "shapes/seed1", "weighted/shapes/seed0",
+                    "scaling/shapes/seed0", "few-label/shapes/seed0"]  # fmt: skip
+    main, _, weighted, scaling, few = runs
+    assert (main.recipe, weighted.recipe) == ("paper", "weighted")
+    assert [t.name for t in scaling.tunings] == [f"segmentation-{b}" for b in PROXY_BUDGETS]
+    assert dict(scaling.tunings[0].settings) == {"proxy_scenes": PROXY_BUDGETS[0]}
+    assert scaling.also == (main.tuned("segmentation"), main.tuned("none"))
+    assert scaling.compare["suites"] == ("benchmarks",) and not scaling.compare["generation"]
+    assert {dict(t.settings)["few_label_scenes"] for t in few.tunings} == set(LABEL_BUDGETS)
+    assert {dict(t.settings)["steps"] for t in few.tunings} == {MICRO["tune"]["steps"] // 2}
+    graph = job_graph(runs)
+    compare = next(j for j in graph if j.kind == "compare" and j.run is scaling)
+    waits_for = {graph[d].output for d in compare.deps}
+    assert {main.tuned("segmentation"), main.tuned("none")} <= waits_for

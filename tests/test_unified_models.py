@@ -290,6 +290,35 @@ def test_eval_reads_a_tuned_directory(made, kind, capsys):
 # ---- refusals: one line, exit status 2, nothing written ----
 
 
+def _edit(directory, name: str, keys: tuple, value) -> None:
+    """Set the field at `keys` of JSON file `name` in `directory`."""
+    doc = json.loads((directory / name).read_text())
+    node = doc
+    for key in keys[:-1]:
+        node = node[key]
+    node[keys[-1]] = value
+    (directory / name).write_text(json.dumps(doc))
+
+
+def test_the_parameter_estimate_is_within_10_percent_of_the_built_model(made, kind):
+    """hfchecks' closed-form count, which the memory check uses, against the stand-in built on
+    the meta device (Chameleon's with its VQ-GAN decoder, which loads beside it)."""
+    from sgt_probe.sources import hfchecks
+    from sgt_probe.sources.chameleon import VQGANDecoder
+
+    d = made(kind)
+    config = json.loads((d / "config.json").read_text())
+    processor = json.loads((d / "processor_config.json").read_text())["image_processor"]
+    sizes = hfchecks.check_settings(d, config, d / "processor_config.json", processor)
+    arch = source_class(d)
+    with torch.device("meta"):
+        model = arch.model_class(arch.model_class.config_class(**config))
+        built = sum(p.numel() for p in model.parameters())
+        if kind == "chameleon":
+            built += sum(p.numel() for p in VQGANDecoder(model.config.vq_config).parameters())
+    assert abs(sizes.n_params - built) / built < 0.1, (sizes.n_params, built)
+
+
 def test_models_of_two_architectures_do_not_compare(made, capsys):
     out = made.root / "mixed"
     assert main(["compare", str(made("janus")), str(made("chameleon")), "--world", "shapes",
@@ -310,6 +339,16 @@ def test_models_of_two_architectures_do_not_compare(made, capsys):
         ("chameleon", lambda d: (d / "processor_config.json").unlink(), "lacks processor files"),
         ("chameleon", lambda d: (d / CHAMELEON_DECODER).unlink(),
          f"lacks {CHAMELEON_DECODER}, the VQ-GAN decoder"),
+        ("janus", lambda d: _edit(d, "config.json", ("vision_config", "projection_dim"), 32),
+         "config.json: vision_config.projection_dim 32 but the decoder's hidden_size is 64"),
+        ("janus", lambda d: _edit(d, "processor_config.json", ("image_processor", "size"),
+                                  {"height": 48, "width": 48}),
+         "image_processor.size 48 pixels, but the vision encoder reads 64 as 8x8 patches"),
+        ("chameleon", lambda d: _edit(d, "config.json", ("vq_config", "num_embeddings"), 300),
+         "config.json: vocabulary_map names 256 image tokens, not one for each of "
+         "vq_config.num_embeddings 300 codes"),
+        ("chameleon", lambda d: _edit(d, "config.json", ("num_hidden_layers",), 10**6),
+         "config.json: num_hidden_layers must be an integer in 1..1024, got 1000000"),
     ],
 )  # fmt: skip
 def test_a_directory_that_is_not_a_usable_model_is_refused(made, tmp_path, capsys, kind, damage,

@@ -13,6 +13,8 @@ from sgt_probe.attention.stats import (
     grounded_chance,
     grounded_precision,
     sink_mass,
+    type_chance,
+    type_shares,
 )
 
 __all__ = [
@@ -26,4 +28,6 @@ __all__ = [
     "layer_windows",
     "relative_change",
     "sink_mass",
+    "type_chance",
+    "type_shares",
 ]

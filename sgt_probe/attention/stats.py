@@ -1,4 +1,5 @@
-"""Attention statistics on captured patterns (docs/design.md §5).
+"""Attention statistics on captured patterns (docs/design.md §5), and the paper's Fig. 8b
+allocation: how a query set's attention to typed keys (a prompt's words by type) splits.
 
 Direction is always query -> key: "text -> image" is text-token queries attending to
 image-token keys. Patterns are post-softmax weights ``[..., B, H, Q, K]`` (optionally with a
@@ -82,6 +83,34 @@ def grounded_chance(image_mask, object_mask) -> np.ndarray:
     image = torch.as_tensor(image_mask, dtype=torch.bool)
     on_object = image & torch.as_tensor(object_mask, dtype=torch.bool)
     return _numpy(on_object.sum(-1).double() / image.sum(-1))
+
+
+def type_shares(pattern, query_mask, key_type, n_types: int) -> np.ndarray:
+    """[..., B, n_types]: per sample, the share of the queries' attention to typed keys that
+    lands on keys of each type.
+
+    key_type [B, K] holds each key's type in 0..n_types-1, or -1 for a key of no type (not in
+    the key set). For sample b::
+
+        share[b, t] = sum_{q in Q, k: type k = t} p_mean[b, q, k] / sum_{q in Q, k typed} p_mean[b, q, k]
+
+    with p_mean the head-averaged pattern. The shares of a sample sum to 1; NaN where it has no
+    query, or its queries pay no attention to typed keys.
+    """
+    p = _as_pattern(pattern).mean(-3)  # [..., B, Q, K]
+    queries = _as_mask(query_mask, p)[:, None, :]  # [B, 1, Q]
+    types = torch.as_tensor(key_type, device=p.device).long()
+    onehot = (types[..., None] == torch.arange(n_types, device=p.device)).to(p.dtype)  # [B,K,T]
+    per_type = ((queries @ p) @ onehot)[..., 0, :]  # [..., B, T] summed over the queries
+    return _numpy(per_type / per_type.sum(-1, keepdim=True))
+
+
+def type_chance(key_type, n_types: int) -> np.ndarray:
+    """[B, n_types]: each type's share of a sample's typed keys, the share uniform attention
+    over them would give it (the chance level of `type_shares`)."""
+    types = torch.as_tensor(key_type).long()
+    counts = (types[..., None] == torch.arange(n_types)).double().sum(-2)  # [B, T]
+    return _numpy(counts / counts.sum(-1, keepdim=True))
 
 
 def _as_pattern(pattern) -> torch.Tensor:

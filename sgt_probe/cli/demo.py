@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 
 from sgt_probe.cli import app
-from sgt_probe.cli.options import Device, GeneratedWorld, Preset, Seed, out_dir
+from sgt_probe.cli.options import Device, GeneratedWorld, Jobs, Preset, Seed, out_dir
 
 DEMO_PROXIES = ("segmentation", "none", "reconstruction")
 
@@ -29,12 +29,7 @@ def demo(
     world: GeneratedWorld = "shapes",
     seed: Seed = 0,
     device: Device = None,
-    jobs: Annotated[
-        int | None,
-        typer.Option(
-            min=1, help="jobs side by side (default: one per core up to 4, 1 if training)"
-        ),
-    ] = None,
+    jobs: Jobs = None,
     train_base: Annotated[
         bool, typer.Option(help="train the base instead of using the shipped one (hours)")
     ] = False,
@@ -42,7 +37,7 @@ def demo(
     """Tune the world's base with segmentation, none and reconstruction, then compare them all."""
     from sgt_probe.bases import shipped_base
     from sgt_probe.device import default_device
-    from sgt_probe.pipeline import Run, run_pipeline
+    from sgt_probe.pipeline import Run, run_pipeline, tunings
     from sgt_probe.report.format import load_report_data
     from sgt_probe.viz.tables import print_report
 
@@ -50,7 +45,7 @@ def demo(
     device = device or default_device()
     t0 = time.perf_counter()
     shipped = None if train_base else shipped_base(world, preset)
-    run = Run(out, world, seed, preset, DEMO_PROXIES, base_from=shipped)
+    run = Run(out, world, seed, preset, tunings(DEMO_PROXIES), base_from=shipped)
     origin = f"shipped {shipped.name}" if shipped else f"{preset} base trained"
     console.rule(f"[bold]demo[/]: {origin} on {world}, tuned with {', '.join(DEMO_PROXIES)}")
     run_pipeline([run], device, jobs)

@@ -56,6 +56,9 @@ class CompareConfig:
     # one layer's pattern of a batch at a time, T x T per head (docs/models.md)
     batch_size: int = 32
     suites: tuple[str, ...] = tuple(SUITES)  # which analyses run (sgt_probe.compare.suites)
+    # whether the benchmarks draw and judge generations (the costliest part of them); a study
+    # arm that reads only understanding leaves them out
+    generation: bool = True
 
 
 def check_comparable(sources: list[ModelSource]) -> None:
@@ -80,11 +83,13 @@ def check_comparable(sources: list[ModelSource]) -> None:
 
 
 def checkpoint_names(sources: list[ModelSource]) -> list[str]:
-    """Short unique labels: 'base' for a base checkpoint, else the proxy, else the file stem."""
+    """Short unique labels: 'base' for a base checkpoint, else the proxy; the file stem for a
+    model without either, and for every checkpoint whose label another one has too (a study
+    arm's segmentation-256 and segmentation-1024)."""
+    labels = ["base" if ld.stage == "base" else (ld.proxy or ld.path.stem) for ld in sources]
     names = []
-    for ld in sources:
-        name = "base" if ld.stage == "base" else (ld.proxy or ld.path.stem)
-        name = name if name not in names else ld.path.stem
+    for ld, label in zip(sources, labels, strict=True):
+        name = label if labels.count(label) == 1 else ld.path.stem
         while name in names:
             name += "'"
         names.append(name)
@@ -136,6 +141,8 @@ def run_compare(paths: list[str | Path], out: str | Path, cfg: CompareConfig = C
                 stage=ld.stage,
                 seed=ld.seed,
                 step=ld.step,
+                recipe=ld.recipe,
+                settings=ld.settings,
             )  # fmt: skip
             for name, ld in zip(names, loaded, strict=True)
         ],

@@ -88,6 +88,37 @@ def vocabulary(shapes: list[str], colors: list[str]) -> list[str]:
     return sorted({w for t in templates for w in t.replace("{}", " ").split()})
 
 
+# Word types of the paper's Fig. 8b (attention allocated to object, colour, position and other
+# words), with count words apart: they name quantities, not things.
+WORD_TYPES = ("object", "colour", "position", "count", "other")
+QUANTITY_WORDS = ("how", "many", "more", "fewer")
+
+
+def word_types(words: list[str], shapes: list[str], colors: list[str]) -> list[str]:
+    """The WORD_TYPES entry of each word of a prompt or question: a shape or its plural is an
+    object, a color a colour, a direction a position; a number word before a plural (the
+    counting prompt's "two circles") and the quantity words ("how many", "more", "fewer") are
+    count words; anything else (articles, "and", "of", "is there", a piece of a word a
+    tokenizer split) is other. Digit names are number words too: "one" is the object in "a
+    one" and the count in "one sevens"."""
+    objects = set(shapes) | {plural(s) for s in shapes}
+    plurals = {plural(s) for s in shapes}
+    out = []
+    for i, w in enumerate(words):
+        after = words[i + 1] if i + 1 < len(words) else ""
+        if (w in NUMBER_WORDS and after in plurals) or w in QUANTITY_WORDS:
+            out.append("count")
+        elif w in objects:
+            out.append("object")
+        elif w in colors:
+            out.append("colour")
+        elif w in DIRECTIONS:
+            out.append("position")
+        else:
+            out.append("other")
+    return out
+
+
 def _describe(o: SceneObject, color: bool) -> str:
     return f"{o.color} {o.shape}" if color else o.shape
 

@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 from collections import Counter
+from dataclasses import asdict
 from functools import cache
 from pathlib import Path
 
@@ -34,7 +35,16 @@ from sgt_probe.data.proxies import read_depth, read_edges, read_segmentation, re
 from sgt_probe.data.scene import PROMPT_FAMILIES, QUESTION_FAMILIES, SCORED_FAMILIES
 from sgt_probe.data.world import GeneratedWorld
 from sgt_probe.evals import judge as judge_module
+from sgt_probe.evals import leak as leak_module
 from sgt_probe.evals.judge import Judge, training_blobs, unjudgeable
+from sgt_probe.evals.leak import (
+    FIT_SCENES,
+    VALIDATE_SCENES,
+    LeakDetector,
+    Validation,
+    labelled_set,
+    palette_share,
+)
 from sgt_probe.evals.metrics import binary_f1, mean_iou, pixel_accuracy
 from sgt_probe.tokenizer.vq import psnr
 from sgt_probe.tuning.taskdata import TaskData
@@ -75,6 +85,26 @@ def judge_for(world, tokenizer=None) -> Judge:
         features = np.asarray(kept["features"], dtype=kept["dtype"])
         _JUDGES[digest] = Judge(world, tokenizer=tokenizer, blobs=(features, kept["labels"]))
     return _JUDGES[digest]
+
+
+_LEAK: dict = {}
+
+
+def leak_detector_for(world, tokenizer=None) -> tuple[LeakDetector, Validation]:
+    """One proxy-leak detector per (world spec, codebook), fitted on training scenes and their
+    maps and validated on held-out ones (`evals.leak`), kept as the judge is: in this process,
+    and its data on disk (keyed by the world, the codebook and the detector's code)."""
+    code = tokenizer.fingerprint().encode() if tokenizer is not None else b""
+    key = b"".join([_world_key(world.spec), code, Path(leak_module.__file__).read_bytes()])
+    digest = hashlib.sha1(key).hexdigest()
+    if digest not in _LEAK:
+        sets = disk_cached("leak-data", key, lambda: {
+            "train": labelled_set(world, "train", FIT_SCENES, tokenizer),
+            "held_out": labelled_set(world, "eval", VALIDATE_SCENES, tokenizer),
+        })  # fmt: skip
+        detector = LeakDetector(len(world.class_names), sets["train"])
+        _LEAK[digest] = detector, detector.validate(sets["held_out"])
+    return _LEAK[digest]
 
 
 def disk_cached(kind: str, key: bytes, build):
@@ -212,14 +242,23 @@ def generate_images(source, data: TaskData) -> np.ndarray:
     return source.decode(codes)
 
 
-def evaluate_generation(source, data: TaskData) -> tuple[dict, np.ndarray | None]:
-    """Judged generations and the images drawn; on a world the judge cannot check, no items,
-    no images and the reason under "skipped" (drawing images nobody can judge is wasted)."""
-    reason = unjudgeable(data.world)
+def evaluate_generation(source, data: TaskData, draw: bool = True
+                        ) -> tuple[dict, np.ndarray | None]:  # fmt: skip
+    """Judged generations and the images drawn; on a world the judge cannot check, or when not
+    asked to `draw`, no items, no images and the reason under "skipped" (drawing images nobody
+    can judge is wasted).
+
+    Each item also says whether the proxy-leak detector calls its image a map ("map") and what
+    share of its pixels lie near the segmentation palette ("palette"); "leak" sums them up
+    beside the detector's held-out validation."""
+    reason = unjudgeable(data.world) if draw else "not asked for (compare without generation)"
     if reason:
         return {"overall": None, "families": {}, "items": [], "skipped": reason}, None
     images = generate_images(source, data)
     judge = judge_for(data.world, source.judge_tokenizer)
+    detector, validation = leak_detector_for(data.world, source.judge_tokenizer)
+    maps = detector.is_map(images)
+    palette = palette_share(images, len(data.world.class_names))
     prompts = [s.prompt for s in data.scenes]
     out = []
     for i, img in enumerate(images):
@@ -228,9 +267,13 @@ def evaluate_generation(source, data: TaskData) -> tuple[dict, np.ndarray | None
             "scene": data.indices[i], "family": prompts[i].family, "prompt": prompts[i].text,
             "correct": bool(judge.check(img, prompts[i])),
             "control_correct": other is not None and bool(judge.check(img, other)),
+            "map": bool(maps[i]), "palette": float(palette[i]),
         })  # fmt: skip
     floor = family_scores(out, PROMPT_FAMILIES, key="control_correct")
-    return {**family_scores(out, PROMPT_FAMILIES), "floor": floor, "items": out}, images
+    leak = {"map_rate": float(maps.mean()), "palette_share": float(palette.mean()),
+            "detector": asdict(validation)}  # fmt: skip
+    return {**family_scores(out, PROMPT_FAMILIES), "floor": floor, "leak": leak,
+            "items": out}, images  # fmt: skip
 
 
 def _same_family_other(prompts, i: int):

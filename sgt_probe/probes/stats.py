@@ -62,6 +62,23 @@ def paired_bootstrap_delta(
     return bootstrap_ci(b - a, groups, n_boot, seed, alpha)
 
 
+def paired_change_pct(a, b, groups=None, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05
+                  ) -> tuple[float, float, float]:  # fmt: skip
+    """100 * (mean(b) - mean(a)) / mean(a) for values of two checkpoints on the same items
+    a [N], b [N], with a paired percentile bootstrap interval (items, or whole `groups`,
+    resampled together for both). Returns (change %, lo, hi)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"paired values need equal shapes, got {a.shape} and {b.shape}")
+    means = _bootstrap_ratios(np.stack([a, b], axis=1), np.ones((len(a), 2)), groups, n_boot,
+                              seed)  # fmt: skip
+    with np.errstate(invalid="ignore", divide="ignore"):
+        reps = 100 * (means[:, 1] / means[:, 0] - 1)
+        change = 100 * (b.mean() / a.mean() - 1)
+    lo, hi = np.quantile(reps, [alpha / 2, 1 - alpha / 2])
+    return float(change), float(lo), float(hi)
+
+
 def _bootstrap_ratios(sums, sizes, groups, n_boot: int, seed: int) -> np.ndarray:
     """[n_boot, C]: per replicate, sum(sums[:, c]) / sum(sizes[:, c]) over the drawn items or
     groups, from a [n_boot, n_groups] matrix of resample counts. sums, sizes [N, C]."""

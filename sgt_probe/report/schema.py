@@ -23,6 +23,10 @@ and `data.eval_fraction` (a version 2 report loads as one with nothing skipped a
 (`ProbeResult.metric`, `floor`, `n_classes`), label-free scores of object patches, and each
 benchmark's `floor` (a version 3 report loads with plain accuracy, its majority floor, and no
 benchmark floors).
+5: attention allocation (text->image mass per layer and its change against the reference; how
+generated-image and answer-cue attention splits over word types), the proxy-leak measure
+beside generation, per-item answers, and the `alignment` section, reading against drawing per
+layer (a version 4 report loads without them).
 Version 1 reports are refused with a note to rerun `sgt-probe compare`; the pipeline (`demo`,
 `reproduce`) rebuilds older reports on its next run.
 """
@@ -33,7 +37,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-SCHEMA_VERSION = 4  # what compare writes
+SCHEMA_VERSION = 5  # what compare writes
 OLDEST_READ = 2  # the oldest version this sgt-probe still loads
 
 PROBE_TARGETS = ("semantic_class", "color", "object_count")
@@ -41,15 +45,23 @@ OBJECT_PATCH_TARGETS = ("semantic_class", "color")  # patch level: object patche
 ProbeMetric = Literal["accuracy", "balanced_accuracy"]
 MassKind = Literal["text->image", "image->image", "text->text", "generated->input", "sink"]
 MASS_KINDS: tuple[str, ...] = get_args(MassKind)
+WordType = Literal["object", "colour", "position", "count", "other"]  # data.text.WORD_TYPES
+WORD_TYPES: tuple[str, ...] = get_args(WordType)
 EmbedColorBy = Literal["class", "color", "depth"]
 EMBED_COLOR_BY: tuple[str, ...] = get_args(EmbedColorBy)
 # What a suite leaves out on a world that cannot support it (ReportData.skipped)
-SkipKind = Literal["generation", "color probe", "attention explorer"]
+SkipKind = Literal["generation", "color probe", "attention explorer", "cross-path alignment",
+                   "class lens", "color lens"]  # fmt: skip
 SKIP_SUITE: dict[str, str] = {  # each of them -> the suite it is part of
     "generation": "benchmarks",
     "color probe": "probes",
     "attention explorer": "attention",
+    "cross-path alignment": "alignment",
+    "class lens": "alignment",
+    "color lens": "alignment",
 }
+LensTarget = Literal["semantic_class", "color"]
+LENS_TARGETS: tuple[str, ...] = get_args(LensTarget)
 
 Num = float | None  # null: a number that could not be computed (NaN)
 
@@ -118,6 +130,12 @@ class Checkpoint(Model):
     """Its training seed."""
     step: int
     """Training steps done."""
+    recipe: str | None = None
+    """The tuning recipe it was made with (paper, weighted); null for a base, a model this
+    project did not tune, and in reports before version 5."""
+    settings: dict[str, Any] = {}
+    """Training-config fields set over its recipe's, besides seed and proxy (a study arm's
+    proxy_scenes or few_label_scenes); empty when none were."""
 
 
 # ---- benchmarks suite ----
@@ -177,10 +195,31 @@ class Delta(Model):
 class GenerationItem(Model):
     """One generation prompt."""
 
+    scene: int | None = None
+    """The held-out scene whose prompt it is (its index in the world); null before version 5."""
     prompt: str
     """The caption the model drew an image for."""
     family: str
     """Its prompt family."""
+
+
+class AnswerItem(Model):
+    """One understanding question."""
+
+    scene: int
+    """The held-out scene's index in its world."""
+    family: str
+    """Its question family."""
+
+
+class Answers(Model):
+    """Whether each checkpoint answered each understanding question right, so comparisons
+    across reports of the same world and scenes (a study) can be paired item by item."""
+
+    items: list[AnswerItem]
+    """The questions, scene by scene, in the order of `correct`."""
+    correct: dict[str, list[bool]]
+    """Checkpoint name -> right or wrong, per item."""
 
 
 class Generations(Model):
@@ -192,6 +231,34 @@ class Generations(Model):
     """Checkpoint name -> whether the judge accepted its image, per item."""
 
 
+class Leak(Model):
+    """How much of one checkpoint's scene generation looks like a proxy's output (see
+    proxy_leak)."""
+
+    map_rate: Num
+    """Share of its generated scenes the detector calls a proxy map."""
+    lo: Num
+    """Lower end of the 95% bootstrap CI of map_rate (prompts resampled)."""
+    hi: Num
+    """Upper end of the same CI."""
+    palette_share: Num
+    """Mean share of a generated image's pixels near a segmentation-palette colour (its black
+    background left out): map colours inside scenes, even where the image is no map."""
+    maps: list[bool]
+    """Per generation item (Generations.items order): whether its image was called a map."""
+
+
+class LeakDetectorInfo(Model):
+    """The proxy-leak detector on held-out renders of the compared world (see proxy_leak)."""
+
+    accuracy: Num
+    """Balanced accuracy: the mean of its accuracy on scenes and on maps."""
+    called_map: dict[str, Num]
+    """Kind (scene, segmentation, depth, edge) -> share of those images it calls a map."""
+    n: int
+    """Images it was scored on (scenes, maps and their VQ round trips)."""
+
+
 class Benchmarks(Section):
     """Understanding, generation and proxy quality, scored on the same held-out items."""
 
@@ -201,6 +268,13 @@ class Benchmarks(Section):
     """Every other checkpoint against the reference, overall and per family."""
     generations: Generations
     """What each checkpoint drew for each prompt, and the verdicts."""
+    answers: Answers | None = None
+    """Per question, each checkpoint's verdict; null in reports before version 5."""
+    leak: dict[str, Leak] | None = None
+    """Checkpoint name -> its proxy leak; null without generations (a folder world) and in
+    reports before version 5."""
+    leak_detector: LeakDetectorInfo | None = None
+    """The detector's validation, the same for every checkpoint; null where leak is."""
 
 
 # ---- probes suite ----
@@ -283,6 +357,43 @@ class Grounded(Model):
     """Questions that name an object and went into the means."""
 
 
+class WordAllocation(Model):
+    """How one query set's attention to a text's words splits over word types, per layer (see
+    word_allocation); shares of a layer sum to 1."""
+
+    share: dict[WordType, list[Num]]
+    """Word type -> [L] mean over samples of the type's share of the queries' attention to the
+    text's words (heads averaged first)."""
+    lo: dict[WordType, list[Num]]
+    """Word type -> [L] lower end of the 95% bootstrap CI (samples resampled)."""
+    hi: dict[WordType, list[Num]]
+    """Word type -> [L] upper end of the same CI."""
+    chance: dict[WordType, Num]
+    """Word type -> mean share of the text's tokens of that type: what attention spread
+    evenly over the words would give it."""
+    n: int
+    """Samples that went into the means."""
+
+
+class Allocation(Model):
+    """The paper's Fig. 8 for one checkpoint (see attention_allocation, word_allocation)."""
+
+    text_image: list[Num]
+    """[L] text->image attention mass per layer, heads averaged, mean over the questions."""
+    change_pct: list[Num] | None = None
+    """[L] 100 * (text_image - the reference's) / the reference's, paired over the same
+    questions; null for the reference itself."""
+    lo: list[Num] | None = None
+    """[L] lower end of the 95% paired bootstrap CI of change_pct (scenes resampled)."""
+    hi: list[Num] | None = None
+    """[L] upper end of the same CI."""
+    generated_to_prompt: WordAllocation | None = None
+    """Generated-image queries (a prompt's scene teacher-forced after it) -> the prompt's
+    words; null when no prompt has words."""
+    cue_to_question: WordAllocation | None = None
+    """The answer cue's queries (the answer-task token) -> the question's words."""
+
+
 class AttentionStats(Model):
     """One checkpoint's attention statistics (directions are query->key)."""
 
@@ -293,6 +404,8 @@ class AttentionStats(Model):
     """[L][H] see attention_entropy."""
     grounded: Grounded | None = None
     """Null when no question names an object."""
+    allocation: Allocation | None = None
+    """The paper's Fig. 8 measures; null in reports before version 5."""
 
 
 class ExplorerSample(Model):
@@ -370,6 +483,86 @@ class Cka(Section):
     """One per checkpoint after the reference."""
 
 
+# ---- alignment suite ----
+
+
+class LayerScores(Model):
+    """A number per layer with its 95% interval. Index L // 2 is the middle layer (as the
+    probe tables and figures read it), index L - 1 the last."""
+
+    value: list[Num]
+    """[L] the number."""
+    lo: list[Num]
+    """[L] lower end of the 95% interval (the field that holds it says which kind)."""
+    hi: list[Num]
+    """[L] upper end of the same interval."""
+
+
+class Transfer(Model):
+    """The object-class probe of each path scored on both (see probe_transfer). Every score is
+    balanced accuracy on the held-out half of the probe scenes, with a 95% cluster-bootstrap
+    CI (scenes resampled)."""
+
+    read: LayerScores
+    """Fitted on the read path, scored on the read path: the probes suite's semantic_class
+    probe."""
+    read_to_draw: LayerScores
+    """Fitted on the read path, scored on the draw path."""
+    draw: LayerScores
+    """Fitted on the draw path, scored on the draw path."""
+    draw_to_read: LayerScores
+    """Fitted on the draw path, scored on the read path."""
+    floor: Num
+    """1/K, K the classes among the held-out object patches: what any constant answer
+    scores."""
+    n_classes: int
+    """K."""
+
+
+class Lens(Model):
+    """The logit lens on image tokens for one target (see logit_lens): balanced accuracy of
+    the top word over the object patches of every probe scene, with a 95% cluster-bootstrap
+    CI (scenes resampled)."""
+
+    words: list[str]
+    """The words the lens chooses among: index k names label k + 1 (class ids and color
+    labels count from 1; 0 is background, which has no word)."""
+    read: LayerScores
+    """On the read path's image positions."""
+    draw: LayerScores
+    """On the draw path's image positions."""
+    floor: Num
+    """1/K, K the labels among the object patches: what always naming one word scores."""
+    n_classes: int
+    """K."""
+
+
+class PathAlignment(Model):
+    """One checkpoint's reading of the probe scenes against its drawing of them."""
+
+    cka: LayerScores | None = None
+    """Cross-path CKA per layer with its 95% delete-one-scene jackknife interval (see
+    cross_path_cka); null where `skipped` says "cross-path alignment"."""
+    transfer: Transfer | None = None
+    """Probe transfer between the paths; null where `skipped` says "cross-path alignment"."""
+    lens: dict[LensTarget, Lens] = {}
+    """Target (semantic_class, color) -> the logit lens; a target `skipped` names ("class
+    lens", "color lens") is absent."""
+
+
+class Alignment(Section):
+    """Do reading and drawing share one representation? The image-position residuals of the
+    same held-out probe scenes when the model reads them (an understanding item, the image
+    through its image encoder) and when it draws them (the scene's own codes teacher-forced
+    after its prompt), matched patch by patch: cross-path CKA, probe transfer, and a logit lens
+    on both paths, per layer."""
+
+    checkpoints: dict[str, PathAlignment]
+    """Checkpoint name -> its measures."""
+    n_scenes: int
+    """The probe scenes read and drawn (`compare_config.n_probe_scenes`)."""
+
+
 # ---- embeddings suite ----
 
 
@@ -399,11 +592,15 @@ class ReportData(Model):
     suites: list[str]
     """The suites that ran, in the order they ran; each filled the section of its name."""
     skipped: dict[SkipKind, str] = {}
-    """What the compared world cannot support, left out of a suite that ran -> why. On a
-    folder world: "generation" (the judge needs a generated world; benchmarks then have no
+    """What the compared world or models cannot support, left out of a suite that ran -> why.
+    On a folder world: "generation" (the judge needs a generated world; benchmarks then have no
     generation scores, deltas or images), "color probe" (its objects have no colors; probes
-    have no color target) and "attention explorer" when no held-out question names an object
-    (attention has no explorer samples or arrays). Empty on the generated worlds."""
+    have no color target), "color lens" (alignment has no color lens), and "attention
+    explorer" when no held-out question names an object (attention has no explorer samples or
+    arrays). On models that read an image as the very tokens they draw it with (Emu3, a
+    checkpoint with vision_input "vq"): "cross-path alignment" (alignment has no cka or
+    transfer). "class lens" or "color lens" when a word of the world is not one token of the
+    model's. Empty for our checkpoints on the generated worlds."""
     definitions: dict[str, str]
     """Metric -> what it means, for the suites that ran (listed below)."""
     data: DataInfo
@@ -421,6 +618,7 @@ class ReportData(Model):
     attention: Attention | None = None
     knockout: Knockout | None = None
     cka: Cka | None = None
+    alignment: Alignment | None = None
     embeddings: Embeddings | None = None
 
     @property
@@ -464,6 +662,14 @@ DEFINITIONS: dict[str, dict[str, str]] = {
         "family (how often an image that ignores its prompt still passes).",
         "deltas": "Paired over the same items against the first checkpoint: mean(b) - mean(a) "
         "with a 95% paired bootstrap CI (scenes resampled).",
+        "proxy_leak": "How much of a checkpoint's scene generation looks like a proxy's output. "
+        "A detector independent of the model (a logistic regression over five pixel statistics: "
+        "share of segmentation-palette colours, of near-black, of gray and of object-colour "
+        "pixels, and mean neighbour difference) is fitted on training scenes and their "
+        "segmentation, depth and edge maps (and their VQ round trips) and validated on held-out "
+        "ones (leak_detector); map_rate is the share of generated scenes it calls a map, with "
+        "a 95% bootstrap CI; palette_share the mean share of pixels near a non-background "
+        "palette colour.",
     },
     "probes": {
         "linear_separability": "Per layer, multinomial logistic regression on the residual "
@@ -495,6 +701,19 @@ DEFINITIONS: dict[str, dict[str, str]] = {
         "teacher-forced on the ground-truth map); sink = mass on the first token (<bos>) from "
         "text queries.",
         "attention_entropy": "Mean over text queries of -sum_k p log p (nats).",
+        "attention_allocation": "The paper's Fig. 8a: per layer, the text->image attention "
+        "mass of the questions (attention_mass, heads averaged), and its change against the "
+        "reference checkpoint in percent, 100 * (b - a) / a, with a 95% paired bootstrap CI "
+        "(scenes resampled).",
+        "word_allocation": "The paper's Fig. 8b: per layer, how a query set's attention to a "
+        "text's words splits over word types (object: a class word or its plural; colour; "
+        "position: left, right, above, below; count: a number word before a plural, and how, "
+        "many, more, fewer; other: the rest, and any piece of a word a tokenizer split). For "
+        "each sample, the head-averaged mass from the queries to the words of each type over "
+        "the mass to all the words; mean over samples with a 95% bootstrap CI, beside chance "
+        "(the type's share of the words). Two directions: generated-image tokens -> the "
+        "prompt's words (a held-out scene's codes teacher-forced after its prompt), and the "
+        "answer cue -> the question's words.",
         "grounded_precision": "For a question that names an object: the share of the (head-"
         "averaged) text->image mass that lands on image patches holding any pixel of that "
         "object's ground-truth mask; chance = the object's share of image patches; ratio = "
@@ -508,6 +727,42 @@ DEFINITIONS: dict[str, dict[str, str]] = {
     "cka": {
         "cka": "Debiased linear CKA (Kornblith et al. 2019, unbiased HSIC) between two "
         "checkpoints' image-position residuals at the same layer on the same inputs.",
+    },
+    "alignment": {
+        "cross_path_cka": "Per layer, debiased linear CKA (as cka) between one checkpoint's "
+        "residual streams (hook_resid_post) at the image positions of the same held-out probe "
+        "scenes read and drawn, matched patch by patch. Read path: the scene as an "
+        "understanding item, its image through the image encoder (the question after the image "
+        "does not reach the image positions: attention is causal). Draw path: the scene's own "
+        "VQ codes teacher-forced after its generation prompt; patch p is the position whose "
+        "input token is code p (it has seen the prompt and codes 0..p), not the position that "
+        "predicts code p. Every patch, background included. 95% interval: delete-one-scene "
+        "jackknife, CKA +- t(S-1) SE (a with-replacement bootstrap would pair copied patches "
+        "with themselves, the very pairs the debiased estimator leaves out). Measured only "
+        "where the read path's image positions hold an image encoder's embeddings, not the "
+        "tokens the model draws.",
+        "probe_transfer": "The object-class probe (as linear_separability: object patches, L2 "
+        "by grouped cross-validation, fitted on the probes' training half of the scenes) fitted "
+        "on one path's residuals and scored by balanced accuracy on the held-out half's object "
+        "patches of the same path (read, draw) and of the other path (read_to_draw, "
+        "draw_to_read). The probe is applied as fitted, with its training rows' "
+        "standardization: nothing is refitted or re-centred on the other path, so transfer "
+        "asks whether the two paths put a class in the same place, not only whether they both "
+        "separate it. 95% cluster-bootstrap CI (scenes resampled), beside the floor 1/K.",
+        "logit_lens": "Each layer's residual at an image position through the model's own "
+        "final norm and unembedding (the logit lens, nostalgebraist 2020), its logits "
+        "restricted to the world's class words (semantic_class) or color words (color); per "
+        "object patch, whether the top word is its ground-truth class (color). Balanced "
+        "accuracy over the object patches of every probe scene, both paths, with a 95% "
+        "cluster-bootstrap CI (scenes resampled), beside the floor 1/K. What it assumes: one "
+        "unembedding shared by every layer, i.e. that each layer's residual already lies in "
+        "the basis the last layer writes words in. At the last layer that is exact (the lens is the "
+        "model's own next-token logits, though no image position is trained to predict a "
+        "word: a read-path image position predicts nothing, a draw-path one the next code); "
+        "the earlier the layer, the less the residual is in that basis, so a score near the "
+        "floor at an early layer says little about what the layer holds (a probe or a tuned "
+        "lens would fit a map per layer). A word must be one token of the model's: a model "
+        "that splits a class word has no lens for that target.",
     },
     "embeddings": {
         "umap": "UMAP of the image-position residuals of the first probe scenes at the middle "

@@ -29,6 +29,8 @@ class ModelSource(Protocol):
     proxy: str | None  # the proxy it was tuned with
     seed: int | None
     step: int  # training steps this project ran on it
+    recipe: str | None  # the tuning recipe this project tuned it with
+    settings: dict  # training-config fields its tuning set over the recipe's
     kind: str  # the architecture, as the report's ModelInfo.preset says it (tiny, emu3, janus...)
     n_layers: int
     n_heads: int

@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 from sgt_probe.capture.bridge import HookedRunner, ImageGrid, boot_loaded
+from sgt_probe.model.config import preset
 from sgt_probe.model.generate import answer_probs, generate_codes
 from sgt_probe.model.loading import Loaded
 from sgt_probe.tuning.taskdata import TaskData
+
+
+def _settings(train_config: dict, preset_name: str, recipe: str | None) -> dict:
+    """The training-config fields a tuning set over its recipe's (seed and proxy aside)."""
+    if recipe is None:  # tuned before recipes had names
+        return {}
+    defaults = preset(preset_name).recipe(recipe).to_dict()
+    return {k: v for k, v in train_config.items()
+            if k not in ("seed", "proxy") and k in defaults and defaults[k] != v}  # fmt: skip
 
 
 class CheckpointSource:
@@ -26,7 +36,14 @@ class CheckpointSource:
         # from the reference and fed to every checkpoint, as before this protocol.
         self.tokens = loaded.vocab
         self.judge_tokenizer = loaded.tokenizer
-        self.guidable = loaded.ckpt.get("train_config", {}).get("prompt_dropout", 0) > 0
+        # learned to draw without a prompt at some point of its training: its own (a base, a
+        # weighted tuning) or its base's (a paper-recipe tuning trains no generation items, but
+        # keeps what its base learned)
+        own, parent = loaded.ckpt.get("train_config", {}), loaded.ckpt.get("parent") or {}
+        self.guidable = max(own.get("prompt_dropout", 0),
+                            parent.get("train_config", {}).get("prompt_dropout", 0)) > 0  # fmt: skip
+        self.recipe = loaded.ckpt.get("recipe")
+        self.settings = _settings(own, cfg.preset, self.recipe) if self.stage == "tune" else {}
         self._runner: HookedRunner | None = None
 
     def world(self):

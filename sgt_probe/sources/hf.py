@@ -32,6 +32,7 @@ from sgt_probe.checkpoint import CheckpointError
 from sgt_probe.data import make_world
 from sgt_probe.data.spec import DataSpec
 from sgt_probe.model.generate import answer_span, continuation_logprobs, sample_image_tokens
+from sgt_probe.model.limits import first_nonfinite
 from sgt_probe.sources.hf_items import HFTaskData, Layout, ProcessorImages
 from sgt_probe.sources.hfdir import check_model_dir, read_sidecar
 
@@ -77,6 +78,7 @@ class HFSource:
         self.spec = spec
         self.stage, self.proxy = meta.get("stage"), meta.get("proxy")
         self.seed, self.step = meta.get("seed"), meta.get("step", 0)
+        self.recipe, self.settings = meta.get("recipe"), {}
         if model is None:
             model, processor = self.load(self.path, device)
         self.model, self.processor = model, processor
@@ -142,7 +144,8 @@ class HFSource:
 
     @classmethod
     def load(cls, path: Path, device):
-        """(model, processor) from a checked directory; a load that fails is one line naming it.
+        """(model, processor) from a checked directory; a load that fails, or weights that are
+        not all finite, are one line naming it.
 
         The model attends with sdpa, which never holds a T x T attention matrix (at Emu3-8B's
         4k tokens, 2.2 GB per sample and layer in float32): scoring and drawing need none. The
@@ -156,6 +159,9 @@ class HFSource:
         except (OSError, ValueError, KeyError, RuntimeError, TypeError, SafetensorError) as e:
             first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
             raise CheckpointError(f"{path}: cannot be loaded ({first})") from None
+        bad = first_nonfinite(model.state_dict().items())
+        if bad is not None:  # a model with them would score, or train, on garbage
+            raise CheckpointError(f"{path}: weight {bad!r} holds non-finite values (inf or NaN)")
         return model.to(device).eval(), processor
 
     @property

@@ -17,15 +17,19 @@ from sgt_probe.evals.benchmarks import (
     evaluate_proxy,
     evaluate_understanding,
 )
-from sgt_probe.probes.stats import paired_bootstrap_delta
+from sgt_probe.probes.stats import bootstrap_ci, paired_bootstrap_delta
 from sgt_probe.report.format import GENERATIONS_TRUTH, key_generations
 from sgt_probe.report.schema import (
+    AnswerItem,
+    Answers,
     Benchmarks,
     CheckpointScores,
     Delta,
     Floor,
     GenerationItem,
     Generations,
+    Leak,
+    LeakDetectorInfo,
     Scores,
 )
 
@@ -74,14 +78,14 @@ def _scores(result: dict) -> Scores:
 
 def run(inputs: Inputs, arrays: dict[str, np.ndarray]) -> Benchmarks:
     data, cfg, names = inputs.benchmark_data, inputs.cfg, inputs.names
-    scores, understood, generated = {}, {}, {}
+    scores, understood, generated, leaks = {}, {}, {}, {}
     skipped = None  # why generation cannot be judged on this world (the same for every one)
     for name, ld in inputs.loaded.items():
         u = evaluate_understanding(ld, data)
-        g, images = evaluate_generation(ld, data)
+        g, images = evaluate_generation(ld, data, draw=cfg.generation)
         quality = {PROXY_METRICS.get(p, f"{p}_psnr"): evaluate_proxy(ld, inputs.proxy_data, p)
                    for p in inputs.proxies}  # fmt: skip
-        understood[name], generated[name] = u["items"], g["items"]
+        understood[name], generated[name], leaks[name] = u["items"], g["items"], g.get("leak")
         scores[name] = CheckpointScores(understanding=_scores(u), generation=_scores(g),
                                         proxy_quality=quality)  # fmt: skip
         if images is None:
@@ -99,8 +103,25 @@ def run(inputs: Inputs, arrays: dict[str, np.ndarray]) -> Benchmarks:
     deltas += paired_deltas(names, generated, "generation", g_fams, cfg.n_boot, cfg.seed)
     generations = Generations(
         items=[
-            GenerationItem(prompt=it["prompt"], family=it["family"]) for it in generated[names[0]]
+            GenerationItem(scene=it["scene"], prompt=it["prompt"], family=it["family"])
+            for it in generated[names[0]]
         ],  # fmt: skip
         verdicts={n: [bool(it["correct"]) for it in generated[n]] for n in names},
     )
-    return Benchmarks(scores=scores, deltas=deltas, generations=generations)
+    leak, detector = None, None
+    if not skipped:
+        leak = {n: _leak(generated[n], cfg) for n in names}
+        detector = LeakDetectorInfo(**leaks[names[0]]["detector"])
+    answers = Answers(
+        items=[AnswerItem(scene=it["scene"], family=it["family"]) for it in understood[names[0]]],
+        correct={n: [bool(it["correct"]) for it in understood[n]] for n in names},
+    )
+    return Benchmarks(scores=scores, deltas=deltas, generations=generations, answers=answers,
+                      leak=leak, leak_detector=detector)  # fmt: skip
+
+
+def _leak(items: list[dict], cfg) -> Leak:
+    maps = [bool(it["map"]) for it in items]
+    rate, lo, hi = bootstrap_ci(np.array(maps, dtype=float), n_boot=cfg.n_boot, seed=cfg.seed)
+    palette = float(np.mean([it["palette"] for it in items]))
+    return Leak(map_rate=rate, lo=lo, hi=hi, palette_share=palette, maps=maps)
