@@ -167,6 +167,18 @@ def _benchmarks(sh: _Shape) -> tuple[dict, list]:
     return benchmarks, deltas
 
 
+def _answers(rng: np.random.Generator, sh: _Shape, scores: dict, n_scenes: int) -> dict:
+    """Per-item right/wrong for every question family on n_scenes scenes, each drawn with
+    its checkpoint's family score as the chance of being right."""
+    items = [{"scene": 1000 + s, "family": f} for s in range(n_scenes) for f in QUESTION_FAMILIES]
+    correct = {
+        n: [bool(rng.random() < scores[n]["understanding"]["families"][it["family"]])
+            for it in items]
+        for n in sh.names
+    }  # fmt: skip
+    return {"items": items, "correct": correct}
+
+
 def _layer_metrics(sh: _Shape) -> dict:
     """The per-layer sections: probes, label_free, cka, attention, knockout."""
     rng, L = sh.rng, sh.n_layers
@@ -286,7 +298,7 @@ def _embeddings(sh: _Shape, n_images: int, arrays: dict) -> dict:
 def _generations(sh: _Shape, n_items: int, arrays: dict) -> dict:
     families = [PROMPT_FAMILIES[i % len(PROMPT_FAMILIES)] for i in range(n_items)]
     items = [
-        {"prompt": f"a {f.replace('_', ' ')} scene number {i}", "family": f}
+        {"scene": 1000 + i, "prompt": f"a {f.replace('_', ' ')} scene number {i}", "family": f}
         for i, f in enumerate(families)
     ]
     truth = np.stack([_draw_scene(sh.rng, sh.size, 1 + i % 3)[0] for i in range(n_items)])
@@ -385,7 +397,13 @@ def write_synthetic_report(
             for i, n in enumerate(names)
         ],
         timings={"synthetic": 0.0},
-        benchmarks=Benchmarks(scores=scores, deltas=deltas, generations=generations),
+        benchmarks=Benchmarks(
+            scores=scores,
+            deltas=deltas,
+            generations=generations,
+            # its own random stream, as alignment's
+            answers=_answers(np.random.default_rng(seed + 2), sh, scores, n_generations),
+        ),
         probes=Probes(targets=layers["probes"], label_free=layers["label_free"]),
         attention=Attention(stats=layers["attention"], explorer=explorer),
         knockout=Knockout(curves=layers["knockout"]),

@@ -47,6 +47,8 @@ def write_sweep_report(path: Path, world: str, seed: int, labels: bool = False) 
         doc[suite][key] = {RENAME[k]: v for k, v in doc[suite][key].items()}
     gens = doc["benchmarks"]["generations"]
     gens["verdicts"] = {RENAME[k]: v for k, v in gens["verdicts"].items()}
+    answers = doc["benchmarks"]["answers"]
+    answers["correct"] = {RENAME[k]: v for k, v in answers["correct"].items()}
     for row in doc["cka"]["pairs"] + doc["benchmarks"]["deltas"]:
         row["a"], row["b"] = RENAME[row["a"]], RENAME[row["b"]]
     doc["embeddings"]["names"] = [RENAME[n] for n in doc["embeddings"]["names"]]
@@ -264,13 +266,15 @@ def test_make_all_writes_every_analysis(runs, tmp_path):
     assert pages == [
         "alignment_by_layer",
         "attention_by_layer",
+        "claims",
         "knockout_curves",
         "proxy_taxonomy",
         "separability_by_layer",
         "umap_panels",
         "understanding_by_family",
     ]
-    for table in ("proxy_taxonomy.csv", "proxy_taxonomy.json", "understanding_by_family.csv"):
+    for table in ("proxy_taxonomy.csv", "proxy_taxonomy.json", "understanding_by_family.csv",
+                  "claims.md", "study.json"):
         assert (out / table).is_file()
     if "PNG/SVG export skipped" not in done.stdout:  # a machine without Chrome says so instead
         pngs = list(out.glob("*.png"))
