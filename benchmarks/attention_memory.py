@@ -55,8 +55,9 @@ def _reset_peak() -> bool:
         return False
 
 
-def build(args, n_image: int):
-    """(runner, qa items, scenes, objects, proxy items) for a random decoder and P = n_image."""
+def build(args, n_image: int) -> SimpleNamespace:
+    """A random decoder's runner and the suite's inputs for P = n_image: understanding items
+    (qa, scenes, objects, qa_types), proxy items, generation items (gen, gen_types)."""
     import numpy as np
     import torch
     from tokenizers import Tokenizer, models, pre_tokenizers
@@ -108,17 +109,39 @@ def build(args, n_image: int):
     for _ in range(args.n_proxy):
         roles = image + [ROLE_TASK] * 3 + [ROLE_GENERATED] * (g * g + 1)
         proxy.append(Item([1, *ids(len(roles) - 1)], roles, len(image) + 3, None, "segmentation"))
-    return runner, qa, scenes, objects, proxy
+    # generation items: a prompt, then the drawn image; every text word gets a word type
+    gen = []
+    for _ in range(args.n_proxy):
+        roles = [ROLE_SPECIAL] + [ROLE_TEXT] * QUESTION + [ROLE_GENERATED] * (g * g + 1)
+        gen.append(Item([1, *ids(len(roles) - 1)], roles, QUESTION + 1, None, "generation"))
+
+    def types(item):  # a WORD_TYPES index (5 of them) for each text word, -1 elsewhere
+        return [int(rng.integers(0, 5)) if r == ROLE_TEXT else -1 for r in item.roles]
+
+    return SimpleNamespace(runner=runner, qa=qa, scenes=scenes, objects=objects, proxy=proxy,
+                           qa_types=[types(it) for it in qa], gen=gen,
+                           gen_types=[types(it) for it in gen])  # fmt: skip
+
+
+def suite_stats(b: SimpleNamespace, batch_size: int, n_boot: int, stream: bool):
+    """The attention suite's statistics of one checkpoint (allocation included) over `b`."""
+    from sgt_probe.compare.suites.attention import attention_stats
+
+    stats, _ = attention_stats(b.runner, b.qa, b.scenes, b.objects, b.proxy, batch_size,
+                               n_boot=n_boot, qa_types=b.qa_types, gen_items=b.gen,
+                               gen_types=b.gen_types, stream=stream)  # fmt: skip
+    return stats
 
 
 def child(args) -> None:
     """One measurement: the suite's attention statistics and explorer maps in one mode."""
     import torch
 
-    from sgt_probe.compare.suites.attention import attention_stats, text_image_attention
+    from sgt_probe.compare.suites.attention import text_image_attention
 
     torch.set_num_threads(args.threads)
-    runner, qa, scenes, objects, proxy = build(args, args.child_image)
+    b = build(args, args.child_image)
+    runner, qa = b.runner, b.qa
     cuda = torch.device(args.device).type == "cuda"
     # a warm-up on a short item: kernels and allocator pools exist before the measurement
     runner.run(next(runner.batches(qa[:1], 1))[2], ())
@@ -132,8 +155,7 @@ def child(args) -> None:
             raise SystemExit("cannot reset the peak RSS (/proc/self/clear_refs); use Linux")
     t0 = time.perf_counter()
     stream = args.child_mode == "streamed"
-    stats = attention_stats(runner, qa, scenes, objects, proxy, args.batch_size, n_boot=20,
-                            stream=stream)  # fmt: skip
+    stats = suite_stats(b, args.batch_size, n_boot=20, stream=stream)
     maps = None
     if stream:  # the explorer's maps: the same in both modes, measured with the streamed one
         maps = text_image_attention(runner, qa[: args.n_explorer], args.batch_size)

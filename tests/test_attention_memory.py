@@ -15,11 +15,7 @@ import torch
 from helpers_train import single_thread
 
 from sgt_probe.capture.bridge import pattern_name
-from sgt_probe.compare.suites.attention import (
-    attention_stats,
-    text_image_attention,
-    text_queries,
-)
+from sgt_probe.compare.suites.attention import text_image_attention, text_queries
 from sgt_probe.model.sequences import ROLE_IMAGE
 
 BENCH = Path(__file__).parents[1] / "benchmarks" / "attention_memory.py"
@@ -38,19 +34,20 @@ def built():
 
 
 def test_streamed_statistics_equal_the_stacked_ones(built):
-    runner, qa, scenes, objects, proxy = built
-    objects = [0 if k == 2 else o for k, o in enumerate(objects)]  # one question names nothing
+    built.objects = [0 if k == 2 else o for k, o in enumerate(built.objects)]  # one names nothing
     with single_thread():
-        runs = [attention_stats(runner, qa, scenes, objects, proxy, batch_size=2, n_boot=50,
-                                stream=stream).model_dump() for stream in (True, False)]  # fmt: skip
+        runs = [attention_memory.suite_stats(built, batch_size=2, n_boot=50, stream=stream)
+                .model_dump() for stream in (True, False)]  # fmt: skip
     streamed, stacked = (attention_memory.leaves(r) for r in runs)
     assert streamed.keys() == stacked.keys()
     assert runs[0]["grounded"]["n"] == 4 and runs[0]["mass"]["generated->input"] is not None
+    allocation = runs[0]["allocation"]  # every statistic is compared, allocation's included
+    assert allocation["generated_to_prompt"]["n"] == 3 and allocation["cue_to_question"]["n"] == 5
     assert attention_memory.max_diff(runs[0], runs[1]) <= 1e-6
 
 
 def test_the_explorer_keeps_the_rows_and_columns_of_the_whole_patterns(built):
-    runner, qa, *_ = built
+    runner, qa = built.runner, built.qa
     with single_thread():
         maps = text_image_attention(runner, qa[:3], batch_size=2)
         batch = next(runner.batches(qa[:3], 3))[2]
