@@ -219,7 +219,8 @@ def parse_args(argv=None):
                          "down to a square)")  # fmt: skip
     ap.add_argument("--batch-size", type=int, default=1)
     ap.add_argument("--n-qa", type=int, default=2, help="understanding items")
-    ap.add_argument("--n-proxy", type=int, default=1, help="segmentation-proxy items")
+    ap.add_argument("--n-proxy", type=int, default=1,
+                    help="segmentation-proxy items, and as many generation items")  # fmt: skip
     ap.add_argument("--n-explorer", type=int, default=2, help="items whose maps are kept")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
@@ -238,7 +239,8 @@ def main(argv=None) -> int:
     rows, worst = [], 0.0
     print(f"random Llama decoder: width {args.width}, {args.heads} heads, {args.layers} layers, "
           f"{args.dtype} on {args.device}; batch {args.batch_size}, {args.n_qa} understanding + "
-          f"{args.n_proxy} proxy items, {args.n_explorer} explorer maps")  # fmt: skip
+          f"{args.n_proxy} proxy + {args.n_proxy} generation items, {args.n_explorer} explorer "
+          "maps")  # fmt: skip
     print(
         f"{'T':>6} {'proxy T':>8} {'layer pattern':>14} {'stacked':>12} {'streamed':>12} "
         f"{'ratio':>6} {'stacked/pattern':>16} {'streamed/pattern':>17} {'max diff':>9}"
