@@ -27,6 +27,7 @@ from sgt_probe.report.format import key_attn, key_generations, load_report
 from sgt_probe.report.schema import SUITES
 from sgt_probe.sources import tuning
 from sgt_probe.sources.base import ModelSource
+from sgt_probe.sources.emu3 import Emu3Source
 from sgt_probe.sources.hfdir import SIDECAR
 from sgt_probe.sources.open import open_sources
 from sgt_probe.sources.standin import write_standin
@@ -278,13 +279,14 @@ def test_a_stopped_tuning_resumes_to_the_weights_of_an_uninterrupted_one(dirs, t
 
 def test_lora_weights_merge_as_peft_merges_them(dirs):
     model = Emu3ForConditionalGeneration.from_pretrained(dirs["a"])
-    peft_model = tuning.with_lora(model, tuning.LORA)
+    lora = tuning.lora_for(Emu3Source)
+    peft_model = tuning.with_lora(model, lora)
     torch.manual_seed(0)
     for name, p in peft_model.named_parameters():
         if "lora_B" in name:  # B starts at zero: give the adapters something to add
             p.data.normal_(std=0.1)
-    state = tuning.Trainable(peft_model).state_dict()
-    merged = tuning.plain_state_dict(state, tuning.LORA)
+    state = tuning.Trainable(peft_model, Emu3Source).state_dict()
+    merged = tuning.plain_state_dict(state, lora)
     expected = peft_model.merge_and_unload().state_dict()
     assert merged.keys() == expected.keys()
     for k, v in expected.items():

@@ -45,7 +45,12 @@ def attention_entropy(pattern, query_mask, per_sample: bool = False) -> np.ndarr
     averaged over the queries in the query set. Same averaging and shapes as ``attention_mass``.
     """
     p = _as_pattern(pattern)
-    return _query_mean(-torch.special.xlogy(p, p).sum(-1), query_mask, per_sample)
+    # only the rows of queries some sample asks about: the others' entropies are never read,
+    # and a [.., Q, K] temporary of them all is a whole pattern's size
+    queries = torch.as_tensor(query_mask, device=p.device).bool()
+    rows = queries.any(0).nonzero()[:, 0]
+    q = p.index_select(-2, rows)
+    return _query_mean(-torch.special.xlogy(q, q).sum(-1), queries[:, rows], per_sample)
 
 
 def grounded_precision(pattern, text_mask, image_mask, object_mask) -> GroundedPrecision:

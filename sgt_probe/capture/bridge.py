@@ -20,6 +20,7 @@ from transformer_lens.model_bridge.generalized_components.normalization import (
 )
 from transformer_lens.model_bridge.sources.transformers import source as hf_source
 
+from sgt_probe.capture.adapters import register as register_adapters
 from sgt_probe.model.sequences import ROLE_IMAGE, collate
 
 
@@ -50,6 +51,7 @@ def boot(hf_model, tokenizer, name: str = "sgt-probe") -> TransformerBridge:
     itself: image positions hold code ids or injected patch embeddings), so that step is skipped
     while booting; `mock.patch.object` fails loudly should a TransformerLens release rename it.
     """
+    register_adapters()  # Janus and Chameleon, which TransformerLens does not adapt itself
     with mock.patch.object(hf_source, "load_modality_processor", _no_processor):
         bridge = TransformerBridge.boot_transformers(name, hf_model=hf_model, tokenizer=tokenizer)
     quiet_unhooked_norms(bridge)
@@ -158,8 +160,17 @@ class HookedRunner:
             batch = collate(chunk, self.grid.n_patches, self.grid.patch_dim)
             yield s, chunk, {k: v.to(self.device) for k, v in batch.items()}
 
+    def _token_ids(self, batch: dict) -> torch.Tensor:
+        """The token ids the bridge's embedding reads (a runner whose model embeds some
+        positions otherwise overrides it)."""
+        return batch["input_ids"]
+
+    def _embeds(self, batch: dict) -> bool:
+        """Whether this batch needs `embed`: here, when it holds an input image."""
+        return self.embed is not None and bool((batch["roles"] == ROLE_IMAGE).any())
+
     def _inject(self, batch: dict) -> list[tuple[str, HookFn]]:
-        if self.embed is None or not bool((batch["roles"] == ROLE_IMAGE).any()):
+        if not self._embeds(batch):
             return []
         emb = self.embed(batch)
 
@@ -175,9 +186,37 @@ class HookedRunner:
         wanted = set(names)
         hooks = self._inject(batch) + list(extra_hooks)
         with self.bridge.hooks(fwd_hooks=hooks):
+            ids = self._token_ids(batch)
             if not wanted:
-                return self.bridge(batch["input_ids"]), {}
-            logits, cache = self.bridge.run_with_cache(
-                batch["input_ids"], names_filter=lambda n: n in wanted
-            )
+                return self.bridge(ids), {}
+            logits, cache = self.bridge.run_with_cache(ids, names_filter=lambda n: n in wanted)
         return logits, {k: cache[k] for k in wanted}
+
+    @torch.no_grad()
+    def each_pattern(self, batch: dict, reduce: Callable[[int, torch.Tensor], None]) -> None:
+        """Call `reduce(layer, pattern)` on each layer's attention pattern [B, H, Q, K] as the
+        forward produces it, keeping none of them: peak memory holds about one layer's pattern
+        (with the attention's own transients), not every layer's (docs/design.md §5).
+
+        The forward stops after the last layer's pattern, since nothing after it (that layer's
+        MLP, the logits: at Emu3-8B's vocabulary 1.5 GB a sample) is read.
+        """
+        last = self.n_layers - 1
+
+        def hook_for(layer: int) -> HookFn:
+            def hook(pattern: torch.Tensor, hook) -> None:
+                reduce(layer, pattern)
+                if layer == last:
+                    raise _PatternsDone
+
+            return hook
+
+        hooks = [(pattern_name(layer), hook_for(layer)) for layer in range(self.n_layers)]
+        try:
+            self.run(batch, (), extra_hooks=hooks)
+        except _PatternsDone:
+            pass
+
+
+class _PatternsDone(Exception):
+    """Raised by the last layer's pattern hook in `HookedRunner.each_pattern`."""

@@ -52,8 +52,8 @@ class CompareConfig:
     n_boot: int = 1000
     seed: int = 0
     device: str = "cpu"
-    # sequences per hooked forward (residual capture, attention): every layer's attention
-    # pattern of a batch is held at once, T x T per head (README, "Your own unified model")
+    # sequences per hooked forward (residual capture, attention): the attention suite holds
+    # one layer's pattern of a batch at a time, T x T per head (docs/models.md)
     batch_size: int = 32
     suites: tuple[str, ...] = tuple(SUITES)  # which analyses run (sgt_probe.compare.suites)
     # whether the benchmarks draw and judge generations (the costliest part of them); a study

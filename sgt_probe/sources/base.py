@@ -1,10 +1,11 @@
 """`ModelSource`: what the compare suites, the evals and the tuning of a Hugging Face model need
 from a model, whatever its architecture (docs/design.md §3).
 
-Two implementations: `CheckpointSource` (an sgt-probe `.pt` checkpoint) and `Emu3Source` (a
-Hugging Face `Emu3ForConditionalGeneration` directory). Everything above this protocol reads
-positions by token role and images through `grid`, so knockouts, grounded precision, probes and
-CKA need nothing model-specific.
+Implementations: `CheckpointSource` (an sgt-probe `.pt` checkpoint) and, over one base
+(`hf.HFSource`), Hugging Face directories of `Emu3ForConditionalGeneration` (`Emu3Source`),
+`JanusForConditionalGeneration` (`JanusSource`) and `ChameleonForConditionalGeneration`
+(`ChameleonSource`). Everything above this protocol reads positions by token role and images
+through `grid`, so knockouts, grounded precision, probes and CKA need nothing model-specific.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class ModelSource(Protocol):
     step: int  # training steps this project ran on it
     recipe: str | None  # the tuning recipe this project tuned it with
     settings: dict  # training-config fields its tuning set over the recipe's
-    kind: str  # the architecture, as the report's ModelInfo.preset says it (tiny, emu3, ...)
+    kind: str  # the architecture, as the report's ModelInfo.preset says it (tiny, emu3, janus...)
     n_layers: int
     n_heads: int
     d_model: int

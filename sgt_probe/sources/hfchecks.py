@@ -15,6 +15,7 @@ its entry in ARCHITECTURES (tests/test_hostile.py checks every supported type ha
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,13 +150,198 @@ def _emu3_images(p: Fields, factor: int) -> int:
     return side * (side + 1) + 4  # each row closed by an end-of-row token; the block's marks
 
 
+def _decoder(text: Fields, tied: bool, qk_norm: bool = False) -> tuple[int, ...]:
+    """A Llama-shaped decoder's checked sizes (vocabulary, width, MLP width, layers, context)
+    and its parameters (`Sizes` fields), as `_emu3` reads Emu3's. `text` holds the fields
+    (num_key_value_heads left out: as many as the query heads)."""
+    vocab = text.integer("vocab_size", 1, limits.VOCAB)
+    d, heads = text.heads("hidden_size", "num_attention_heads")
+    kv = text.get("num_key_value_heads")
+    kv = heads if kv is None else text.integer("num_key_value_heads", 1, heads)
+    if heads % kv:
+        text.fail("num_key_value_heads", f"{kv} does not divide num_attention_heads {heads}")
+    ff = text.integer("intermediate_size", 1, limits.FF)
+    layers = text.integer("num_hidden_layers", 1, limits.LAYERS)
+    positions = text.integer("max_position_embeddings", 1, limits.POSITIONS)
+    head = d // heads
+    attention = d * heads * head * 2 + d * kv * head * 2
+    norms = 2 * (heads + kv) * head if qk_norm else 0  # per-head query and key LayerNorms
+    layer = attention + norms + 3 * d * ff + 2 * d
+    params = vocab * d * (1 if tied else 2) + layers * layer + d
+    return params, vocab, d, ff, layers, positions
+
+
+def _vq(vq: Fields, codes_key: str, encoder_only: bool = False) -> tuple[int, int, list[int]]:
+    """A VQ model's checked codebook size, its downsampling factor and its channel counts (group
+    norms of 32 groups), and its parameters as `_emu3` counts a VQ-VAE's (its encoder alone
+    where it has no decoder)."""
+    codes = vq.integer(codes_key, 2, limits.CODES)
+    embed = vq.integer("embed_dim", 1, limits.WIDTH)
+    latent = vq.integer("latent_channels", 1, limits.WIDTH)
+    res = vq.integer("num_res_blocks", 1, 16)
+    base = vq.integer("base_channels", 1, limits.WIDTH)
+    mult = vq.integers("channel_multiplier", 1, 64, (1, 8))
+    channels = [base * m for m in mult]
+    if any(c % EMU3_GROUPS or c > limits.WIDTH for c in channels):
+        vq.fail("base_channels", f"{base} times channel_multiplier {mult} must give channel "
+                f"counts that are multiples of {EMU3_GROUPS} up to {limits.WIDTH}")  # fmt: skip
+    per_side = 18 * (res + 0.5) * sum(c * c for c in channels) + 36 * channels[-1] ** 2
+    convs = per_side if encoder_only else 2 * per_side + 18 * sum(c * c for c in channels)
+    params = codes * embed + int(convs) + 2 * latent * channels[-1]
+    return params, 2 ** (len(mult) - 1), channels
+
+
+def _square(p: Fields, key: str) -> int:
+    """The side of a square size setting {height, width} (an image processor's `size`)."""
+    size = p.section(key, p.defaults.get(key))  # a size left out is the processor's default
+    side = size.integer("height", 1, math.isqrt(limits.PIXELS))
+    if size.integer("width", 1, math.isqrt(limits.PIXELS)) != side:
+        size.fail("width", f"{size.get('width')} but height {side}: sgt-probe reads square images")
+    return side
+
+
+def _normalisation(p: Fields) -> None:
+    for key in ("image_mean", "image_std"):
+        v = p.get(key)
+        if v is not None and not (isinstance(v, list) and len(v) == 3 and all(
+                type(x) in (int, float) and math.isfinite(x) for x in v)):  # fmt: skip
+            p.fail(key, f"must be three finite numbers, got {v!r}")
+    if p.get("image_std") is not None and min(p.get("image_std")) <= 0:
+        p.fail("image_std", "must be positive")
+    if p.get("rescale_factor") is not None:
+        p.number("rescale_factor", 0, open_lo=True)
+
+
+# What transformers' Janus classes fall back to (LlamaConfig for its text_config,
+# JanusVisionConfig, JanusVQVAEConfig, JanusConfig, JanusImageProcessor)
+LLAMA_TEXT = {"vocab_size": 32000, "hidden_size": 4096, "intermediate_size": 11008,
+              "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": None,
+              "max_position_embeddings": 2048, "tie_word_embeddings": False}  # fmt: skip
+JANUS_VISION = {"hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16,
+                "num_channels": 3, "image_size": 384, "patch_size": 16, "mlp_ratio": 4.0,
+                "projection_dim": 2048, "depth": 2}  # fmt: skip
+JANUS_VQ = {"embed_dim": 8, "num_embeddings": 16384, "latent_channels": 256, "base_channels": 128,
+            "channel_multiplier": [1, 1, 2, 2, 4], "num_res_blocks": 2, "projection_dim": 2048,
+            "num_hidden_layers": 2, "image_token_embed_dim": 2048}  # fmt: skip
+JANUS = {"image_token_id": 100581, "tie_word_embeddings": True}
+JANUS_IMAGES = {"size": {"height": 384, "width": 384}}
+
+
+def _janus(s: Settings) -> Sizes:
+    config = Fields(s.config.path, s.config.name, s.config.d, JANUS)
+    text = config.section("text_config", LLAMA_TEXT)
+    tied = config.get("tie_word_embeddings") is True
+    decoder, vocab, d, ff, layers, positions = _decoder(text, tied)
+    config.integer("image_token_id", 0, vocab - 1)
+
+    vision = config.section("vision_config", JANUS_VISION)
+    w = vision.integer("hidden_size", 1, limits.WIDTH)
+    if w % vision.integer("num_attention_heads", 1, limits.HEADS):
+        vision.fail("num_attention_heads", f"does not divide hidden_size {w}")
+    vision_layers = vision.integer("num_hidden_layers", 1, limits.LAYERS)
+    image = vision.integer("image_size", 1, math.isqrt(limits.PIXELS))
+    patch = vision.integer("patch_size", 1, image)
+    if image % patch:
+        vision.fail("patch_size", f"{patch} does not divide image_size {image}")
+    ratio = vision.number("mlp_ratio", 0, 64, open_lo=True)
+    depth = vision.integer("depth", 1, 16)
+    if vision.integer("projection_dim", 1, limits.WIDTH) != d:
+        vision.fail("projection_dim", f"{vision.get('projection_dim')} but the decoder's "
+                    f"hidden_size is {d} (the aligner feeds it)")  # fmt: skip
+
+    vq = config.section("vq_config", JANUS_VQ)
+    vqvae, factor, channels = _vq(vq, "num_embeddings")
+    codes, embed = vq.get("num_embeddings"), vq.get("embed_dim")
+    for key in ("projection_dim", "image_token_embed_dim"):
+        if vq.integer(key, 1, limits.WIDTH) != d:
+            vq.fail(key, f"{vq.get(key)} but the decoder's hidden_size is {d}")
+    gen_layers = vq.integer("num_hidden_layers", 1, 16)
+
+    side = _square(s.processor, "size")
+    _normalisation(s.processor)
+    grid = image // patch
+    if side != image or side % factor or side // factor != grid:
+        s.processor.fail("size", f"{side} pixels, but the vision encoder reads {image} as "
+                         f"{grid}x{grid} patches and the VQ model downsamples by {factor}: "
+                         "they must agree")  # fmt: skip
+    image_tokens = grid * grid
+    if 2 * image_tokens + PROMPT > positions:  # a proxy item holds its input and its drawing
+        text.fail("max_position_embeddings", f"{positions} but a proxy item is "
+                  f"{2 * image_tokens + PROMPT} tokens")  # fmt: skip
+    mlp = int(ratio * w)
+    siglip = 3 * patch * patch * w + image_tokens * w + vision_layers * (4 * w * w + 2 * w * mlp)
+    aligner = w * d + (depth - 1) * d * d
+    generation = codes * embed + embed * d + (gen_layers - 1) * d * d + d * d + d * codes
+    n_params = decoder + siglip + aligner + vqvae + generation
+    return Sizes(n_params, vocab + codes, d, ff, layers, 2 * image_tokens + PROMPT)
+
+
+# What transformers' Chameleon classes fall back to (ChameleonConfig, ChameleonVQVAEConfig,
+# ChameleonImageProcessor)
+CHAMELEON_TEXT = {"vocab_size": 65536, "hidden_size": 4096, "intermediate_size": 11008,
+                  "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 32,
+                  "max_position_embeddings": 4096, "tie_word_embeddings": False}  # fmt: skip
+CHAMELEON_VQ = {"embed_dim": 256, "num_embeddings": 8192, "latent_channels": 256,
+                "resolution": 512, "base_channels": 128, "channel_multiplier": [1, 1, 2, 2, 4],
+                "num_res_blocks": 2}  # fmt: skip
+CHAMELEON_IMAGES = {"size": {"shortest_edge": 512}, "crop_size": {"height": 512, "width": 512},
+                    "do_center_crop": True}  # fmt: skip
+CHAMELEON_CODE = re.compile(r"IMGIMG([A-J]+)Z")  # code 123 is IMGIMGBCDZ
+
+
+def _chameleon(s: Settings) -> Sizes:
+    text = Fields(s.config.path, s.config.name, s.config.d, CHAMELEON_TEXT)
+    tied = text.get("tie_word_embeddings") is True
+    decoder, vocab, d, ff, layers, positions = _decoder(text, tied, qk_norm=True)
+    vq = text.section("vq_config", CHAMELEON_VQ)
+    vqgan, factor, channels = _vq(vq, "num_embeddings", encoder_only=True)
+    codes = vq.get("num_embeddings")
+    vq.integer("resolution", 1, math.isqrt(limits.PIXELS))
+    # the release's decoder, read beside the weights (sources/chameleon.py): as many as the
+    # encoder, and one residual block more per level
+    vqgan += vqgan - codes * vq.get("embed_dim") + 18 * sum(c * c for c in channels)
+
+    mapping = text.get("vocabulary_map")
+    if not isinstance(mapping, dict) or len(mapping) > vocab:
+        text.fail("vocabulary_map", f"must map at most vocab_size {vocab} token names to ids")
+    for name, i in mapping.items():
+        if type(i) is not int or not 0 <= i < vocab:
+            text.fail("vocabulary_map", f"maps {name!r} to {i!r}, not an id below vocab_size "
+                      f"{vocab}")  # fmt: skip
+    named = {m[1] for name in mapping if (m := CHAMELEON_CODE.fullmatch(name))}
+    letters = {"".join(chr(ord("A") + int(c)) for c in str(code)) for code in range(codes)}
+    if named != letters:
+        text.fail("vocabulary_map", f"names {len(named)} image tokens, not one for each of "
+                  f"vq_config.num_embeddings {codes} codes")  # fmt: skip
+    if "<image>" not in mapping:
+        text.fail("vocabulary_map", "lacks '<image>'")
+
+    if s.processor.get("do_center_crop") is not True:
+        s.processor.fail("do_center_crop", "must be true: sgt-probe reads square images")
+    side = _square(s.processor, "crop_size")
+    size = s.processor.section("size", CHAMELEON_IMAGES["size"])
+    size.integer("shortest_edge", 1, math.isqrt(limits.PIXELS))
+    _normalisation(s.processor)
+    if side % factor:
+        s.processor.fail("crop_size", f"{side} is not a multiple of the VQ-GAN's {factor}")
+    image_tokens = (side // factor) ** 2
+    if 2 * image_tokens + PROMPT > positions:  # a proxy item holds its input and its drawing
+        text.fail("max_position_embeddings", f"{positions} but a proxy item is "
+                  f"{2 * image_tokens + PROMPT} tokens")  # fmt: skip
+    return Sizes(decoder + vqgan, vocab, d, ff, layers, 2 * image_tokens + PROMPT)
+
+
 @dataclass(frozen=True)
 class Architecture:
     check: Callable[[Settings], Sizes]  # checks the settings; returns the model's sizes
     image_defaults: dict  # what its image processor falls back to for a field left out
 
 
-ARCHITECTURES = {"emu3": Architecture(_emu3, EMU3_IMAGES)}
+ARCHITECTURES = {
+    "emu3": Architecture(_emu3, EMU3_IMAGES),
+    "janus": Architecture(_janus, JANUS_IMAGES),
+    "chameleon": Architecture(_chameleon, CHAMELEON_IMAGES),
+}
 
 
 def check_settings(path: Path, config: dict, processor_file: Path, processor: dict) -> Sizes:

@@ -17,12 +17,22 @@ from sgt_probe.data.spec import DataSpec
 from sgt_probe.model.limits import Sizes
 from sgt_probe.sources.hfchecks import check_settings
 
-SUPPORTED = {"emu3": "Emu3ForConditionalGeneration"}  # config.json model_type -> class
+# config.json model_type -> class
+SUPPORTED = {
+    "emu3": "Emu3ForConditionalGeneration",
+    "janus": "JanusForConditionalGeneration",
+    "chameleon": "ChameleonForConditionalGeneration",
+}
+# transformers' Chameleon has no VQ-GAN decoder: a directory carries the release's
+# (sgt_probe/sources/chameleon.py, docs/models.md)
+CHAMELEON_DECODER = "vqgan_decoder.safetensors"
+EXTRA = {"chameleon": (CHAMELEON_DECODER, "the VQ-GAN decoder that draws its images "
+                       "(docs/models.md converts the release's vqgan.ckpt)")}  # fmt: skip
 SIDECAR = "sgt_probe.json"
 SIDECAR_FORMAT = "sgt-probe-model"
 SIDECAR_VERSION = 1
 WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
-# What Emu3Processor.from_pretrained reads: the processor (with its image processor, or the
+# What a processor's from_pretrained reads: the processor (with its image processor, or the
 # older separate preprocessor file) and a tokenizer (one tokenizer.json, or a BPE's two files).
 PROCESSOR = ("processor_config.json", "preprocessor_config.json")
 TOKENIZER = (("tokenizer.json",), ("vocab.json", "merges.txt"))
@@ -38,6 +48,11 @@ def _read_json(path: Path) -> dict:
     return data
 
 
+def model_type(path: str | Path) -> str:
+    """The model type config.json names (a supported one: `check_model_dir` came first)."""
+    return _read_json(Path(path) / "config.json").get("model_type")
+
+
 def check_model_dir(path: str | Path) -> Path:
     """`path` if it is a directory of a supported model with safetensors weights and processor
     files, else CheckpointError naming what is wrong."""
@@ -50,10 +65,10 @@ def check_model_dir(path: str | Path) -> Path:
             f"{path}: not a model directory (no config.json); give a .pt checkpoint or a "
             "Hugging Face model directory"
         )
-    model_type = _read_json(config).get("model_type")
-    if model_type not in SUPPORTED:
+    kind = _read_json(config).get("model_type")
+    if kind not in SUPPORTED:
         raise CheckpointError(
-            f"{path}: model type {model_type!r} is not supported; sgt-probe opens "
+            f"{path}: model type {kind!r} is not supported; sgt-probe opens "
             f"{', '.join(SUPPORTED.values())} directories"
         )
     if not any((path / w).is_file() for w in WEIGHTS):
@@ -70,6 +85,9 @@ def check_model_dir(path: str | Path) -> Path:
             f"{path}: lacks processor files ({'; '.join(missing)}); copy them from the model's "
             "release beside its weights"
         )
+    if kind in EXTRA and not (path / EXTRA[kind][0]).is_file():
+        name, what = EXTRA[kind]
+        raise CheckpointError(f"{path}: lacks {name}, {what}")
     model_sizes(path)
     read_sidecar(path)  # a damaged one is refused now, not after the model has loaded
     return path

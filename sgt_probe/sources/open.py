@@ -9,7 +9,24 @@ from sgt_probe.data.spec import DataSpec
 from sgt_probe.model.loading import load_model
 from sgt_probe.sources.base import ModelSource
 from sgt_probe.sources.checkpoint import CheckpointSource
-from sgt_probe.sources.hfdir import check_model_dir, read_sidecar
+from sgt_probe.sources.hfdir import check_model_dir, model_type, read_sidecar
+
+
+def source_class(path: str | Path) -> type:
+    """The model source of a checked model directory's architecture; its module is imported
+    only now (it imports that architecture's transformers stack)."""
+    kind = model_type(path)
+    if kind == "janus":
+        from sgt_probe.sources.janus import JanusSource
+
+        return JanusSource
+    if kind == "chameleon":
+        from sgt_probe.sources.chameleon import ChameleonSource
+
+        return ChameleonSource
+    from sgt_probe.sources.emu3 import Emu3Source
+
+    return Emu3Source
 
 
 def open_sources(paths: list[str | Path], spec: DataSpec | None = None, device: str = "cpu"
@@ -42,6 +59,4 @@ def open_sources(paths: list[str | Path], spec: DataSpec | None = None, device: 
                 f"{p}: trained on world {s.to_dict()}, but the comparison is on "
                 f"{world.to_dict()}; compare models of the same world"
             )
-    from sgt_probe.sources.emu3 import Emu3Source  # only now: it imports the Emu3 stack
-
-    return [checkpoints.get(p) or Emu3Source(p, world, device) for p in paths]
+    return [checkpoints.get(p) or source_class(p)(p, world, device) for p in paths]

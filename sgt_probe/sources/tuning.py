@@ -1,29 +1,34 @@
-"""`sgt-probe tune DIR --proxy P --world W --out DIR2` for a Hugging Face Emu3 directory.
+"""`sgt-probe tune DIR --proxy P --world W --out DIR2` for a Hugging Face model directory
+(Emu3, Janus, Chameleon).
 
 SGT as the paper runs it on a real unified model: the proxy map (a segmentation, depth or edge
-map, the image again, ...; `data/proxies.py`) is encoded by the model's own VQ-VAE and learned
-as generated image tokens after an instruction, mixed with the base tasks exactly as our own
-tuning mixes them: the same training loop (`tuning/loop.py`), batch plan and task weights
-(`tuning/taskdata.py`), with the scenes tokenized by the model's processor (`emu3_items`).
+map, the image again, ...; `data/proxies.py`) is encoded by the model's own image tokenizer and
+learned as generated image tokens after an instruction, mixed with the base tasks exactly as our
+own tuning mixes them: the same training loop (`tuning/loop.py`), batch plan and task weights
+(`tuning/taskdata.py`), with the scenes tokenized by the model's processor (`hf_items`) and the
+loss on the logits the architecture trains on (`HFSource.train_logits`: Janus's generation head
+on its codes, Chameleon's image tokens unmasked).
 
-The VQ-VAE stays frozen (Emu3's vision tokenizer is never trained with the decoder). With
-`lora`, only rank-16 adapters on the decoder's attention projections train (peft), for models
-too large to tune whole on one GPU. On CUDA the weights are bfloat16.
+The image tokenizer stays frozen (`HFSource.frozen`: the VQ model, never trained with the
+decoder). With `lora`, only rank-16 adapters on the decoder's attention projections train
+(peft), for models too large to tune whole on one GPU. On CUDA the weights are bfloat16.
 
-The output is a Hugging Face directory that `compare` and plain
-`Emu3ForConditionalGeneration.from_pretrained` read: config, safetensors weights (adapters
-merged in), the base's processor files, `sgt_probe.json` (how it was made, its world, the
-training history) and `training_state.pt` (optimizer, random state and adapters, for
-`--resume`; read with weights_only=True). Every checkpoint replaces the whole directory
-atomically (`checkpoint.atomic_dir`).
+The output is a Hugging Face directory that `compare` and plain `from_pretrained` of the model's
+class read: config, safetensors weights (adapters merged in), the base's processor files (and
+Chameleon's VQ-GAN decoder), `sgt_probe.json` (how it was made, its world, the training history)
+and `training_state.pt` (optimizer, random state and adapters, for `--resume`; read with
+weights_only=True). Every checkpoint replaces the whole directory atomically
+(`checkpoint.atomic_dir`).
 """
 
 from __future__ import annotations
 
 import pickle
+import shutil
 import zipfile
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 from torch import nn
@@ -34,8 +39,9 @@ from sgt_probe.data.proxies import PROXIES
 from sgt_probe.data.spec import DataSpec
 from sgt_probe.device import default_device
 from sgt_probe.model.config import DEFAULT_RECIPE, RECIPES, TrainConfig
-from sgt_probe.sources.emu3 import Emu3Source, load_emu3, quiet
+from sgt_probe.sources.hf import HFSource, quiet
 from sgt_probe.sources.hfdir import check_model_dir, check_tunable, read_sidecar, write_sidecar
+from sgt_probe.sources.open import source_class
 from sgt_probe.tuning import check_fresh
 from sgt_probe.tuning.loop import train_loop
 from sgt_probe.tuning.taskdata import TrainStream
@@ -43,32 +49,39 @@ from sgt_probe.tuning.taskdata import TrainStream
 # A pretrained model tunes at a far smaller rate than our models train from scratch, in
 # smaller batches (an Emu3-8B sequence holds 4k image tokens).
 TUNE = TrainConfig(steps=150, batch_size=8, lr=1e-4, warmup=10, ckpt_every=50, log_every=10)
-LORA = {"rank": 16, "alpha": 32,
-        "targets": r".*text_model\.layers\.\d+\.self_attn\.(q_proj|k_proj|v_proj|o_proj)"}  # fmt: skip
+LORA = {"rank": 16, "alpha": 32}  # and the architecture's targets: lora_for
 STATE = "training_state.pt"
 
 
-class Trainable(nn.Module):
-    """What `train_loop` drives: `forward(input_ids, pixels)` (images are token ids here, so
-    pixels are unused) and `.lm`, the Hugging Face model whose attention it switches."""
+def lora_for(arch: type[HFSource]) -> dict:
+    """The LoRA setting of an architecture: rank, alpha and its decoder's attention."""
+    return {**LORA, "targets": arch.lora_targets}
 
-    def __init__(self, net: nn.Module):
+
+class Trainable(nn.Module):
+    """What `train_loop` drives: `forward(input_ids, pixels)` (pixels: what items carry of their
+    images, read by Janus's vision encoder) and `.lm`, the Hugging Face model whose attention it
+    switches."""
+
+    def __init__(self, net: nn.Module, arch: type[HFSource]):
         super().__init__()
         self.net = net
+        self.arch = arch
 
     @property
     def lm(self) -> nn.Module:
-        # a PeftModel wraps the model it adapts
+        # a PeftModel wraps the model it adapts (its adapters are inside that model)
         return self.net.get_base_model() if hasattr(self.net, "get_base_model") else self.net
 
     def forward(self, input_ids: torch.Tensor, pixels: torch.Tensor | None = None):
-        return self.net(input_ids=input_ids)
+        return SimpleNamespace(logits=self.arch.train_logits(self.lm, input_ids, pixels))
 
     def train(self, mode: bool = True) -> Trainable:
         super().train(mode)
-        # The VQ-VAE tokenizes every batch's scenes: in training mode its batch norms would
+        # The VQ model tokenizes every batch's scenes: in training mode its batch norms would
         # move their running statistics, and with them the tokens of every image.
-        self.lm.model.vqmodel.eval()
+        for module in self.arch.frozen(self.lm):
+            module.eval()
         return self
 
 
@@ -107,7 +120,7 @@ class SourceStream:
     batch plan, every question of a scene in one dialogue, a caption where a scene has none)
     over scenes that the source tokenizes."""
 
-    def __init__(self, world, source: Emu3Source, scenes):
+    def __init__(self, world, source: HFSource, scenes):
         self.world, self.source, self.scenes = world, source, scenes
 
     # TrainStream.batch reads only `scenes`, `proxies` and `task_data`
@@ -119,10 +132,10 @@ class SourceStream:
 
     @property
     def patch_shape(self) -> tuple[int, int]:
-        return self.source.grid.n_patches, 0
+        return self.source.patch_shape
 
 
-def saver(source: Emu3Source, lora: dict | None):
+def saver(source: HFSource, lora: dict | None):
     """`train_loop`'s `save`: the tuned directory, written whole and atomically."""
 
     def save(out: Path, contents: dict) -> None:
@@ -130,6 +143,8 @@ def saver(source: Emu3Source, lora: dict | None):
             source.model.save_pretrained(tmp, state_dict=plain_state_dict(contents["state_dict"],
                                                                           lora))  # fmt: skip
             source.processor.save_pretrained(tmp)
+            for name in source.extra_files():  # from the base: tuning leaves them as they are
+                shutil.copyfile(source.path / name, tmp / name)
             keys = ("stage", "proxy", "recipe", "parent", "data_spec", "train_config", "lora",
                     "seed", "step", "history")  # fmt: skip
             write_sidecar(tmp, {k: contents[k] for k in keys})
@@ -176,22 +191,24 @@ def tune_dir(
         raise ValueError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
     # the recipe's mix and weights over a pretrained model's step size and batch (TUNE)
     tcfg = replace(TUNE, proxy=proxy, **RECIPES[recipe], **(train_overrides or {}))
-    lora_cfg = dict(LORA) if lora else None
+    arch = source_class(base)
+    lora_cfg = lora_for(arch) if lora else None
     state = _resume_state(out, tcfg, spec, base, lora_cfg) if out.exists() else None
     if state is not None and state["step"] >= tcfg.steps:
         return out
     device = device or default_device()
     # a whole-model tuning continues from the weights it wrote; LoRA from the base's, plus its
     # adapters
-    model, processor = load_emu3(out if state is not None and not lora else base, device)
-    model.model.vqmodel.requires_grad_(False)
+    model, processor = arch.load(out if state is not None and not lora else base, device)
+    for module in arch.frozen(model):
+        module.requires_grad_(False)
     net = with_lora(model, lora_cfg) if lora else model
-    trainable = Trainable(net)
+    trainable = Trainable(net, arch)
     if state is not None and lora:
         unexpected = trainable.load_state_dict(state["adapter"], strict=False).unexpected_keys
         if unexpected or not state["adapter"]:
             raise CheckpointError(f"{out / STATE}: its adapters do not fit {base}")
-    source = Emu3Source(base, spec, device, model=model, processor=processor)
+    source = arch(base, spec, device, model=model, processor=processor)
     world = make_world(spec)
     stream = SourceStream(world, source, world.split("train")[: tcfg.n_scenes])
     payload = {
@@ -200,7 +217,7 @@ def tune_dir(
         "data_spec": spec.to_dict(), "train_config": tcfg.to_dict(),
     }  # fmt: skip
     start, optimizer, history = 0, None, None
-    # Emu3 trains with attention dropout: its random stream is part of the run
+    # a model may train with dropout (Emu3's attention): its random stream is part of the run
     torch.manual_seed(tcfg.seed)
     if state is not None:
         start, optimizer, history = state["step"], state["optimizer"], state["history"]

@@ -40,7 +40,7 @@ class TaskData:
             raise ValueError("no scenes to build task data from (empty index range)")
         self.scenes = scenes = [world.scene(i) for i in self.indices]
         images = np.stack([s.image for s in scenes])  # [N, H, W, 3]
-        self.pixels = patch_pixels(images, cfg.patch_size)  # [N, P, p*p*3]
+        self.pixels = self.image_pixels(images)  # [N, P, p*p*3]
         n_classes = len(world.class_names)
         renders = {p: [render_proxy(s, p, n_classes) for s in scenes] for p in self.proxies}
         # inpainting is the only proxy whose input is not the scene image
@@ -54,7 +54,11 @@ class TaskData:
         self.proxy_target = dict(zip(renders, codes[1 : 1 + len(renders)], strict=True))
         self.proxy_input = {p: (self.codes, self.pixels) for p in self.proxies}
         if masked:
-            self.proxy_input["inpainting"] = (codes[-1], patch_pixels(masked[0], cfg.patch_size))
+            self.proxy_input["inpainting"] = (codes[-1], self.image_pixels(masked[0]))
+
+    def image_pixels(self, images: np.ndarray) -> np.ndarray | None:
+        """What an item carries of each image besides its codes: the patch encoder's input."""
+        return patch_pixels(images, self.cfg.patch_size)
 
     def __len__(self) -> int:
         return len(self.scenes)

@@ -4,9 +4,12 @@ attention explorer's samples; definitions in `sgt_probe.report.schema.DEFINITION
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
+from sgt_probe.attention.reduce import reduce_patterns
 from sgt_probe.attention.stats import (
     attention_entropy,
     attention_mass,
@@ -16,7 +19,7 @@ from sgt_probe.attention.stats import (
     type_chance,
     type_shares,
 )
-from sgt_probe.capture.bridge import HookedRunner, pattern_name
+from sgt_probe.capture.bridge import HookedRunner
 from sgt_probe.capture.labels import object_patches
 from sgt_probe.compare.inputs import Inputs
 from sgt_probe.data.text import WORD_TYPES, word_types
@@ -40,11 +43,68 @@ def text_queries(roles: torch.Tensor) -> torch.Tensor:
     return (roles == ROLE_TEXT) | (roles == ROLE_TASK)
 
 
+@dataclass
+class QAContext:
+    """What the statistics read of a batch of understanding items: the text queries, image
+    keys, the answer cue, each text word's type (or None), and, for the items whose question
+    names an object (`named`, indices into the batch), that object's image positions."""
+
+    text: torch.Tensor  # [B, T] text queries (question words and the answer cue)
+    image: torch.Tensor  # [B, T] image positions
+    cue: torch.Tensor  # [B, T] the answer cue
+    types: torch.Tensor | None  # [B, T] WORD_TYPES index of each text word, -1 elsewhere
+    named: torch.Tensor  # [b] items whose question names an object
+    object: torch.Tensor  # [B, T] the named object's image positions
+
+
+@dataclass
+class DrawContext:
+    """A batch of generation items with their targets: the drawn image tokens and the word
+    type of each prompt word."""
+
+    generated: torch.Tensor  # [B, T]
+    types: torch.Tensor  # [B, T]
+
+
+def _grounded(pattern: torch.Tensor, c: QAContext) -> np.ndarray:
+    """[..., b] grounded precision of the items that name an object (the head-averaged
+    pattern's)."""
+    if not len(c.named):
+        return np.zeros((*pattern.shape[:-4], 0))
+    p = pattern.index_select(-4, c.named)
+    n = c.named
+    return grounded_precision(p, c.text[n], c.image[n], c.object[n]).per_sample
+
+
+# The statistics of each layer's pattern, per sample: reduced in the hooks, one layer at a time
+# (attention.reduce), each [..., B, *] from a pattern [..., B, H, Q, K] and its batch's context.
+# A new statistic is one entry here, and one line where `attention_stats` reads it.
+QA_STATS = {  # over the understanding items (QAContext); [..., B, H]
+    "text->image": lambda p, c: attention_mass(p, c.text, c.image, per_sample=True),
+    "image->image": lambda p, c: attention_mass(p, c.image, c.image, per_sample=True),
+    "text->text": lambda p, c: attention_mass(p, c.text, c.text, per_sample=True),
+    "sink": lambda p, c: sink_mass(p, c.text, per_sample=True),
+    "entropy": lambda p, c: attention_entropy(p, c.text, per_sample=True),
+    "grounded": _grounded,  # [..., b]
+}
+CUE_STATS = {  # with word types: the answer cue -> each type of question word, [..., B, types]
+    "cue->question": lambda p, c: type_shares(p, c.cue, c.types, len(WORD_TYPES)),
+}
+PROXY_STATS = {  # over the segmentation-proxy items (their roles): drawn map -> input image
+    "generated->input": lambda p, roles: attention_mass(
+        p, roles == ROLE_GENERATED, roles == ROLE_IMAGE, per_sample=True
+    ),
+}
+DRAW_STATS = {  # over generation items (DrawContext): drawn image -> each type of prompt word
+    "generated->prompt": lambda p, c: type_shares(p, c.generated, c.types, len(WORD_TYPES)),
+}
+
+
 def attention_stats(
     runner: HookedRunner, qa_items: list[Item], qa_scenes: list, qa_objects: list[int],
     proxy_items: list[Item], batch_size: int = 32, n_boot: int = 1000, seed: int = 0,
     qa_types: list[list[int]] | None = None, gen_items: list[Item] = (),
-    gen_types: list[list[int]] | None = None,
+    gen_types: list[list[int]] | None = None, stream: bool = True,
 ) -> tuple[AttentionStats, np.ndarray]:  # fmt: skip
     """Attention mass by kind, entropy, grounded precision and allocation, per layer (and
     head); and the head-averaged text->image mass of each question [L, n], which the suite pairs
@@ -55,25 +115,19 @@ def attention_stats(
     qa_types, gen_types: per item, per position, the WORD_TYPES index of each text word (-1
     elsewhere), for the answer cue -> question and generated image -> prompt allocations;
     gen_items: generation items with their targets (the scene teacher-forced).
+    Each layer's pattern is reduced to these as it is produced (`stream`; False: every layer's
+    pattern of a batch stacked first, the same numbers at L times the memory).
     """
     grid = runner.grid
-    names = [pattern_name(layer) for layer in range(runner.n_layers)]
-    kinds: dict[str, list[np.ndarray]] = {
-        k: [] for k in ("text->image", "image->image", "text->text", "sink")
-    }
-    entropy, precision, chance, cue = [], [], [], Shares()
-    for s, chunk, batch in runner.batches(qa_items, batch_size):
-        _, cache = runner.run(batch, names)
-        pattern = torch.stack([cache[n] for n in names])  # [L, B, H, T, T]
+    chance, cue_chance = [], []
+
+    def qa_context(s: int, chunk: list, batch: dict) -> QAContext:
         roles = batch["roles"]
         text, image = text_queries(roles), roles == ROLE_IMAGE
-        kinds["text->image"].append(attention_mass(pattern, text, image, per_sample=True))
-        kinds["image->image"].append(attention_mass(pattern, image, image, per_sample=True))
-        kinds["text->text"].append(attention_mass(pattern, text, text, per_sample=True))
-        kinds["sink"].append(sink_mass(pattern, text, per_sample=True))
-        entropy.append(attention_entropy(pattern, text, per_sample=True))
+        types = None
         if qa_types is not None:
-            cue.add(pattern, roles == ROLE_TASK, _padded(qa_types[s : s + len(chunk)], roles))
+            types = _padded(qa_types[s : s + len(chunk)], roles)
+            cue_chance.append(type_chance(types.cpu(), len(WORD_TYPES)))
         obj = torch.zeros_like(image)
         named = []
         for j in range(len(chunk)):
@@ -84,73 +138,72 @@ def attention_stats(
                     object_patches(qa_scenes[s + j], inst, grid.patch_size)
                 ).to(runner.device)
                 named.append(j)
+        idx = torch.tensor(named, dtype=torch.long, device=runner.device)
         if named:
-            idx = torch.tensor(named, device=runner.device)
-            gp = grounded_precision(pattern[:, idx], text[idx], image[idx], obj[idx])
-            precision.append(gp.per_sample)  # [L, b]
             chance.append(grounded_chance(image[idx], obj[idx]))
-    mass = {k: _mean_samples(v).tolist() for k, v in kinds.items()}  # [L, H] each
-    gen = []
-    for _, _, batch in runner.batches(proxy_items, batch_size):
-        _, cache = runner.run(batch, names)
-        pattern = torch.stack([cache[n] for n in names])
+        return QAContext(text, image, roles == ROLE_TASK, types, idx, obj)
+
+    stats = {**QA_STATS, **(CUE_STATS if qa_types is not None else {})}
+    per = reduce_patterns(runner, qa_items, stats, qa_context, batch_size, stream)
+    mass = {k: np.nanmean(per[k], axis=1).tolist() for k in ("text->image", "image->image",
+                                                              "text->text", "sink")}  # fmt: skip
+    gen = None
+    if proxy_items:
+        gen = reduce_patterns(runner, proxy_items, PROXY_STATS, lambda s, c, b: b["roles"],
+                              batch_size, stream)["generated->input"]  # fmt: skip
+    mass["generated->input"] = np.nanmean(gen, axis=1).tolist() if gen is not None else None
+    draw_chance = []
+
+    def draw_context(s: int, chunk: list, batch: dict) -> DrawContext:
         roles = batch["roles"]
-        gen.append(
-            attention_mass(pattern, roles == ROLE_GENERATED, roles == ROLE_IMAGE, per_sample=True)
-        )
-    mass["generated->input"] = _mean_samples(gen).tolist() if gen else None
-    drawn = Shares()
-    for s, chunk, batch in runner.batches(list(gen_items), batch_size):
-        _, cache = runner.run(batch, names)
-        pattern = torch.stack([cache[n] for n in names])
-        roles = batch["roles"]
-        drawn.add(pattern, roles == ROLE_GENERATED, _padded(gen_types[s : s + len(chunk)], roles))
+        types = _padded(gen_types[s : s + len(chunk)], roles)
+        draw_chance.append(type_chance(types.cpu(), len(WORD_TYPES)))
+        return DrawContext(roles == ROLE_GENERATED, types)
+
+    drawn = None
+    if gen_items:
+        shares = reduce_patterns(runner, list(gen_items), DRAW_STATS, draw_context, batch_size,
+                                 stream)["generated->prompt"]  # fmt: skip
+        drawn = word_allocation(shares, np.concatenate(draw_chance), n_boot, seed)
     grounded = None
-    if precision:
-        per = np.concatenate(precision, axis=1)  # [L, n]
-        ok = ~np.isnan(per).any(0)
-        cis = [bootstrap_ci(row[ok], n_boot=n_boot, seed=seed) for row in per]
+    precision = per["grounded"]  # [L, n]
+    if precision.shape[1]:
+        ok = ~np.isnan(precision).any(0)
+        cis = [bootstrap_ci(row[ok], n_boot=n_boot, seed=seed) for row in precision]
         ch = float(np.concatenate(chance)[ok].mean())
         grounded = Grounded(
             precision=[c[0] for c in cis], lo=[c[1] for c in cis], hi=[c[2] for c in cis],
             chance=ch, ratio=[c[0] / ch for c in cis], n=int(ok.sum()),
         )  # fmt: skip
-    text_image = np.nanmean(np.concatenate(kinds["text->image"], axis=1), axis=-1)  # [L, n]
+    cue = None
+    if qa_types is not None:
+        cue = word_allocation(per["cue->question"], np.concatenate(cue_chance), n_boot, seed)
+    text_image = np.nanmean(per["text->image"], axis=-1)  # [L, n]
     allocation = Allocation(
         text_image=np.nanmean(text_image, axis=1).tolist(),
-        generated_to_prompt=drawn.result(n_boot, seed), cue_to_question=cue.result(n_boot, seed),
+        generated_to_prompt=drawn, cue_to_question=cue,
     )  # fmt: skip
-    stats = AttentionStats(mass=mass, entropy=_mean_samples(entropy).tolist(), grounded=grounded,
-                           allocation=allocation)  # fmt: skip
+    entropy = np.nanmean(per["entropy"], axis=1).tolist()
+    stats = AttentionStats(mass=mass, entropy=entropy, grounded=grounded, allocation=allocation)
     return stats, text_image
 
 
-class Shares:
-    """Word-type shares of one query set's attention, gathered batch by batch (`type_shares`)."""
-
-    def __init__(self):
-        self.shares: list[np.ndarray] = []  # [L, B, T] per batch
-        self.chance: list[np.ndarray] = []  # [B, T] per batch
-
-    def add(self, pattern: torch.Tensor, queries: torch.Tensor, key_type: torch.Tensor) -> None:
-        self.shares.append(type_shares(pattern, queries, key_type, len(WORD_TYPES)))
-        self.chance.append(type_chance(key_type, len(WORD_TYPES)))
-
-    def result(self, n_boot: int, seed: int) -> WordAllocation | None:
-        if not self.shares:
-            return None
-        shares = np.concatenate(self.shares, axis=1)  # [L, n, T]
-        ok = ~np.isnan(shares).any(axis=(0, 2))  # samples with queries and words
-        if not ok.any():
-            return None
-        chance = np.concatenate(self.chance)[ok]
-        out = {k: {} for k in ("share", "lo", "hi")}
-        for t, word_type in enumerate(WORD_TYPES):
-            cis = [bootstrap_ci(layer[ok, t], n_boot=n_boot, seed=seed) for layer in shares]
-            for k, column in zip(out, zip(*cis, strict=True), strict=True):
-                out[k][word_type] = list(column)
-        chance = {w: float(chance[:, t].mean()) for t, w in enumerate(WORD_TYPES)}
-        return WordAllocation(**out, chance=chance, n=int(ok.sum()))
+def word_allocation(shares: np.ndarray, chance: np.ndarray, n_boot: int, seed: int
+                    ) -> WordAllocation | None:  # fmt: skip
+    """Word-type shares of one query set's attention [L, n, types] (`type_shares`) and their
+    chance levels [n, types] (`type_chance`): per type and layer, the mean over the samples that
+    have queries and typed words, with a bootstrap CI."""
+    ok = ~np.isnan(shares).any(axis=(0, 2)) if shares.shape[1] else np.zeros(0, bool)
+    if not ok.any():
+        return None
+    chance = chance[ok]
+    out = {k: {} for k in ("share", "lo", "hi")}
+    for t, word_type in enumerate(WORD_TYPES):
+        cis = [bootstrap_ci(layer[ok, t], n_boot=n_boot, seed=seed) for layer in shares]
+        for k, column in zip(out, zip(*cis, strict=True), strict=True):
+            out[k][word_type] = list(column)
+    chance = {w: float(chance[:, t].mean()) for t, w in enumerate(WORD_TYPES)}
+    return WordAllocation(**out, chance=chance, n=int(ok.sum()))
 
 
 def _padded(types: list[list[int]], roles: torch.Tensor) -> torch.Tensor:
@@ -188,25 +241,23 @@ def _changes(stats: dict, text_image: dict, names: list[str], scene_of: list[int
         allocation.change_pct, allocation.lo, allocation.hi = change, lo, hi
 
 
-def _mean_samples(chunks: list[np.ndarray]) -> np.ndarray:
-    """Concatenate per-sample [L, B, H] chunks and average over samples, ignoring NaN."""
-    return np.nanmean(np.concatenate(chunks, axis=1), axis=1)
-
-
-def text_image_attention(runner: HookedRunner, items: list[Item]) -> np.ndarray:
-    """float16 [S, L, H, T, P]: question-token queries (padded to the longest) -> image keys."""
-    names = [pattern_name(layer) for layer in range(runner.n_layers)]
-    batch = next(runner.batches(items, len(items)))[2]
-    _, cache = runner.run(batch, names)
-    pattern = torch.stack([cache[n] for n in names], dim=1)  # [S, L, H, T, T]
-    roles = batch["roles"]
-    n_text = int(text_queries(roles).sum(1).max())
+def text_image_attention(runner: HookedRunner, items: list[Item], batch_size: int = 32
+                         ) -> np.ndarray:  # fmt: skip
+    """float16 [S, L, H, T, P]: question-token queries (padded to the longest) -> image keys,
+    cut from each layer's pattern as it is produced (only these rows and columns are kept)."""
+    n_text = max(int(text_queries(torch.tensor(it.roles)).sum()) for it in items)
     out = np.zeros((len(items), runner.n_layers, runner.n_heads, n_text, runner.grid.n_patches),
                    np.float16)  # fmt: skip
-    for j in range(len(items)):
-        q = text_queries(roles[j]).nonzero()[:, 0]
-        k = (roles[j] == ROLE_IMAGE).nonzero()[:, 0]
-        out[j, :, :, : len(q)] = pattern[j][:, :, q][:, :, :, k].cpu().numpy()
+    for s, chunk, batch in runner.batches(items, batch_size):
+        roles = batch["roles"]
+        rows = [(text_queries(roles[j]).nonzero()[:, 0], (roles[j] == ROLE_IMAGE).nonzero()[:, 0])
+                for j in range(len(chunk))]  # fmt: skip
+
+        def keep(layer: int, pattern: torch.Tensor, s=s, rows=rows) -> None:
+            for j, (q, k) in enumerate(rows):
+                out[s + j, layer, :, : len(q)] = pattern[j][:, q][:, :, k].cpu().numpy()
+
+        runner.each_pattern(batch, keep)
     return out
 
 
@@ -235,7 +286,7 @@ def run(inputs: Inputs, arrays: dict[str, np.ndarray]) -> Attention:
             seed=cfg.seed, qa_types=qa_types, gen_items=drawn, gen_types=gen_types,
         )  # fmt: skip
         if shown:
-            arrays[key_attn(name)] = text_image_attention(runner, shown)
+            arrays[key_attn(name)] = text_image_attention(runner, shown, cfg.batch_size)
     _changes(stats, text_image, inputs.names, ev.scene_of, cfg)
     if ev.explorer:
         arrays[EXPLORER_IMAGES.key] = np.stack([scenes[k].image for k in ev.explorer])
