@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # so GPU users keep the torch they have.
 TORCH_CPU ?= torch==2.13.0
 
-.PHONY: setup demo test lint format figures docs reproduce dash clean
+.PHONY: setup demo test test-fast lint format figures docs reproduce dash clean
 
 setup: $(STAMP)
 
@@ -36,6 +36,10 @@ TEST_WORKERS ?= 2
 
 test: lint
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+
+# the fast tier: every test but those marked slow (tests/conftest.py), for a change's first check
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow"
 
 figures: $(STAMP)
 	$(BIN)/python -m sgt_probe.analyses.make_all runs/demo

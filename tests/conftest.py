@@ -83,6 +83,43 @@ def pytest_setup_options():
     return options
 
 
+# The slow tier (`make test` runs everything; `make test-fast` leaves these out): files whose
+# tests train, tune or compare models, start browsers, clusters or many CLI processes; and every
+# test that reads the report of a real compare run.
+SLOW_FILES = {
+    "test_app_browser.py", "test_attention_memory.py", "test_checkpoint.py", "test_compare.py",
+    "test_distributed.py", "test_emu3.py", "test_evals.py", "test_folder_e2e.py",
+    "test_hostile.py", "test_judge.py", "test_ray.py", "test_reproduce.py",
+    "test_shipped_bases.py", "test_training.py", "test_unified_models.py",
+}  # fmt: skip
+# and single tests of the other files that take seconds (fits, subprocesses, many draws)
+SLOW_TESTS = {
+    "test_make_all_writes_every_analysis", "test_static_export_failure_keeps_the_html",
+    "test_prompt_dropout_leaves_out_the_prompt_of_that_share_of_generation_items",
+    "test_vqvae_round_trips_geometry_and_learns", "test_round_trip_psnr_per_kind_on_held_out_scenes",
+    "test_vqvae_is_deterministic_and_survives_weights_only_load",
+    "test_a_bad_checkpoint_is_refused_with_torch_alone",
+    "test_a_million_layers_are_refused_fast_without_allocating",
+    "test_decoding_does_not_depend_on_batch_size_or_batch_mates",
+    "test_guidance_picks_from_the_conditional_logits_pushed_away_from_the_unconditional",
+    "test_an_option_or_path_error_imports_no_heavy_module",
+    "test_jackknife_interval_covers_the_population_cka_about_as_often_as_it_says",
+    "test_cv_scores_match_sklearn_on_the_same_folds", "test_probe_matches_sklearn_accuracy",
+    "test_the_page_is_written_with_every_figure",
+    "test_what_the_world_could_not_support_is_said_on_the_page_and_under_the_tables",
+}  # fmt: skip
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if (
+            item.path.name in SLOW_FILES
+            or getattr(item, "originalname", item.name) in SLOW_TESTS
+            or "real_report" in getattr(item, "fixturenames", ())
+        ):
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_configure(config):
     # selenium 4.2 calls a urllib3 API that warns on every webdriver request (hundreds a test)
     config.addinivalue_line("filterwarnings", "ignore:HTTPResponse.getheader:DeprecationWarning")
