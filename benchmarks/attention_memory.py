@@ -8,7 +8,7 @@ several sequence lengths; the statistics of the two must agree.
 Each (length, mode) runs in a fresh process: the suite's own functions (`attention_stats` over
 understanding and segmentation-proxy items, the explorer's `text_image_attention`) through a
 TransformerBridge over a random Llama decoder. An understanding item is `<bos>`, P image tokens
-and 16 question, cue and answer tokens (T = P + 17, the README's T); a proxy item also draws P
+and 16 question, cue and answer tokens (T = P + 17, docs/models.md's T); a proxy item also draws P
 tokens (2P + 20). Peak memory is the process's resident-set high-water mark above what it held
 before the suite ran (Linux: VmHWM reset through /proc/self/clear_refs), or, on CUDA, torch's
 peak allocation above the weights (glibc is told to map every large block, so that a freed

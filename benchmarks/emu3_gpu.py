@@ -1,6 +1,6 @@
 """The Emu3 path on a GPU: stand-ins, tuning (whole and LoRA, bfloat16), compare and eval on
 CUDA, each step timed with its peak GPU memory; then one hooked forward of a 2-layer random
-Emu3 of Emu3-8B's width at both image sizes the README's note uses, to check its figures per
+Emu3 of Emu3-8B's width at both image sizes docs/models.md's note uses, to check its figures per
 sample and per hooked layer.
 
     python benchmarks/emu3_gpu.py [--out runs/emu3-gpu] [--steps 20]
@@ -154,7 +154,7 @@ def main() -> None:
     ap.add_argument("--n-scenes", type=int, default=64)
     ap.add_argument("--n-probe-scenes", type=int, default=160)
     ap.add_argument("--device", default="cuda")
-    # Emu3-8B's width (Emu3-Chat-hf): the README's note is computed for it
+    # Emu3-8B's width (Emu3-Chat-hf): docs/models.md's note is computed for it
     ap.add_argument("--width", type=int, default=4096)
     ap.add_argument("--heads", type=int, default=32)
     ap.add_argument("--kv-heads", type=int, default=8)

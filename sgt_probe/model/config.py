@@ -135,7 +135,7 @@ class Preset:
         return self.recipes[name]
 
 
-# What each tuning recipe is (the README's "Tuning recipes" says more).
+# What each tuning recipe is (docs/study.md, "What runs now", says more).
 RECIPES = {
     # The paper's released training (song2yu/SGT: BAGEL data/configs/high_mixed_sam.yaml and its
     # README's "2:1 (Segmentation : VQA)"; OmniGen2 options/sft_panoptic.yml): the proxy mixed
@@ -201,10 +201,8 @@ PRESETS: dict[str, Preset] = {
             generation_share=0.35,
             prompt_dropout=0.1,
         ),  # fmt: skip
-        # steps and learning rate chosen with benchmarks/learn_bench.py (docs/study.md, "The
-        # recipes"): the paper recipe's segmentation reaches mIoU >= 0.50 on shapes without the
-        # weighted recipe's x8 (0.49 at 600 steps, 0.61 at 900; twice the rate cost more
-        # understanding for no more mIoU)
+        # steps and learning rate chosen with benchmarks/learn_bench.py: the paper recipe's
+        # segmentation maps without the weighted recipe's x8 (docs/study.md, "What runs now")
         _recipes(steps=800, batch_size=16, lr=1e-3, warmup=40),
         {"digits": replace(_SMALL, n_codes=1024, tokenizer_scene_repeat=3)},
     ),

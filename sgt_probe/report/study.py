@@ -223,7 +223,8 @@ def scorecard_rows(study: Study) -> list[list[str]]:
 
 
 def scorecard_markdown(study: Study) -> str:
-    """The scorecard as a markdown table (the README shows this block, kept equal by a test)."""
+    """The scorecard as a markdown table (CLAIMS_MD; a document that shows it is kept equal to
+    the file by tests/test_readme_results.py)."""
     lines = ["| " + " | ".join(SCORECARD_HEADERS) + " |", "|" + "---|" * len(SCORECARD_HEADERS)]
     lines += ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |"
               for row in scorecard_rows(study)]  # fmt: skip
