@@ -16,6 +16,7 @@ their peak memory read), and nothing already written is lost.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import io
 import json
@@ -358,10 +359,26 @@ def test_the_fewest_probe_scenes_allowed_are_enough(base, tmp_path):
 # ---- interrupts ----
 
 
-def _start(argv: list[str], err: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "sgt_probe.cli", *argv],
+def _default_sigint() -> None:
+    # as a terminal starts a program: a test runner started in the background (or a pytest-xdist
+    # worker under it) ignores SIGINT, children inherit that, and Python then never raises
+    # KeyboardInterrupt, so the Ctrl-C these tests send would be lost
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def _start(argv: list[str], err: Path):
+    """The command running; killed on the way out if a failed check left it running."""
+    proc = subprocess.Popen([sys.executable, "-m", "sgt_probe.cli", *argv],
                             stdout=subprocess.DEVNULL, stderr=open(err, "w"),
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+                            env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            preexec_fn=_default_sigint)  # fmt: skip
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def _wait_for(proc: subprocess.Popen, ready, seconds: float = 900) -> None:
@@ -380,16 +397,17 @@ def _last_line(err: Path) -> str:
 def test_ctrl_c_on_tune_fails_saying_the_step_it_kept(base, tmp_path):
     out, err = tmp_path / "tuned.pt", tmp_path / "err.txt"
     log = out.with_suffix(".log.jsonl")
-    proc = _start(["tune", str(base), "--proxy", "segmentation", "--steps", "100000",
-                   "--batch-size", "4", "--out", str(out), "--device", "cpu"], err)  # fmt: skip
+    argv = ["tune", str(base), "--proxy", "segmentation", "--steps", "100000", "--batch-size",
+            "4", "--out", str(out), "--device", "cpu"]  # fmt: skip
 
     def past_a_checkpoint() -> bool:  # the tiny recipe checkpoints every 50 steps, logs every 10
         done = log.read_text().split("\n")[:-1] if log.exists() else []  # whole lines only
         return any(json.loads(ln)["step"] > 50 for ln in done)
 
-    _wait_for(proc, past_a_checkpoint)
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=300) == 128 + signal.SIGINT
+    with _start(argv, err) as proc:
+        _wait_for(proc, past_a_checkpoint)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=300) == 128 + signal.SIGINT
     line = _last_line(err)
     assert (
         line.startswith("error: interrupted by SIGINT; stopped at step ")
@@ -405,11 +423,11 @@ def test_an_interrupted_compare_fails_and_keeps_the_report_it_had(base, tmp_path
     out, err = tmp_path / "report", tmp_path / "err.txt"
     before = write_synthetic_report(out, n_ckpts=2)
     old = {f: (before / f).read_bytes() for f in (REPORT_JSON, ARRAYS_NPZ)}
-    proc = _start(["compare", str(base), str(base), "--out", str(out), "--force",
-                   "--device", "cpu"], err)  # fmt: skip
-    _wait_for(proc, lambda: "benchmarks" in err.read_text())  # loaded, and working
-    proc.send_signal(sig)
-    assert proc.wait(timeout=300) == 128 + sig
+    argv = ["compare", str(base), str(base), "--out", str(out), "--force", "--device", "cpu"]
+    with _start(argv, err) as proc:
+        _wait_for(proc, lambda: "benchmarks" in err.read_text())  # loaded, and working
+        proc.send_signal(sig)
+        assert proc.wait(timeout=300) == 128 + sig
     assert _last_line(err) == (f"error: interrupted by {signal.Signals(sig).name}; the report "
                                f"in {out} is the one it held before; rerun it to start again")  # fmt: skip
     assert "Traceback" not in err.read_text()
