@@ -143,24 +143,10 @@ def eval_data(source, n_scenes: int, proxies=()) -> TaskData:
     return source.task_data(world, world.split("eval")[:n_scenes], proxies)
 
 
-# Generated images are sampled at this temperature (proxy maps are decoded greedily). On the
-# shapes base at 6,000 steps (256 held-out prompts, benchmarks/generation_bench.py), judged
-# score against its shuffled-prompt floor: greedy 0.000 / 0.000, T 0.5 0.035 / 0.000, T 0.7
-# 0.133 / 0.039, T 1.0 0.223 / 0.078, T 1.0 with top-k 32 0.191 / 0.043; at 14,000 steps (the
-# shipped one): 0.000 / 0.000, 0.078 / 0.012, 0.204 / 0.027, 0.277 / 0.074, top-k 32 0.325 /
-# 0.055. The two bases rank top-k 32 and plain T 1.0 differently on prompts drawn from the eval
-# split, so the setting stays rather than being chosen on them. Greedy images are mostly
-# background (on the first shapes base: 18 distinct images for 64 prompts, 0.3 objects found
-# per image; sampled: 2.5).
+# Generated images are sampled at this temperature (greedy images are mostly background; proxy
+# maps are decoded greedily), under classifier-free guidance for models trained with prompt
+# dropout; both chosen with benchmarks/generation_bench.py (docs/bases.md, "Sampling").
 GENERATION_TEMPERATURE = 1.0
-# Classifier-free guidance scale for models trained with prompt dropout (`generate_images`),
-# chosen on prompts the benchmark never asks (`generation_bench.py --split train`, the last 512
-# scenes of the training split), by the mean over the two shipped bases at T 1.0: guidance 1
-# (none) 0.273 shapes / 0.129 digits, 1.5 0.412 / 0.185, 2 0.492 / 0.213, 3 0.447 / 0.259,
-# 4 0.500 / 0.258, 5 0.471 / 0.262, 6 0.408 / 0.279. (Top-k 32 without guidance: 0.322 / 0.137.)
-# Cooler or truncated sampling under guidance 4 moves no base beyond noise (same prompts, shapes /
-# digits): T 0.9 0.461 / 0.269, T 0.8 0.490 / 0.289, T 0.7 0.474 / 0.275, top-k 64 0.459 / 0.300;
-# T 0.8 at guidance 3 0.470 / 0.273, at 6 0.478 / 0.263; so T 1.0 stays.
 GENERATION_GUIDANCE = 4.0
 
 PRIOR_SCENES = 2000  # training scenes whose answers give the blind answerer its priors
