@@ -31,12 +31,11 @@ format: $(STAMP)
 
 # Test files run side by side in TEST_WORKERS processes (pytest-xdist), each file whole in one
 # worker, so a module's fixtures are built once; what several files share is built once per run
-# (tests/helpers_train.py: built_once). Files go out in collection order, the longest first
-# (tests/conftest.py), not xdist's default of the most tests first.
+# (tests/helpers_train.py: built_once).
 TEST_WORKERS ?= 2
 
 test: lint
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # the fast tier: every test but those marked slow (tests/conftest.py), for a change's first check
 test-fast: $(STAMP)

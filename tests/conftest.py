@@ -110,16 +110,6 @@ SLOW_TESTS = {
 }  # fmt: skip
 
 
-# The longest files, longest first (their tests' seconds on the 2-core CPU): run first, so the
-# two workers of `make test`, which take whole files in collection order, do not end with one
-# of them alone on a long file.
-LONGEST_FIRST = (
-    "test_reproduce.py", "test_app_browser.py", "test_unified_models.py", "test_emu3.py",
-    "test_hostile.py", "test_distributed.py", "test_analyses.py", "test_alignment.py",
-    "test_compare.py", "test_training.py", "test_evals.py", "test_judge.py",
-)  # fmt: skip
-
-
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if (
@@ -128,8 +118,6 @@ def pytest_collection_modifyitems(config, items):
             or "real_report" in getattr(item, "fixturenames", ())
         ):
             item.add_marker(pytest.mark.slow)
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: order kept within
 
 
 def pytest_configure(config):
