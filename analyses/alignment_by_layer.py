@@ -19,7 +19,7 @@ from html import escape
 from pathlib import Path
 
 from sgt_probe.analyses import common
-from sgt_probe.report.format import Report, ReportError
+from sgt_probe.report.format import Report
 from sgt_probe.report.schema import (
     Alignment,
     LayerScores,
@@ -126,9 +126,7 @@ def make(reports: list[Report], out: Path) -> common.Result:
     groups = common.by_world(reports)
     figs = {}
     for world, group in groups.items():
-        only = common.present(group, WANTED) + common.low_level(group)
-        if not only:
-            raise ReportError(f"{world}: none of {', '.join(WANTED)} or a low-level proxy present")
+        only = common.shown(group, WANTED, world)
         data, sfx = pooled(group), common.suffix(world, groups)
         ci = common.ci_phrase(group)
         one_seed = len(group) == 1

@@ -119,6 +119,15 @@ def low_level(reports: Sequence[Report]) -> list[str]:
     return present(reports, LOW_LEVEL)[:1]
 
 
+def shown(reports: Sequence[Report], wanted: Sequence[str], world: str) -> list[str]:
+    """The checkpoints a by-layer figure of one world draws: those of `wanted` present, then
+    the low-level proxy; a world with none of them is a one-line error."""
+    names = present(reports, wanted) + low_level(reports)
+    if not names:
+        raise ReportError(f"{world}: none of {', '.join(wanted)} or a low-level proxy present")
+    return names
+
+
 # ---- statistics over seeds ----
 
 

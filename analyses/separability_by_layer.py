@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from sgt_probe.analyses import common
-from sgt_probe.report.format import Report, ReportError
+from sgt_probe.report.format import Report
 from sgt_probe.viz import views
 from sgt_probe.viz.html import html_table
 
@@ -52,9 +52,7 @@ def make(reports: list[Report], out: Path) -> common.Result:
     groups = common.by_world(reports)
     figs = {}
     for world, group in groups.items():
-        only = common.present(group, WANTED) + common.low_level(group)
-        if not only:
-            raise ReportError(f"{world}: none of {', '.join(WANTED)} or a low-level proxy present")
+        only = common.shown(group, WANTED, world)
         fig = views.probe_accuracy(common.pooled(group), TARGET, only, ci=common.ci_phrase(group))
         figs[f"separability_by_layer{common.suffix(world, groups)}"] = fig
     rows = table(reports)

@@ -15,6 +15,7 @@ from fixtures_report import write_synthetic_report
 from scipy import stats
 
 from sgt_probe.report.format import ReportError
+from sgt_probe.report.study import CLAIMS_MD, STUDY_JSON
 
 ROOT = Path(__file__).resolve().parent.parent
 # the fixture's first four checkpoints, renamed as a proxy sweep names them
@@ -274,7 +275,7 @@ def test_make_all_writes_every_analysis(runs, tmp_path):
         "understanding_by_family",
     ]
     tables = ("proxy_taxonomy.csv", "proxy_taxonomy.json", "understanding_by_family.csv")
-    for table in (*tables, "claims.md", "study.json"):
+    for table in (*tables, CLAIMS_MD, STUDY_JSON):
         assert (out / table).is_file()
     if "PNG/SVG export skipped" not in done.stdout:  # a machine without Chrome says so instead
         pngs = list(out.glob("*.png"))

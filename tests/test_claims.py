@@ -14,6 +14,7 @@ from scipy import stats
 from sgt_probe.analyses import claims
 from sgt_probe.data.scene import PROMPT_FAMILIES, QUESTION_FAMILIES
 from sgt_probe.report.study import (
+    CLAIMS_MD,
     STUDY_JSON,
     Claim,
     StudyError,
@@ -90,7 +91,7 @@ def test_a_planted_perception_gain_holds_and_a_study_round_trips(study_reports, 
     claims.write_study(tmp_path, study)
     loaded = load_study(tmp_path)
     assert loaded == study
-    md = (tmp_path / "claims.md").read_text()
+    md = (tmp_path / CLAIMS_MD).read_text()
     assert scorecard_markdown(study) in md
     tampered = json.loads((tmp_path / STUDY_JSON).read_text())
     tampered["claims"][1]["verdict"] = "contradicted"

@@ -39,7 +39,7 @@ from transformers.models.chameleon.modeling_chameleon import (
 from sgt_probe.checkpoint import CheckpointError
 from sgt_probe.model.generate import CACHE_KW
 from sgt_probe.sources.hf import HFSource
-from sgt_probe.sources.hf_items import Layout, ProcessorImages, Prompts
+from sgt_probe.sources.hf_items import Layout, PixelValueImages, Prompts
 from sgt_probe.sources.hfdir import CHAMELEON_DECODER as DECODER
 
 SEP = "<reserved08706>"  # Chameleon's separator: ends a chat turn (the processor appends it)
@@ -118,7 +118,7 @@ def load_decoder(path: Path, config, device, dtype) -> VQGANDecoder:
     return decoder.to(device, dtype).eval().requires_grad_(False)
 
 
-class ChameleonImages(ProcessorImages):
+class ChameleonImages(PixelValueImages):
     """Chameleon's processor (resize the short side, center-crop, scale to [-1, 1]) and
     VQ-GAN: its encoder (transformers'), and its decoder (`VQGANDecoder`)."""
 
@@ -137,13 +137,6 @@ class ChameleonImages(ProcessorImages):
                 f"its VQ-GAN {self.grid}x{self.grid} codes"
             )
         self.decoder = load_decoder(path, vq.config, self.device, vq.dtype)
-
-    def _preprocess(self, images):
-        return self.ip(images=images, return_tensors="pt")["pixel_values"]
-
-    def _encode(self, pixels):
-        tokens = self.vq.encode(pixels.to(self.device, self.vq.dtype)).image_tokens
-        return tokens.view(len(pixels), -1)
 
     def _decode(self, codes):
         """taming's VQModel.decode: the codebook's vectors, post_quant_conv, the decoder."""

@@ -124,6 +124,18 @@ class ProcessorImages:
                     for im in self._postprocess(pixels.float().cpu())]  # fmt: skip
         return np.stack(out)
 
+
+class PixelValueImages(ProcessorImages):
+    """Images through a processor that returns `pixel_values` (its `ip`) and a VQ model whose
+    `encode` returns one row of `image_tokens` per image: Janus's and Chameleon's."""
+
+    def _preprocess(self, images):
+        return self.ip(images=images, return_tensors="pt")["pixel_values"]
+
+    def _encode(self, pixels):
+        tokens = self.vq.encode(pixels.to(self.device, self.vq.dtype)).image_tokens
+        return tokens.view(len(pixels), -1)
+
     def pixels(self, images: np.ndarray) -> np.ndarray | None:
         """What an item carries of each image besides its codes: None (the codes are all)."""
         return None

@@ -137,15 +137,7 @@ def _emu3_images(p: Fields, factor: int) -> int:
     if p.integer("spatial_factor", 1, 1024) != factor:
         p.fail("spatial_factor", f"{p.get('spatial_factor')} but the VQ-VAE downsamples by "
                f"{factor} (2 ^ (levels - 1))")  # fmt: skip
-    for key in ("image_mean", "image_std"):
-        v = p.get(key)
-        if v is not None and not (isinstance(v, list) and len(v) == 3 and all(
-                type(x) in (int, float) and math.isfinite(x) for x in v)):  # fmt: skip
-            p.fail(key, f"must be three finite numbers, got {v!r}")
-    if p.get("image_std") is not None and min(p.get("image_std")) <= 0:
-        p.fail("image_std", "must be positive")
-    if p.get("rescale_factor") is not None:
-        p.number("rescale_factor", 0, open_lo=True)
+    _normalisation(p)
     side = math.ceil(math.sqrt(min(lo, hi)) / factor)  # the processor's resize, in tokens
     return side * (side + 1) + 4  # each row closed by an end-of-row token; the block's marks
 

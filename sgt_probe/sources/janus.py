@@ -29,7 +29,7 @@ from sgt_probe.checkpoint import CheckpointError
 from sgt_probe.model.generate import CACHE_KW
 from sgt_probe.model.sequences import ROLE_IMAGE
 from sgt_probe.sources.hf import HFSource
-from sgt_probe.sources.hf_items import Layout, ProcessorImages, Prompts
+from sgt_probe.sources.hf_items import Layout, PixelValueImages, Prompts
 
 USER = "<|User|>: "
 CUE = "\n\n<|Assistant|>:"
@@ -42,7 +42,7 @@ def vq_factor(vq) -> int:
     return 2 ** (len(vq.config.channel_multiplier) - 1)
 
 
-class JanusImages(ProcessorImages):
+class JanusImages(PixelValueImages):
     """Janus's image processor (resize and pad to a square, normalize) for both the vision
     encoder and the generation VQ model, whose grids must agree (24 x 24 for 384 pixels)."""
 
@@ -66,13 +66,6 @@ class JanusImages(ProcessorImages):
                 f"its vision encoder {self.grid**2}"
             )
         self.patch_dim = 3 * side * side // self.grid**2
-
-    def _preprocess(self, images):
-        return self.ip(images=images, return_tensors="pt")["pixel_values"]
-
-    def _encode(self, pixels):
-        tokens = self.vq.encode(pixels.to(self.device, self.vq.dtype)).image_tokens
-        return tokens.view(len(pixels), -1)
 
     def _decode(self, codes):
         return self.vq.decode(codes)
