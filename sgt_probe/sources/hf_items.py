@@ -124,6 +124,10 @@ class ProcessorImages:
                     for im in self._postprocess(pixels.float().cpu())]  # fmt: skip
         return np.stack(out)
 
+    def pixels(self, images: np.ndarray) -> np.ndarray | None:
+        """What an item carries of each image besides its codes: None (the codes are all)."""
+        return None
+
 
 class PixelValueImages(ProcessorImages):
     """Images through a processor that returns `pixel_values` (its `ip`) and a VQ model whose
@@ -135,10 +139,6 @@ class PixelValueImages(ProcessorImages):
     def _encode(self, pixels):
         tokens = self.vq.encode(pixels.to(self.device, self.vq.dtype)).image_tokens
         return tokens.view(len(pixels), -1)
-
-    def pixels(self, images: np.ndarray) -> np.ndarray | None:
-        """What an item carries of each image besides its codes: None (the codes are all)."""
-        return None
 
 
 class Layout:
