@@ -21,6 +21,7 @@ import torch
 
 from sgt_probe.data.scene import PROMPT_FAMILIES
 from sgt_probe.evals import benchmarks
+from sgt_probe.evals.judge import prompt_holds
 from sgt_probe.model.generate import generate_codes
 from sgt_probe.model.loading import load_model
 from sgt_probe.sources.checkpoint import CheckpointSource
@@ -66,10 +67,10 @@ def decoding(source, data, split: str, settings=SETTINGS) -> None:
                                **guide)  # fmt: skip
         images = source.decode(codes)
         out = []
-        for i, image in enumerate(images):
+        for i, found in enumerate(judge.detect_all(images)):
             other = benchmarks._same_family_other(prompts, i)
-            out.append({"family": prompts[i].family, "correct": judge.check(image, prompts[i]),
-                        "control": other is not None and judge.check(image, other)})  # fmt: skip
+            out.append({"family": prompts[i].family, "correct": prompt_holds(found, prompts[i].spec),
+                        "control": other is not None and prompt_holds(found, other.spec)})  # fmt: skip
         score = benchmarks.family_scores(out, PROMPT_FAMILIES)
         floor = benchmarks.family_scores(out, PROMPT_FAMILIES, key="control")
         fams = "  ".join(f"{f[:6]} {v:.2f}" for f, v in score["families"].items())

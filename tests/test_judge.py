@@ -51,6 +51,18 @@ def test_detect_finds_each_object_with_its_color(judges):
     assert exact >= 90  # measured 97 of 100
 
 
+def test_detect_all_equals_detecting_each_image_alone(judges):
+    """One classifier call over every blob of a batch (with a blank image among them) gives
+    each image the detections it gets alone."""
+    judge = judges["digits"]
+    images = [s.image for s in judge.world.scenes(1000, 1040)]
+    images.insert(7, np.full_like(images[0], 128))
+    together = judge.detect_all(images)
+    assert together[7] == []
+    assert together == [judge.detect(im) for im in images]
+    assert sum(len(found) for found in together) >= 40
+
+
 def test_blank_background_has_no_objects(judges):
     judge = judges["shapes"]
     gray = np.full((32, 32, 3), 128, dtype=np.uint8)

@@ -36,7 +36,7 @@ from sgt_probe.data.scene import PROMPT_FAMILIES, QUESTION_FAMILIES, SCORED_FAMI
 from sgt_probe.data.world import GeneratedWorld
 from sgt_probe.evals import judge as judge_module
 from sgt_probe.evals import leak as leak_module
-from sgt_probe.evals.judge import Judge, training_blobs, unjudgeable
+from sgt_probe.evals.judge import Judge, prompt_holds, training_blobs, unjudgeable
 from sgt_probe.evals.leak import (
     FIT_SCENES,
     VALIDATE_SCENES,
@@ -247,12 +247,12 @@ def evaluate_generation(source, data: TaskData, draw: bool = True
     palette = palette_share(images, len(data.world.class_names))
     prompts = [s.prompt for s in data.scenes]
     out = []
-    for i, img in enumerate(images):
+    for i, found in enumerate(judge.detect_all(images)):
         other = _same_family_other(prompts, i)
         out.append({
             "scene": data.indices[i], "family": prompts[i].family, "prompt": prompts[i].text,
-            "correct": bool(judge.check(img, prompts[i])),
-            "control_correct": other is not None and bool(judge.check(img, other)),
+            "correct": prompt_holds(found, prompts[i].spec),
+            "control_correct": other is not None and prompt_holds(found, other.spec),
             "map": bool(maps[i]), "palette": float(palette[i]),
         })  # fmt: skip
     floor = family_scores(out, PROMPT_FAMILIES, key="control_correct")

@@ -203,28 +203,29 @@ class Judge:
         self.classifier_.fit(features, labels)
 
     def detect(self, image: np.ndarray) -> list[Detection]:
-        blobs = color_blobs(np.asarray(image, dtype=np.uint8), self.palette, self.min_area)
-        if not blobs:
-            return []
-        shapes = self.classifier_.predict(np.stack([mask_features(m) for _, m in blobs]))
-        detections = []
-        for (color, mask), shape in zip(blobs, shapes, strict=True):
-            rows, cols = np.nonzero(mask)
-            detections.append(
-                Detection(
-                    shape=str(shape),
-                    color=self.world.colors[color],
-                    bbox=(
-                        int(rows.min()),
-                        int(cols.min()),
-                        int(rows.max()) + 1,
-                        int(cols.max()) + 1,
-                    ),
-                    center=(float(rows.mean()), float(cols.mean())),
-                    area=int(mask.sum()),
-                )
-            )
-        return detections
+        return self.detect_all([image])[0]
+
+    def detect_all(self, images) -> list[list[Detection]]:
+        """`detect` for each image, with one classifier call for every blob of every image: a
+        benchmark's 512 images in one SVM predict instead of 512 (the same labels: each row is
+        classified on its own)."""
+        blobs = [color_blobs(np.asarray(im, dtype=np.uint8), self.palette, self.min_area)
+                 for im in images]  # fmt: skip
+        masks = [mask for per_image in blobs for _, mask in per_image]
+        shapes = iter(self.classifier_.predict(np.stack([mask_features(m) for m in masks]))
+                      if masks else [])  # fmt: skip
+        return [[self._detection(color, mask, str(next(shapes))) for color, mask in per_image]
+                for per_image in blobs]  # fmt: skip
+
+    def _detection(self, color: int, mask: np.ndarray, shape: str) -> Detection:
+        rows, cols = np.nonzero(mask)
+        return Detection(
+            shape=shape,
+            color=self.world.colors[color],
+            bbox=(int(rows.min()), int(cols.min()), int(rows.max()) + 1, int(cols.max()) + 1),
+            center=(float(rows.mean()), float(cols.mean())),
+            area=int(mask.sum()),
+        )
 
     def check(self, image: np.ndarray, prompt: Prompt) -> bool:
         return prompt_holds(self.detect(image), prompt.spec)
@@ -244,8 +245,9 @@ class Judge:
             images = _round_trip(tokenizer, images)
         gt = {f: [] for f in PROMPT_FAMILIES}
         negative = {f: [] for f in PROMPT_FAMILIES}
-        for i, (scene, image) in enumerate(zip(scenes, images, strict=True)):
-            gt[scene.prompt.family].append(self.check(image, scene.prompt))
+        detected = self.detect_all(images)
+        for i, (scene, found) in enumerate(zip(scenes, detected, strict=True)):
+            gt[scene.prompt.family].append(prompt_holds(found, scene.prompt.spec))
             others = (scenes[(i + k) % n].prompt for k in range(1, n))
             false = next(
                 (
@@ -257,7 +259,7 @@ class Judge:
                 None,
             )
             if false is not None:
-                negative[false.family].append(not self.check(image, false))
+                negative[false.family].append(not prompt_holds(found, false.spec))
         return {
             "gt": {f: float(np.mean(v)) for f, v in gt.items() if v},
             "negative": {f: float(np.mean(v)) for f, v in negative.items() if v},
