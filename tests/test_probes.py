@@ -275,6 +275,36 @@ def test_probe_target_scores_balanced_accuracy_as_sklearn_does_on_the_probes_pre
     assert out.majority == pytest.approx(np.mean(y[~train] == 1))
 
 
+def test_the_control_probe_is_fitted_at_each_layers_task_c():
+    """Selectivity compares the task and control probes at one complexity: each layer's control
+    probe uses the C the task probe chose there, checked against scikit-learn's fit at that C."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    from sgt_probe.compare.suites.probes import probe_target
+
+    X, y, image_of = _patches(seed=2)
+    obj = y > 0
+    X, y, image_of = X[:, obj], y[obj], image_of[obj]
+    train = image_of < 40
+    types = np.arange(len(y)) % 7
+    out = probe_target(X, y, image_of, train, control_types=types, Cs=(0.01, 1.0), n_folds=2,
+                       n_boot=20, max_iter=200)  # fmt: skip
+    _, y_idx = np.unique(y, return_inverse=True)
+    yc = control_labels(types, y_idx.max() + 1, seed=0, labels=y_idx)
+    for layer, C in enumerate(out.C):
+        model = _sklearn_probe(C).set_params(logisticregression__max_iter=1000)
+        predicted = model.fit(X[layer, train], yc[train]).predict(X[layer, ~train])
+        want = balanced_accuracy_score(yc[~train], predicted)
+        assert out.control[layer] == pytest.approx(want, abs=0.03)
+        assert out.selectivity[layer] == pytest.approx(out.accuracy[layer] - out.control[layer])
+
+
+def test_a_single_c_needs_no_cross_validation(digit_layers):
+    X, y, groups = digit_layers
+    probe = LayerwiseProbe(Cs=(0.5,), n_folds=3, device="cpu").fit(X[:1], y, groups)
+    assert probe.C_.tolist() == [0.5] and np.isnan(probe.cv_scores_).all()
+
+
 def test_patch_probes_read_object_patches_only():
     from sgt_probe.compare.suites.probes import probe_targets
 

@@ -51,7 +51,8 @@ class LayerwiseProbe(BaseEstimator):
     Attributes
     ----------
     classes_ : [K] sorted class labels.
-    cv_scores_ : [L, nC] mean validation accuracy over folds.
+    cv_scores_ : [L, nC] mean validation accuracy over folds (NaN with a single C: nothing to
+        choose, so no cross-validation runs).
     C_ : [L] chosen C per layer.
     mean_, scale_ : [L, d] standardization statistics of the data given to ``fit``.
     coef_ : [L, d, K] weights acting on standardized features ``(X - mean_) / scale_``.
@@ -92,15 +93,17 @@ class LayerwiseProbe(BaseEstimator):
             _fit_problems, Xt, labels, len(self.classes_), max_iter=self.max_iter, tol=self.tol
         )
 
-        # Every (fold, C) pair is one problem; problem p = fold * nC + c.
-        train = group_fold_masks(groups, self.n_folds, self.seed).astype(np.float32)
-        weights = torch.as_tensor(np.repeat(train, len(Cs), axis=0), device=Xt.device)
-        W, b, _ = fit(weights, np.tile(1.0 / Cs, (n_layers, self.n_folds)))
-        correct = _predict_idx(Xt, W, b) == labels[None, :, None]  # [L, N, P]
-        valid = 1.0 - weights.T  # [N, P]
-        fold_acc = (correct * valid).sum(1) / valid.sum(0)  # [L, P]
-        self.cv_scores_ = fold_acc.view(n_layers, self.n_folds, len(Cs)).mean(1).cpu().numpy()
-        self.C_ = Cs[self.cv_scores_.argmax(1)]
+        if len(Cs) == 1:  # nothing to choose: no cross-validation
+            self.cv_scores_ = np.full((n_layers, 1), np.nan)
+        else:  # every (fold, C) pair is one problem; problem p = fold * nC + c
+            train = group_fold_masks(groups, self.n_folds, self.seed).astype(np.float32)
+            weights = torch.as_tensor(np.repeat(train, len(Cs), axis=0), device=Xt.device)
+            W, b, _ = fit(weights, np.tile(1.0 / Cs, (n_layers, self.n_folds)))
+            correct = _predict_idx(Xt, W, b) == labels[None, :, None]  # [L, N, P]
+            valid = 1.0 - weights.T  # [N, P]
+            fold_acc = (correct * valid).sum(1) / valid.sum(0)  # [L, P]
+            self.cv_scores_ = fold_acc.view(n_layers, self.n_folds, len(Cs)).mean(1).cpu().numpy()
+        self.C_ = Cs[self.cv_scores_.argmax(1)] if len(Cs) > 1 else np.repeat(Cs, n_layers)
 
         W, b, n_iter = fit(torch.ones(1, n, device=Xt.device), 1.0 / self.C_[:, None])
         self.mean_, self.scale_ = mean.cpu().numpy(), scale.cpu().numpy()

@@ -682,7 +682,7 @@ DEFINITIONS: dict[str, dict[str, str]] = {
         "held-out patches: what any constant answer scores).",
         "selectivity": "Task balanced accuracy minus control-task balanced accuracy (Hewitt & "
         "Liang 2019): each VQ code of the patch gets one fixed random label with the task's "
-        "class distribution.",
+        "class distribution, and the control probe is fitted at each layer's task-probe C.",
         "object_count_probe": "Image-level probe: mean of all image-position residuals -> "
         "number of objects, scored by balanced accuracy as the patch-level probes.",
         "fisher": "trace(between-class scatter) / trace(within-class scatter) of object-patch "

@@ -39,13 +39,13 @@ def probe_target(
     majority = float(np.mean(y[test] == values[np.argmax(counts)]))
     n_classes = len(np.unique(y[test]))
 
-    def fit(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The C chosen per layer [L] and the held-out predictions [L, n_test] of a probe of
-        `labels`."""
+    def fit(labels: np.ndarray, Cs=Cs, layers=slice(None)) -> tuple[np.ndarray, np.ndarray]:
+        """The C chosen per layer and the held-out predictions [layers, n_test] of a probe of
+        `labels` on `layers`."""
         probe = LayerwiseProbe(Cs=Cs, n_folds=n_folds, max_iter=max_iter, seed=seed,
                                device=device)  # fmt: skip
-        probe.fit(X[:, train], labels[train], groups[train])
-        return probe.C_, probe.predict(X[:, test])
+        probe.fit(X[layers][:, train], labels[train], groups[train])
+        return probe.C_, probe.predict(X[layers][:, test])
 
     C, predicted = fit(y)
     cis = [bootstrap_balanced_ci(p == y[test], y[test], groups[test], n_boot=n_boot, seed=seed)
@@ -55,7 +55,12 @@ def probe_target(
     if control_types is not None:
         _, y_idx = np.unique(y, return_inverse=True)
         yc = control_labels(control_types, y_idx.max() + 1, seed=seed, labels=y_idx)
-        control = [balanced_accuracy(p == yc[test], yc[test]) for p in fit(yc)[1]]
+        # each layer's control probe at its task probe's C (Hewitt & Liang compare the two at
+        # one probe complexity), so it needs no cross-validation of its own
+        control_pred = np.empty((len(C), int(test.sum())), dtype=yc.dtype)
+        for c in np.unique(C):
+            control_pred[C == c] = fit(yc, (c,), C == c)[1]
+        control = [balanced_accuracy(p == yc[test], yc[test]) for p in control_pred]
         selectivity = [a - c for a, c in zip(accuracy, control, strict=True)]
     return ProbeResult(
         metric="balanced_accuracy", accuracy=accuracy, lo=[c[1] for c in cis],
