@@ -62,9 +62,9 @@ def row(step: int, minutes: float, ckpt_path: Path, args) -> dict:
     proxies = (args.proxy,) if args.proxy and args.proxy != "none" else ()
     result = evaluate(CheckpointSource(loaded), n_scenes=args.n_eval, proxies=proxies,
                       generation=not args.no_gen)  # fmt: skip
-    last = loaded.ckpt["history"][-1]
+    last = loaded.ckpt.history[-1]
     # the checkpoint read (a watched run may have written a later step since `step`)
-    out = {"step": loaded.ckpt["step"], "minutes": minutes,
+    out = {"step": loaded.ckpt.step, "minutes": minutes,
            "loss": {k[5:]: v for k, v in last.items() if k.startswith("loss/")}}  # fmt: skip
     for bench in ("understanding", "generation"):
         if bench in result:
@@ -125,12 +125,14 @@ def watch(args, on_checkpoint, poll: float = 30.0) -> None:
     """Evaluate `args.watch` each time its step passes a multiple of --every (checkpoints are
     replaced atomically, so the file read is always a whole one)."""
     from sgt_probe.checkpoint import load_checkpoint
+    from sgt_probe.model.config import TrainConfig
 
     done = 0
     while True:
         if args.watch.exists():
             ckpt = load_checkpoint(args.watch)
-            step, total = ckpt["step"], args.steps or ckpt["train_config"]["steps"]
+            step = ckpt.step
+            total = args.steps or TrainConfig.from_dict(ckpt.train_config).steps
             if step // args.every > done // args.every or (step == total and step > done):
                 on_checkpoint(step)
                 done = step

@@ -94,8 +94,8 @@ def test_train_tune_eval_and_compare_a_folder_world(tmp_path, tiny, capsys):
     world = make_world(DataSpec(world="folder", path=str(folder)))
     held_out = world.split("eval")
     assert 0 < len(held_out) < 16 and len(world.split("train")) == 40 - len(held_out)
-    assert load_checkpoint(base)["data_spec"]["path"] == str(folder)
-    assert (load_checkpoint(base)["step"], load_checkpoint(seg)["step"]) == (20, 10)
+    assert load_checkpoint(base).data_spec["path"] == str(folder)
+    assert (load_checkpoint(base).step, load_checkpoint(seg).step) == (20, 10)
 
     # the eval reads every held-out image's two questions, and no training image
     r = json.loads(result.read_text())

@@ -23,6 +23,7 @@ from sgt_probe.cli.options import (
     out_dir,
     scene_side,
     scenes_fit,
+    trained_world,
 )
 from sgt_probe.compare import PROBE_FOLDS
 from sgt_probe.report.schema import SUITES
@@ -131,13 +132,7 @@ def compare(
             f"{2 * PROBE_FOLDS}", param_hint="'--n-probe-scenes'"
         )  # fmt: skip
     check_replaceable(out, checkpoints, force)
-    from sgt_probe.model.loading import read_checkpoint
-    from sgt_probe.sources.hfdir import read_sidecar
-
-    # every file is checked before minutes of analysis start (a model directory was checked
-    # while parsing)
-    records = [(read_sidecar if c.is_dir() else read_checkpoint)(c) for c in checkpoints]
-    side = scene_side(spec, records)
+    side = scene_side(spec, [trained_world(c) for c in checkpoints])
     scenes_fit("--n-scenes", n_scenes, side)
     scenes_fit("--n-probe-scenes", n_probe_scenes, side)
     from sgt_probe.compare.run import CompareConfig, run_compare

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import torch
 
-from sgt_probe.checkpoint import CheckpointError
+from sgt_probe.checkpoint import CheckpointError, Origin
 from sgt_probe.data import make_world
 from sgt_probe.data.proxies import PROXIES
 from sgt_probe.data.spec import DataSpec
 from sgt_probe.device import default_device
+from sgt_probe.model.checks import Contents
 from sgt_probe.model.config import (
     DEFAULT_RECIPE,
     ModelConfig,
@@ -31,7 +32,7 @@ from sgt_probe.tuning.loop import train_loop
 from sgt_probe.tuning.taskdata import TrainStream
 
 
-def _resume_state(out: Path, tcfg: TrainConfig, resume: bool) -> dict | None:
+def _resume_state(out: Path, tcfg: TrainConfig, resume: bool) -> Contents | None:
     """The checkpoint to continue from, or None to start fresh.
 
     Without --resume an existing checkpoint or training log is never silently continued or
@@ -42,30 +43,26 @@ def _resume_state(out: Path, tcfg: TrainConfig, resume: bool) -> dict | None:
     check_fresh(out, resume)
     if not out.exists():
         return None
-    ckpt = read_checkpoint(out)
+    saved = read_checkpoint(out)
+    ckpt = saved.ckpt
     # An option added since the run started takes the value asked for now: extending a run
     # may use it (the shipped bases began dropping prompts when extended).
-    saved = dict(ckpt.get("train_config") or {})
-    was = TrainConfig.from_dict({**tcfg.to_dict(), **saved, "steps": tcfg.steps})
+    was = TrainConfig.from_dict({**tcfg.to_dict(), **ckpt.train_config, "steps": tcfg.steps})
     if was != tcfg:
         raise CheckpointError(f"{out}: was started with another training config; cannot resume")
-    if ckpt["step"] > tcfg.steps:
-        raise CheckpointError(f"{out}: is at step {ckpt['step']}, past --steps {tcfg.steps}")
-    if ckpt["step"] < tcfg.steps and not {"optimizer", "rng"} <= ckpt.keys():
+    if ckpt.step > tcfg.steps:
+        raise CheckpointError(f"{out}: is at step {ckpt.step}, past --steps {tcfg.steps}")
+    if ckpt.step < tcfg.steps and not ckpt.resumable:
         raise CheckpointError(f"{out}: was exported (no optimizer or RNG state); cannot resume")
-    ckpt["finished"] = ckpt["step"] >= tcfg.steps
-    return ckpt
+    return saved
 
 
-def _check_same_run(out: Path, resume_ckpt: dict | None, cfg: ModelConfig, spec: DataSpec):
+def _check_same_run(out: Path, resumed: Contents | None, cfg: ModelConfig, spec: DataSpec):
     """A checkpoint to resume must hold weights for the model these options build, trained on
     the same data; checked before any scene is rendered."""
-    if resume_ckpt is None:
+    if resumed is None:
         return
-    pairs = {
-        "model config": (ModelConfig.from_dict(resume_ckpt["model_config"]), cfg),
-        "data": (DataSpec.from_dict(resume_ckpt["data_spec"]), spec),
-    }
+    pairs = {"model config": (resumed.cfg, cfg), "data": (resumed.spec, spec)}
     for what, (was, now) in pairs.items():
         if was != now:
             raise CheckpointError(f"{out}: was started with another {what}; cannot resume")
@@ -84,27 +81,26 @@ def _init_state(init: Path, cfg: ModelConfig, vocab: Vocab, spec: DataSpec) -> d
     base can be given a new tokenizer without learning to read its images again. A world that
     gained words since init was trained (new question families) is fine: init's words keep
     their rows and the new ones start fresh. Checked before any work."""
-    ckpt = read_checkpoint(init)
-    if ckpt.get("stage") != "base":
-        raise CheckpointError(f"{init}: is a {ckpt.get('stage')!r} checkpoint; start from a base")
-    if DataSpec.from_dict(ckpt["data_spec"]) != spec:
+    c = read_checkpoint(init)
+    if c.ckpt.stage != "base":
+        raise CheckpointError(f"{init}: is a {c.ckpt.stage!r} checkpoint; start from a base")
+    if c.spec != spec:
         raise CheckpointError(f"{init}: was trained on other data; cannot start from it")
-    was = ModelConfig.from_dict(ckpt["model_config"])
+    was = c.cfg
     same = {f: getattr(cfg, f) for f in _TOKENIZER_FIELDS}
     if replace(was, **same) != cfg:
         raise CheckpointError(f"{init}: is another model (not only another tokenizer)")
-    old = Vocab.from_dict(ckpt["vocab"])
+    old = c.vocab
     lost = sorted(set(old.tokens[: old.code_offset]) - set(vocab.tokens[: vocab.code_offset]))
     if lost:
         raise CheckpointError(f"{init}: has words this world lacks ({', '.join(lost[:5])}); "
                               "cannot start from it")  # fmt: skip
     continuing = replace(was, vocab_size=cfg.vocab_size) == cfg
     return {
-        "path": str(init),
-        "step": ckpt["step"],
-        "state_dict": ckpt["state_dict"],
+        "origin": Origin(str(init), c.ckpt.step),
+        "state_dict": c.ckpt.state_dict,
         "vocab": old,
-        "tokenizer": ckpt["tokenizer"] if continuing else None,  # None: the run fits its own
+        "tokenizer": c.ckpt.tokenizer if continuing else None,  # None: the run fits its own
     }
 
 
@@ -130,13 +126,13 @@ def _start_from(model, init: dict, vocab: Vocab) -> None:
     model.load_state_dict(state)
 
 
-def _run(model, data, tcfg, out, payload, resume_ckpt, device, progress, on_checkpoint) -> Path:
+def _run(model, data, tcfg, out, payload, resumed, device, progress, on_checkpoint) -> Path:
     start, opt_state, history = 0, None, None
-    if resume_ckpt is not None:
-        model.load_state_dict(resume_ckpt["state_dict"])
-        start, opt_state = resume_ckpt["step"], resume_ckpt.get("optimizer")
-        history = resume_ckpt["history"]
-        torch.set_rng_state(resume_ckpt["rng"])
+    if resumed is not None:
+        ckpt = resumed.ckpt
+        model.load_state_dict(ckpt.state_dict)
+        start, opt_state, history = ckpt.step, ckpt.optimizer, ckpt.history
+        torch.set_rng_state(ckpt.rng)
     train_loop(model, data, tcfg, out, payload, start, opt_state, history, device, progress,
                on_checkpoint=on_checkpoint)  # fmt: skip
     return out
@@ -161,38 +157,34 @@ def train_base(
     overrides = {**(model_overrides or {}), "image_size": spec.image_size}
     cfg: ModelConfig = base_model_config(preset_name, spec.world, **overrides)
     tcfg: TrainConfig = replace(preset(preset_name).train, **(train_overrides or {}))
-    resume_ckpt = _resume_state(out, tcfg, resume)
-    if resume_ckpt is not None and resume_ckpt["finished"]:
+    resumed = _resume_state(out, tcfg, resume)
+    if resumed is not None and resumed.ckpt.step >= tcfg.steps:
         return out
     world = make_world(spec)
     vocab = Vocab.build(world.words(), cfg.n_codes)
     start = None
     if init is not None:
         start = _init_state(Path(init), replace(cfg, vocab_size=len(vocab)), vocab, spec)
-    if resume_ckpt is not None:  # the codebook is part of the run: never refit on resume
-        tokenizer = tokenizer_from_state(resume_ckpt["tokenizer"])
+    if resumed is not None:  # the codebook is part of the run: never refit on resume
+        tokenizer = tokenizer_from_state(resumed.ckpt.tokenizer)
     elif start is not None and start["tokenizer"] is not None:  # continuing init
         tokenizer = tokenizer_from_state(start["tokenizer"])
     else:
         tokenizer = fit_tokenizer(world, n_codes=cfg.n_codes, seed=tcfg.seed, kind=cfg.tokenizer,
                                   scene_repeat=cfg.tokenizer_scene_repeat)  # fmt: skip
     model = build_model(cfg, vocab, tcfg.seed)
-    _check_same_run(out, resume_ckpt, model.cfg, spec)
+    _check_same_run(out, resumed, model.cfg, spec)
     if start is not None:
         _start_from(model, start, vocab)
     data = TrainStream(world, tokenizer, vocab, model.cfg, world.split("train")[: tcfg.n_scenes])
     payload = {
-        "stage": "base", "proxy": None, "parent": None,
-        "model_config": model.cfg.to_dict(), "train_config": tcfg.to_dict(),
+        "stage": "base", "model_config": model.cfg.to_dict(), "train_config": tcfg.to_dict(),
         "vocab": vocab.to_dict(), "tokenizer": tokenizer.state_dict(), "data_spec": spec.to_dict(),
+        # where the run started from (`_init_state`), kept when it is resumed
+        "init": start["origin"] if start else resumed and resumed.ckpt.init,
     }  # fmt: skip
-    # where the run started from (`_init_state`), kept when it is resumed
-    origin = {"path": start["path"], "step": start["step"]} if start else None
-    origin = origin or (resume_ckpt or {}).get("init")
-    if origin:
-        payload["init"] = origin
     device = device or default_device()
-    return _run(model, data, tcfg, out, payload, resume_ckpt, device, progress, on_checkpoint)
+    return _run(model, data, tcfg, out, payload, resumed, device, progress, on_checkpoint)
 
 
 def tune(
@@ -212,24 +204,24 @@ def tune(
         raise ValueError(f"unknown proxy {proxy!r}; choose one of {', '.join(PROXIES)}")
     out = Path(out)
     loaded = load_model(base)
-    if loaded.ckpt.get("stage") != "base":
-        raise CheckpointError(f"{base}: is a {loaded.ckpt.get('stage')!r} checkpoint; tune a base")
+    if loaded.ckpt.stage != "base":
+        raise CheckpointError(f"{base}: is a {loaded.ckpt.stage!r} checkpoint; tune a base")
     recipe_cfg = preset(loaded.cfg.preset).recipe(recipe)
     tcfg: TrainConfig = replace(recipe_cfg, proxy=proxy, **(train_overrides or {}))
-    resume_ckpt = _resume_state(out, tcfg, resume)
-    if resume_ckpt is not None and resume_ckpt["finished"]:
+    resumed = _resume_state(out, tcfg, resume)
+    if resumed is not None and resumed.ckpt.step >= tcfg.steps:
         return out
-    _check_same_run(out, resume_ckpt, loaded.cfg, loaded.spec)
+    _check_same_run(out, resumed, loaded.cfg, loaded.spec)
     world = loaded.world()
     scenes = world.split("train")[: tcfg.n_scenes]
     data = TrainStream(world, loaded.tokenizer, loaded.vocab, loaded.cfg, scenes)
+    was = loaded.ckpt
     payload = {
-        **{k: loaded.ckpt[k] for k in ("model_config", "vocab", "tokenizer", "data_spec")},
-        "stage": "tune", "proxy": proxy, "recipe": recipe or DEFAULT_RECIPE,
-        "train_config": tcfg.to_dict(),
-        "parent": {"path": str(base), "step": loaded.ckpt["step"],
-                   "train_config": loaded.ckpt["train_config"]},
+        "model_config": was.model_config, "vocab": was.vocab, "tokenizer": was.tokenizer,
+        "data_spec": was.data_spec, "stage": "tune", "proxy": proxy,
+        "recipe": recipe or DEFAULT_RECIPE, "train_config": tcfg.to_dict(),
+        "parent": Origin(str(base), was.step, was.train_config),
     }  # fmt: skip
     device = device or default_device()
-    return _run(loaded.model, data, tcfg, out, payload, resume_ckpt, device, progress,
+    return _run(loaded.model, data, tcfg, out, payload, resumed, device, progress,
                 on_checkpoint)  # fmt: skip
