@@ -13,7 +13,7 @@ from PIL import Image
 from sgt_probe.checkpoint import load_checkpoint
 from sgt_probe.cli import main
 from sgt_probe.data import DataSpec, make_world
-from sgt_probe.model.config import PRESETS, RECIPES, ModelConfig, Preset, TrainConfig, replace
+from sgt_probe.model.config import PRESETS, RECIPES, ModelConfig, Preset, TrainConfig
 from sgt_probe.report.format import key_generations, load_report
 from sgt_probe.report.schema import SUITES
 
@@ -70,7 +70,7 @@ def tiny(monkeypatch):
     tune = TrainConfig(steps=10, **short)
     monkeypatch.setitem(PRESETS, "tiny", Preset(
         "tiny", ModelConfig(preset="tiny", **TINY_MODEL), TrainConfig(steps=20, **short),
-        {name: replace(tune, **settings) for name, settings in RECIPES.items()},
+        {name: settings.apply(tune) for name, settings in RECIPES.items()},
     ))  # fmt: skip
 
 

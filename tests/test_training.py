@@ -12,7 +12,14 @@ import torch
 from helpers_train import SPEC, TINY_MODEL, TINY_TRAIN, _fast, shared_base, train_tiny, tune_tiny
 
 from sgt_probe.checkpoint import CheckpointError, Origin, load_checkpoint, save_checkpoint
-from sgt_probe.model.config import PRESETS, base_model_config, preset, replace
+from sgt_probe.model.config import (
+    PRESETS,
+    ModelConfig,
+    TrainConfig,
+    base_model_config,
+    preset,
+    replace,
+)
 from sgt_probe.model.loading import load_model
 from sgt_probe.tuning import runner
 from sgt_probe.tuning.loop import TrainingError, get_lr
@@ -105,8 +112,9 @@ def test_resume_refuses_a_checkpoint_of_another_model(tmp_path):
     before = out.read_bytes()
     with _fast(), pytest.raises(CheckpointError, match="another model config; cannot resume"):
         runner.train_base(
-            SPEC, out, "tiny", {**TINY_MODEL, "vision_input": "vq"}, {**TINY_TRAIN, **run},
-            resume=True, device="cpu", progress=False,
+            SPEC, out, "tiny", ModelConfig.overrides(**TINY_MODEL, vision_input="vq"),
+            TrainConfig.overrides(**{**TINY_TRAIN, **run}), resume=True, device="cpu",
+            progress=False,
         )  # fmt: skip
     assert out.read_bytes() == before
 
@@ -166,7 +174,8 @@ def test_a_preset_s_world_settings_apply_to_that_world_only(monkeypatch):
     shapes, digits = base_model_config("small", "shapes"), base_model_config("small", "digits")
     assert (shapes.n_codes, shapes.n_layers) == (small.model.n_codes, small.model.n_layers)
     assert (digits.n_codes, digits.n_layers) == (1024, 3)
-    assert base_model_config("small", "digits", n_layers=2).n_layers == 2  # options win
+    two = ModelConfig.overrides(n_layers=2)
+    assert base_model_config("small", "digits", two).n_layers == 2  # options win
 
 
 def _start(init, out, captured=None, monkeypatch=None, **model):
@@ -174,8 +183,9 @@ def _start(init, out, captured=None, monkeypatch=None, **model):
         monkeypatch.setattr(runner, "train_loop", lambda model, *a, **k: captured.append(model))
     with _fast():
         return runner.train_base(
-            SPEC, out, "tiny", {**TINY_MODEL, **model}, {**TINY_TRAIN, "steps": 2},
-            device="cpu", progress=False, init=init,
+            SPEC, out, "tiny", ModelConfig.overrides(**{**TINY_MODEL, **model}),
+            TrainConfig.overrides(**{**TINY_TRAIN, "steps": 2}), device="cpu", progress=False,
+            init=init,
         )  # fmt: skip
 
 

@@ -26,6 +26,7 @@ from sgt_probe.cli.options import (
     trained_world,
 )
 from sgt_probe.compare import PROBE_FOLDS
+from sgt_probe.compare.config import CompareConfig
 from sgt_probe.report.schema import SUITES
 
 # Sequences per hooked forward: each holds every layer's attention pattern at once (T x T per
@@ -96,28 +97,28 @@ def compare(
             help="held-out scenes for the benchmarks (proxy quality, attention "
             "and knockout read the first 128 / 64 of them)",
         ),
-    ] = 512,  # CompareConfig.n_scenes (not imported: parsing imports no training stack)
+    ] = CompareConfig.n_scenes,
     n_probe_scenes: Annotated[
         int, typer.Option(min=2, help="held-out scenes whose patches probes see")
-    ] = 160,  # CompareConfig.n_probe_scenes
-    seed: Seed = 0,
+    ] = CompareConfig.n_probe_scenes,
+    seed: Seed = CompareConfig.seed,
     device: Device = None,
     batch_size: Annotated[
         int,
         typer.Option(
             min=1, max=MAX_BATCH, help="sequences per hooked forward (capture, attention)"
         ),
-    ] = 32,
+    ] = CompareConfig.batch_size,
     suites: Annotated[
         str,
         typer.Option(
             callback=_suites,
             help="comma-separated analyses to run (default all): " + ", ".join(SUITES),
         ),
-    ] = ",".join(SUITES),
+    ] = ",".join(CompareConfig.suites),
     generation: Annotated[
         bool, typer.Option(help="draw and judge generations in the benchmarks (the slow part)")
-    ] = True,
+    ] = CompareConfig.generation,
     world: ModelWorld = None,
     path: FolderPath = None,
     image_size: ModelImageSize = None,
@@ -135,7 +136,7 @@ def compare(
     side = scene_side(spec, [trained_world(c) for c in checkpoints])
     scenes_fit("--n-scenes", n_scenes, side)
     scenes_fit("--n-probe-scenes", n_probe_scenes, side)
-    from sgt_probe.compare.run import CompareConfig, run_compare
+    from sgt_probe.compare.run import run_compare
     from sgt_probe.device import default_device
     from sgt_probe.viz.html import write_html
     from sgt_probe.viz.tables import print_report

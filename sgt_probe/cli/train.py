@@ -43,6 +43,7 @@ from sgt_probe.cli.options import (
     trained_world,
 )
 from sgt_probe.data.proxies import PROXIES
+from sgt_probe.model.config import DEFAULT_RECIPE, ModelConfig, TrainConfig
 from sgt_probe.model.limits import SEED_MAX, Sizes, scene_bytes
 
 console = Console(stderr=True)
@@ -80,10 +81,10 @@ def train(
         raise UserError("--init-from starts a run and --resume continues one: pass one")
     from sgt_probe.tuning.runner import train_base  # only now: it imports the training stack
 
-    overrides = {"seed": seed, **({"steps": steps} if steps else {})}
+    model = ModelConfig.overrides(vision_input=vision_input)
+    train = TrainConfig.overrides(seed=seed, **({"steps": steps} if steps else {}))
     t0 = time.perf_counter()
-    train_base(spec, out, preset, {"vision_input": vision_input}, overrides, resume, device,
-               init=init_from)  # fmt: skip
+    train_base(spec, out, preset, model, train, resume, device, init=init_from)
     _done(out, t0)
 
 
@@ -101,7 +102,7 @@ def tune(
         Path,
         typer.Option(help="checkpoint (.pt) to write; for a model directory, the directory"),
     ],
-    recipe: Recipe = "paper",
+    recipe: Recipe = DEFAULT_RECIPE,
     ratio: Annotated[
         float | None,
         typer.Option(callback=between(0, 1), help="share of each batch on the proxy"),
@@ -142,22 +143,11 @@ def tune(
             f"is tuned on the world it was trained on ({base})"
         )
     check_fresh(out, resume)
-    overrides = {"seed": seed}
-    if ratio is not None:
-        overrides["proxy_ratio"] = ratio
-    if steps:
-        overrides["steps"] = steps
-    if batch_size:
-        overrides["batch_size"] = batch_size
-    t0 = time.perf_counter()
     if base.is_dir():
         from sgt_probe.sources.hfdir import model_sizes  # light: reads JSON only
 
         if batch_size:
             _batch_fits(batch_size, model_sizes(base), spec.image_size)
-        from sgt_probe.sources.tuning import tune_dir  # only now: the training stack
-
-        tune_dir(base, proxy, out, spec, overrides, lora, resume, device, recipe=recipe)
     else:
         from sgt_probe.model.checks import sizes
         from sgt_probe.model.loading import read_checkpoint
@@ -165,9 +155,14 @@ def tune(
         was = read_checkpoint(base)  # a bad base is refused before the training stack is imported
         if batch_size:
             _batch_fits(batch_size, sizes(was.cfg), was.spec.image_size)
-        from sgt_probe.tuning.runner import tune as run_tune
+    chosen = {"proxy_ratio": ratio, "steps": steps, "batch_size": batch_size}
+    settings = TrainConfig.overrides(
+        seed=seed, **{k: v for k, v in chosen.items() if v is not None}
+    )
+    from sgt_probe.sources.tuning import tune as run_tune  # only now: the training stack
 
-        run_tune(base, proxy, out, overrides, resume, device, recipe=recipe)
+    t0 = time.perf_counter()
+    run_tune(base, proxy, out, settings, recipe, resume, device, spec=spec, lora=lora)
     _done(out, t0)
 
 
