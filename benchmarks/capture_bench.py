@@ -72,10 +72,10 @@ def throughput(n: int, batch: int, repeats: int) -> None:
     # own copy with the same weights (same seed).
     plain = build_model(cfg, vocab, seed=0).eval()
     wrapped = build_model(cfg, vocab, seed=0).eval()
-    runner = CheckpointSource(Loaded(None, {}, wrapped, vocab, tok, spec)).runner()
+    runner = CheckpointSource(Loaded(None, wrapped, vocab, tok, spec)).runner()
     # the same bridge as TransformerLens leaves it: every norm computes hook_scale's statistics
     as_booted = build_model(cfg, vocab, seed=0).eval()
-    runner_tl = CheckpointSource(Loaded(None, {}, as_booted, vocab, tok, spec)).runner()
+    runner_tl = CheckpointSource(Loaded(None, as_booted, vocab, tok, spec)).runner()
     for module in runner_tl.bridge.modules():
         module.__dict__.pop("_hf_autograd_forward_with_hooks", None)
     resid = [resid_name(i) for i in range(cfg.n_layers)]
@@ -121,7 +121,7 @@ def rss_child(n: int) -> None:
 
     spec, cfg, vocab, tok, items = setup(n)
     model = build_model(cfg, vocab, seed=0).eval()
-    runner = CheckpointSource(Loaded(None, {}, model, vocab, tok, spec)).runner()
+    runner = CheckpointSource(Loaded(None, model, vocab, tok, spec)).runner()
     with tempfile.TemporaryDirectory() as d:
         store = capture_residuals(runner, items, list(range(cfg.n_layers)),
                                   sink=ShardWriter(d, list(range(cfg.n_layers)), 4096),

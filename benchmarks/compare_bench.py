@@ -38,17 +38,20 @@ STAGES = {"import": "import", "load": "load", "data": "data", "benchmarks": "eva
 def checkpoints(root: Path, steps: int) -> list[Path]:
     """A base and one tuning per proxy under root, trained `steps` steps (made once)."""
     from sgt_probe.data import DataSpec
-    from sgt_probe.tuning.runner import train_base, tune
+    from sgt_probe.model.config import TrainConfig
+    from sgt_probe.sources.tuning import tune
+    from sgt_probe.tuning.runner import train_base
 
     root.mkdir(parents=True, exist_ok=True)
     base = root / "base.pt"
     if not base.exists():
-        train_base(DataSpec(), base, "tiny", train_overrides={"steps": steps}, progress=False)
+        train_base(DataSpec(), base, "tiny", train=TrainConfig.overrides(steps=steps),
+                   progress=False)  # fmt: skip
     paths = [base]
     for proxy in PROXIES:
         path = root / f"{proxy}.pt"
         if not path.exists():
-            tune(base, proxy, path, {"steps": steps}, progress=False)
+            tune(base, proxy, path, TrainConfig.overrides(steps=steps), progress=False)
         paths.append(path)
     return paths
 

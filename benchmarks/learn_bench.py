@@ -34,9 +34,11 @@ from rich.table import Table
 
 from sgt_probe.data import PROMPT_FAMILIES, QUESTION_FAMILIES, DataSpec
 from sgt_probe.evals.benchmarks import evaluate
+from sgt_probe.model.config import DEFAULT_RECIPE, ModelConfig, PresetOverrides, TrainConfig
 from sgt_probe.model.loading import load_model
 from sgt_probe.sources.checkpoint import CheckpointSource
-from sgt_probe.tuning.runner import train_base, tune
+from sgt_probe.sources.tuning import tune
+from sgt_probe.tuning.runner import train_base
 
 SHORT = {"count": "cnt", "relation": "rel", "depth": "dep", "distance": "dist",
          "existence": "exist", "single_object": "one", "two_objects": "two", "counting": "count",
@@ -44,8 +46,8 @@ SHORT = {"count": "cnt", "relation": "rel", "depth": "dep", "distance": "dist",
          "color_attribution": "attr"}  # fmt: skip
 
 
-def overrides(pairs: list[str]) -> dict[str, dict]:
-    """--set model.d_model=192 --set train.lr=2e-3 -> {"model": {...}, "train": {...}}."""
+def overrides(pairs: list[str]) -> PresetOverrides:
+    """--set model.d_model=192 --set train.lr=2e-3: the model's and the training's fields."""
     out: dict[str, dict] = {"model": {}, "train": {}}
     for pair in pairs:
         key, value = pair.split("=", 1)
@@ -54,7 +56,8 @@ def overrides(pairs: list[str]) -> dict[str, dict]:
             out[part][name] = ast.literal_eval(value)
         except (ValueError, SyntaxError):
             out[part][name] = value
-    return out
+    return PresetOverrides(ModelConfig.overrides(**out["model"]),
+                           TrainConfig.overrides(**out["train"]))  # fmt: skip
 
 
 def row(step: int, minutes: float, ckpt_path: Path, args) -> dict:
@@ -62,9 +65,9 @@ def row(step: int, minutes: float, ckpt_path: Path, args) -> dict:
     proxies = (args.proxy,) if args.proxy and args.proxy != "none" else ()
     result = evaluate(CheckpointSource(loaded), n_scenes=args.n_eval, proxies=proxies,
                       generation=not args.no_gen)  # fmt: skip
-    last = loaded.ckpt["history"][-1]
+    last = loaded.ckpt.history[-1]
     # the checkpoint read (a watched run may have written a later step since `step`)
-    out = {"step": loaded.ckpt["step"], "minutes": minutes,
+    out = {"step": loaded.ckpt.step, "minutes": minutes,
            "loss": {k[5:]: v for k, v in last.items() if k.startswith("loss/")}}  # fmt: skip
     for bench in ("understanding", "generation"):
         if bench in result:
@@ -125,12 +128,14 @@ def watch(args, on_checkpoint, poll: float = 30.0) -> None:
     """Evaluate `args.watch` each time its step passes a multiple of --every (checkpoints are
     replaced atomically, so the file read is always a whole one)."""
     from sgt_probe.checkpoint import load_checkpoint
+    from sgt_probe.model.config import TrainConfig
 
     done = 0
     while True:
         if args.watch.exists():
             ckpt = load_checkpoint(args.watch)
-            step, total = ckpt["step"], args.steps or ckpt["train_config"]["steps"]
+            step = ckpt.step
+            total = args.steps or TrainConfig.from_dict(ckpt.train_config).steps
             if step // args.every > done // args.every or (step == total and step > done):
                 on_checkpoint(step)
                 done = step
@@ -156,9 +161,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--set", action="append", default=[], help="model.X=V or train.X=V")
     ap.add_argument("--tune", type=Path, help="tune this base instead of training a base")
     ap.add_argument("--proxy", default=None, help="proxy to tune with and to score")
-    ap.add_argument(
-        "--recipe", default=None, help="with --tune: the tuning recipe (default: paper)"
-    )
+    ap.add_argument("--recipe", default=DEFAULT_RECIPE, help="with --tune: the tuning recipe")
     ap.add_argument(
         "--init-from", type=Path, help="start the base from this one (train --init-from)"
     )
@@ -171,8 +174,8 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
 
     over = overrides(args.set)
-    train = {"seed": args.seed, "steps": args.steps or 2000, "ckpt_every": args.every,
-             **over["train"]}  # fmt: skip
+    train = TrainConfig.overrides(seed=args.seed, steps=args.steps or 2000,
+                                  ckpt_every=args.every) | over.train  # fmt: skip
     tmp = tempfile.TemporaryDirectory()
     out = args.out or Path(tmp.name) / "run.pt"
     rows: list[dict] = []
@@ -192,11 +195,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.watch:
         watch(args, on_checkpoint_of(args.watch))
     elif args.tune:
-        tune(args.tune, args.proxy or "segmentation", out, train, recipe=args.recipe,
-             device="cpu", on_checkpoint=on_checkpoint)  # fmt: skip
+        tune(args.tune, args.proxy or "segmentation", out, train, args.recipe, device="cpu",
+             on_checkpoint=on_checkpoint)  # fmt: skip
     else:
         spec = DataSpec(world=args.world, seed=args.seed)
-        train_base(spec, out, args.preset, over["model"], train, device="cpu",
+        train_base(spec, out, args.preset, over.model, train, device="cpu",
                    on_checkpoint=on_checkpoint, init=args.init_from)  # fmt: skip
     what = (
         f"tune {args.tune} with {args.proxy}"

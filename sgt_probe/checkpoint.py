@@ -16,6 +16,7 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,8 +35,102 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used; the message is one line naming the file."""
 
 
-def save_checkpoint(path: str | Path, payload: dict) -> Path:
-    """Write `payload` (plus the format stamp) to `path` atomically: temp file, fsync, rename.
+@dataclass(frozen=True)
+class Origin:
+    """The checkpoint a run started from, at the step it had: a tuning's base (`parent`, with
+    the base's training config) or the base a base was started from (`init`)."""
+
+    path: str
+    step: int
+    train_config: dict | None = None
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, d, where: str) -> Origin:
+        """`d` as read from a file; CheckpointError "<where> ..." (where names file and part)."""
+        if not isinstance(d, dict):
+            raise CheckpointError(f"{where} must be a dict, got {type(d).__name__}")
+        _no_unknown(d, cls, where)
+        if not isinstance(d.get("path"), str):
+            raise CheckpointError(f"{where}.path must be a string, got {d.get('path')!r}")
+        if type(d.get("step")) is not int or d["step"] < 0:
+            raise CheckpointError(f"{where}.step must be an integer >= 0, got {d.get('step')!r}")
+        if not isinstance(d.get("train_config", {}), dict):
+            raise CheckpointError(f"{where}.train_config must be a dict")
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """What a checkpoint file holds: the `REQUIRED` parts, and those only some runs write.
+
+    Only tensors and plain containers, as on disk: the configs, vocabulary and data spec are
+    built from their dicts once `model.checks` has checked them (this layer knows no config).
+    """
+
+    model_config: dict
+    train_config: dict
+    state_dict: dict
+    vocab: dict
+    tokenizer: dict
+    data_spec: dict
+    history: list
+    step: int
+    stage: str | None = None  # "base" | "tune"
+    proxy: str | None = None  # a tuning's proxy
+    recipe: str | None = None  # a tuning's recipe (None: tuned before recipes had names)
+    parent: Origin | None = None  # a tuning's base
+    init: Origin | None = None  # the base a base was started from (train --init-from)
+    # what --resume needs; an exported checkpoint has dropped them
+    optimizer: dict | None = None
+    rng: torch.Tensor | None = None
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def resumable(self) -> bool:
+        return self.optimizer is not None and self.rng is not None
+
+    def to_dict(self) -> dict:
+        """The file's contents: the format stamp and every part set (an unset optional part is
+        left out, as an exported checkpoint leaves out its optimizer)."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d |= {k: d[k].to_dict() for k in ("parent", "init") if d[k] is not None}
+        return {"format": FORMAT, **{k: v for k, v in d.items() if v is not None}}
+
+    @classmethod
+    def from_dict(cls, d, path: str | Path) -> Checkpoint:
+        """A checkpoint file's contents, its stamp, version and parts checked; CheckpointError
+        naming the file. What the parts hold is `model.checks`'s to check."""
+        if not isinstance(d, dict) or d.get("format") != FORMAT:
+            raise CheckpointError(f"{path}: not an sgt-probe checkpoint (no {FORMAT!r} stamp)")
+        version = d.get("format_version")
+        if version != FORMAT_VERSION:
+            raise CheckpointError(
+                f"{path}: checkpoint format version {version!r}; this sgt-probe reads version "
+                f"{FORMAT_VERSION}"
+            )
+        missing = [k for k in REQUIRED if k not in d]
+        if missing:
+            raise CheckpointError(f"{path}: damaged checkpoint, missing {', '.join(missing)}")
+        parts = {k: v for k, v in d.items() if k != "format"}
+        _no_unknown(parts, cls, f"{path}: checkpoint")
+        for k in ("parent", "init"):
+            if parts.get(k) is not None:
+                parts[k] = Origin.from_dict(parts[k], f"{path}: {k}")
+        return cls(**parts)
+
+
+def _no_unknown(d: dict, cls: type, where: str) -> None:
+    """CheckpointError naming a key of `d` that `cls` has no field for."""
+    unknown = [k for k in d if k not in {f.name for f in fields(cls)}]
+    if unknown:
+        raise CheckpointError(f"{where} has an unknown part {unknown[0]!r}")
+
+
+def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> Path:
+    """Write `ckpt` (with the format stamp) to `path` atomically: temp file, fsync, rename.
 
     A crash mid-write leaves the previous file at `path` intact.
     """
@@ -43,7 +138,7 @@ def save_checkpoint(path: str | Path, payload: dict) -> Path:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **payload}
+    payload = ckpt.to_dict()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.chmod(tmp, _default_mode(0o666))  # as open() makes a file: readable by the lab
@@ -135,7 +230,9 @@ def check_file(path: str | Path) -> Path:
     return path
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
+    """The checkpoint at `path`, read with torch's restricted unpickler; its stamp, version and
+    parts checked (`Checkpoint.from_dict`), not yet what they hold (`model.checks`)."""
     import torch
 
     path = check_file(path)
@@ -162,15 +259,4 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"{path}: not a readable checkpoint (truncated or not a torch file: "
             f"{type(e).__name__}: {_reason(e)})"
         ) from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not an sgt-probe checkpoint (no {FORMAT!r} stamp)")
-    version = ckpt.get("format_version")
-    if version != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path}: checkpoint format version {version!r}; this sgt-probe reads version "
-            f"{FORMAT_VERSION}"
-        )
-    missing = [k for k in REQUIRED if k not in ckpt]
-    if missing:
-        raise CheckpointError(f"{path}: damaged checkpoint, missing {', '.join(missing)}")
-    return ckpt
+    return Checkpoint.from_dict(ckpt, path)

@@ -20,14 +20,14 @@ import os
 import shutil
 import signal
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from sgt_probe.model.config import DEFAULT_RECIPE
+from sgt_probe.compare.config import CompareConfig
+from sgt_probe.model.config import DEFAULT_RECIPE, Overrides, PresetOverrides, TrainConfig
 from sgt_probe.report.format import REPORT_JSON, is_current
 
 console = Console(stderr=True)
@@ -39,9 +39,9 @@ class Tuning:
 
     name: str
     proxy: str
-    # TrainConfig fields over the recipe's (a data-scaling arm's proxy_scenes, a few-label arm's
-    # few_label_scenes), as (field, value) pairs
-    settings: tuple[tuple[str, Any], ...] = ()
+    # over the recipe's config: a data-scaling arm's proxy_scenes, a few-label arm's
+    # few_label_scenes
+    settings: Overrides = Overrides(TrainConfig)
 
 
 def tunings(proxies) -> tuple[Tuning, ...]:
@@ -57,8 +57,8 @@ class Run:
     preset: str
     tunings: tuple[Tuning, ...]
     recipe: str = DEFAULT_RECIPE
-    compare: dict = field(default_factory=dict)  # CompareConfig fields besides seed and device
-    overrides: dict = field(default_factory=dict)  # {"model"|"train"|"tune": {field: value}}
+    compare: CompareConfig = CompareConfig()  # its seed and device: the run's and the machine's
+    overrides: PresetOverrides = PresetOverrides()
     base_from: Path | None = None  # a finished base to copy in (a shipped one) instead of training
     # finished checkpoints of other runs compared after this run's own (a study arm compared
     # with the main arm's `none` control, which it need not train again)
@@ -126,28 +126,28 @@ def execute(job: Job, device: str, threads: int | None = None, progress: bool = 
     import torch
 
     from sgt_probe.data.spec import DataSpec
-    from sgt_probe.tuning.runner import train_base, tune
+    from sgt_probe.sources.tuning import tune
+    from sgt_probe.tuning.runner import train_base
 
     if threads:
         torch.set_num_threads(threads)
     t0, run, over = time.perf_counter(), job.run, job.run.overrides
+    seeded = TrainConfig.overrides(seed=run.seed)
     if job.kind == "base" and run.base_from is not None:
         _copy_once(run.base_from, run.base)
     elif job.kind == "base":
-        train_base(DataSpec(world=run.world, seed=run.seed), run.base, run.preset,
-                   model_overrides=over.get("model"),
-                   train_overrides={"seed": run.seed, **over.get("train", {})},
-                   resume=True, device=device, progress=progress)  # fmt: skip
+        train_base(DataSpec(world=run.world, seed=run.seed), run.base, run.preset, over.model,
+                   seeded | over.train, resume=True, device=device, progress=progress)  # fmt: skip
     elif job.kind == "tune":
-        settings = {"seed": run.seed, **over.get("tune", {}), **dict(job.tuning.settings)}
-        tune(run.base, job.tuning.proxy, job.output, settings, resume=True, device=device,
-             progress=progress, recipe=run.recipe)  # fmt: skip
+        settings = seeded | over.tune | job.tuning.settings
+        tune(run.base, job.tuning.proxy, job.output, settings, run.recipe, resume=True,
+             device=device, progress=progress)  # fmt: skip
     else:
-        from sgt_probe.compare.run import CompareConfig, run_compare
+        from sgt_probe.compare.run import run_compare
         from sgt_probe.viz.html import write_html
 
         if not is_current(run.report, run.checkpoints):
-            cfg = CompareConfig(seed=run.seed, device=device, **run.compare)
+            cfg = replace(run.compare, seed=run.seed, device=device)
             run_compare(run.checkpoints, run.report, cfg, progress=progress)
             write_html(run.report)
     return time.perf_counter() - t0

@@ -26,6 +26,7 @@ from sgt_probe.data import DataSpec, make_world
 from sgt_probe.model.config import ModelConfig, TrainConfig
 from sgt_probe.model.loading import build_model
 from sgt_probe.model.vocab import Vocab
+from sgt_probe.sources.tuning import tune
 from sgt_probe.tokenizer import VQTokenizer, fit_tokenizer
 from sgt_probe.tuning import runner
 
@@ -76,8 +77,9 @@ def train_tiny(out: str | Path, resume: bool = False, **overrides) -> Path:
     """Base-train the tiny model on SPEC; `overrides` replace TINY_TRAIN's TrainConfig fields."""
     with _fast():
         return runner.train_base(
-            SPEC, out, "tiny", TINY_MODEL, {**TINY_TRAIN, **overrides},
-            resume=resume, device="cpu", progress=False,
+            SPEC, out, "tiny", ModelConfig.overrides(**TINY_MODEL),
+            TrainConfig.overrides(**{**TINY_TRAIN, **overrides}), resume=resume, device="cpu",
+            progress=False,
         )  # fmt: skip
 
 
@@ -89,9 +91,8 @@ def tune_tiny(
     **overrides,
 ) -> Path:
     with _fast():
-        return runner.tune(
-            base, proxy, out, {**TINY_TUNE, **overrides}, resume, device="cpu", progress=False
-        )
+        return tune(base, proxy, out, TrainConfig.overrides(**{**TINY_TUNE, **overrides}),
+                    resume=resume, device="cpu", progress=False)  # fmt: skip
 
 
 def checkpoint_contents() -> dict:

@@ -44,7 +44,7 @@ def _loaded(world, tokenizer) -> Loaded:
     # a final norm whose gain is not all ones, so the test sees it applied
     gain = 1.0 + 0.5 * torch.randn(cfg.d_model, generator=torch.Generator().manual_seed(1))
     model.lm.model.norm.weight.data.copy_(gain)
-    return Loaded(None, {}, model, vocab, tokenizer, SPEC)
+    return Loaded(None, model, vocab, tokenizer, SPEC)
 
 
 @pytest.fixture(scope="module")

@@ -42,7 +42,7 @@ def _loaded(world, tokenizer) -> Loaded:
     cfg = ModelConfig(d_model=32, n_layers=3, n_heads=2, d_ff=64, n_codes=32)
     vocab = Vocab.build(world.words(), cfg.n_codes)
     model = build_model(cfg, vocab, seed=0).eval()
-    return Loaded(None, {}, model, vocab, tokenizer, SPEC)
+    return Loaded(None, model, vocab, tokenizer, SPEC)
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,7 +13,9 @@ from helpers_train import SPEC, checkpoint_contents, shared_base
 
 from sgt_probe.checkpoint import (
     FORMAT_VERSION,
+    Checkpoint,
     CheckpointError,
+    Origin,
     atomic_dir,
     load_checkpoint,
     save_checkpoint,
@@ -37,7 +40,7 @@ def contents() -> dict:
 
 def test_round_trip_is_exact(tmp_path, contents):
     saved = contents
-    path = save_checkpoint(tmp_path / "c.pt", saved)
+    path = save_checkpoint(tmp_path / "c.pt", Checkpoint(**saved))
     loaded = load_model(path)
     state = loaded.model.state_dict()
     assert state.keys() == saved["state_dict"].keys()
@@ -47,12 +50,34 @@ def test_round_trip_is_exact(tmp_path, contents):
     assert loaded.spec == SPEC
     assert torch.equal(loaded.tokenizer.state_dict()["codebook"], saved["tokenizer"]["codebook"])
     ckpt = loaded.ckpt
-    assert TrainConfig.from_dict(ckpt["train_config"]).to_dict() == saved["train_config"]
-    assert ckpt["history"] == saved["history"]
-    assert (ckpt["step"], ckpt["stage"], ckpt["format_version"]) == (2, "base", FORMAT_VERSION)
+    assert loaded.train.to_dict() == saved["train_config"] == ckpt.train_config
+    assert ckpt.history == saved["history"]
+    assert (ckpt.step, ckpt.stage, ckpt.format_version) == (2, "base", FORMAT_VERSION)
+    assert (ckpt.parent, ckpt.optimizer, ckpt.resumable) == (None, None, False)
     umask = os.umask(0)
     os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # as open() makes it, not owner-only
+
+
+def test_to_dict_and_from_dict_are_inverse_and_keep_the_file_keys(contents):
+    parent = Origin("base.pt", 300, TrainConfig().to_dict())
+    ckpt = Checkpoint(**{**contents, "stage": "tune", "proxy": "edge", "parent": parent})
+    d = ckpt.to_dict()
+    # the keys files have always had; an unset part (init, optimizer...) is left out
+    assert set(d) == {"format", "format_version", "model_config", "train_config", "state_dict",
+                      "vocab", "tokenizer", "data_spec", "history", "step", "stage", "proxy",
+                      "parent"}  # fmt: skip
+    assert d["parent"] == {"path": "base.pt", "step": 300, "train_config": parent.train_config}
+    assert Checkpoint.from_dict(d, "c.pt") == ckpt
+    assert Origin.from_dict({"path": "b.pt", "step": 3}, "c.pt: init") == Origin("b.pt", 3)
+
+
+def test_an_unknown_part_is_a_one_line_error_naming_it(tmp_path, contents):
+    path = tmp_path / "c.pt"
+    torch.save({**Checkpoint(**contents).to_dict(), "optimiser": {}}, path)
+    with pytest.raises(CheckpointError, match=f"^{path}: checkpoint has an unknown part "
+                       "'optimiser'$"):  # fmt: skip
+        load_checkpoint(path)
 
 
 def walk(x):
@@ -73,7 +98,7 @@ def test_a_trained_checkpoint_holds_only_tensors_and_plain_containers(base):
 
 
 def test_a_failed_write_leaves_the_previous_checkpoint(tmp_path, contents, monkeypatch):
-    path = save_checkpoint(tmp_path / "c.pt", contents)
+    path = save_checkpoint(tmp_path / "c.pt", Checkpoint(**contents))
 
     def dies_midway(obj, f):
         f.write(b"PK\x03\x04 half a zip")
@@ -81,8 +106,8 @@ def test_a_failed_write_leaves_the_previous_checkpoint(tmp_path, contents, monke
 
     monkeypatch.setattr(torch, "save", dies_midway)
     with pytest.raises(OSError, match="disk full"):
-        save_checkpoint(path, {**contents, "step": 3})
-    assert load_checkpoint(path)["step"] == 2
+        save_checkpoint(path, Checkpoint(**{**contents, "step": 3}))
+    assert load_checkpoint(path).step == 2
     assert os.listdir(tmp_path) == ["c.pt"]  # no temp file left behind
 
 
@@ -133,13 +158,12 @@ def unstamped_dict(path, base):
 
 
 def other_version(path, base):
-    save_checkpoint(path, {**load_checkpoint(base), "format_version": FORMAT_VERSION + 1})
+    save_checkpoint(path, replace(load_checkpoint(base), format_version=FORMAT_VERSION + 1))
 
 
 def missing_parts(path, base):
-    ckpt = load_checkpoint(base)
-    del ckpt["state_dict"]
-    save_checkpoint(path, ckpt)
+    torch.save({k: v for k, v in load_checkpoint(base).to_dict().items() if k != "state_dict"},
+               path)  # fmt: skip
 
 
 def missing_file(path, base):

@@ -17,7 +17,7 @@ import pytest
 import torch
 from helpers_train import SPEC, TINY_MODEL, checkpoint_contents
 
-from sgt_probe.checkpoint import CheckpointError, save_checkpoint
+from sgt_probe.checkpoint import Checkpoint, CheckpointError, save_checkpoint
 from sgt_probe.cli import main
 from sgt_probe.data import make_world
 from sgt_probe.model.checks import param_shapes
@@ -70,6 +70,14 @@ def _scale_codebook(c):
     c["tokenizer"]["codebook"] = c["tokenizer"]["codebook"] * 300
 
 
+def _save_raw(path, parts: dict):
+    """`parts` written as a checkpoint file holds them, with no `Checkpoint` built (a bad
+    parent is refused when the file is read)."""
+    torch.save(Checkpoint(**{**parts, "parent": None}).to_dict() | {"parent": parts["parent"]},
+               path)  # fmt: skip
+    return path
+
+
 # the tiny vocabulary's size, which the messages about embedding shapes name
 V = len(Vocab.build(make_world(SPEC).words(), TINY_MODEL["n_codes"]))
 
@@ -105,6 +113,9 @@ BAD = [
     ("held out all", _set("data_spec", "eval_fraction", 1.5), "data_spec.eval_fraction must be a number > 0 and <= 1"),
     ("negative step", _top("step", -3), "step must be an integer >= 0"),
     ("unknown stage", _top("stage", "final"), "stage must be one of base, tune"),
+    ("unknown config field", _set("train_config", "batch", 8), "train_config.batch is not a field of TrainConfig"),
+    ("parent without a step", _top("parent", {"path": "base.pt"}), "parent.step must be an integer >= 0, got None"),
+    ("unknown parent part", _top("parent", {"path": "b.pt", "step": 1, "seed": 0}), "parent has an unknown part 'seed'"),
     # the model described does not match the tensors
     ("wider model", _set("model_config", "d_model", 64), f"state_dict['lm.model.embed_tokens.weight'] is torch.float32 ({V}, 32), but model_config describes a float tensor of shape ({V}, 64)"),
     ("wider mlp", _set("model_config", "d_ff", 128), "model_config describes a float tensor of shape (128, 32)"),
@@ -133,7 +144,7 @@ BAD = [
 
 
 def test_the_good_checkpoint_loads(tmp_path, good):
-    loaded = load_model(save_checkpoint(tmp_path / "good.pt", good))
+    loaded = load_model(save_checkpoint(tmp_path / "good.pt", Checkpoint(**good)))
     assert loaded.cfg.to_dict() == good["model_config"]
     assert loaded.vocab.to_dict() == good["vocab"]
 
@@ -144,7 +155,7 @@ def test_a_bad_value_is_a_one_line_error_naming_the_file_and_field(
 ):
     bad = copy.deepcopy(good)
     change(bad)
-    path = save_checkpoint(tmp_path / "bad.pt", bad)
+    path = _save_raw(tmp_path / "bad.pt", bad)
     with pytest.raises(CheckpointError) as err:
         load_model(path)
     msg = str(err.value)
@@ -193,7 +204,7 @@ print(json.dumps([code, int(peak.split()[1]) * 1024]))
 def test_a_million_layers_are_refused_fast_without_allocating(tmp_path, good):
     bad = copy.deepcopy(good)
     bad["model_config"]["n_layers"] = 1_000_000
-    path = save_checkpoint(tmp_path / "huge.pt", bad)
+    path = save_checkpoint(tmp_path / "huge.pt", Checkpoint(**bad))
     t0 = time.perf_counter()
     cmd = [sys.executable, "-c", PEAK_PROBE, "eval", str(path)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -12,6 +12,7 @@ from helpers_train import TINY_MODEL, TINY_TRAIN, _fast, single_thread
 from sgt_probe.cli import main
 from sgt_probe.compare import inputs
 from sgt_probe.data import SCORED_FAMILIES, DataSpec
+from sgt_probe.model.config import ModelConfig, TrainConfig
 from sgt_probe.report.format import (
     ARRAYS_NPZ,
     REPORT_HTML,
@@ -130,8 +131,10 @@ def test_compare_checks_the_suites_while_parsing(tmp_path, capsys, suites, probl
 def test_compare_refuses_checkpoints_of_another_world(tmp_path, real_report, capsys):
     with _fast():
         other = runner.train_base(
-            DataSpec(world="digits"), tmp_path / "digits.pt", "tiny", TINY_MODEL,
-            {**TINY_TRAIN, "steps": 2, "n_scenes": 16}, device="cpu", progress=False,
+            DataSpec(world="digits"), tmp_path / "digits.pt", "tiny",
+            ModelConfig.overrides(**TINY_MODEL),
+            TrainConfig.overrides(**{**TINY_TRAIN, "steps": 2, "n_scenes": 16}), device="cpu",
+            progress=False,
         )  # fmt: skip
     base = load_report(real_report).data.checkpoints[0].path
     capsys.readouterr()  # drop the training's progress output

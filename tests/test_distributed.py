@@ -31,7 +31,7 @@ def losses(history: list[dict]) -> list[dict]:
 
 def checkpoint_step(path) -> int:
     try:
-        return load_checkpoint(path)["step"]
+        return load_checkpoint(path).step
     except CheckpointError:  # not written yet
         return 0
 
@@ -55,16 +55,16 @@ def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):
         for p in (ref, victim):
             p.kill()
             p.wait()
-    assert 20 <= load_checkpoint(killed)["step"] < 100  # it really died mid-run
+    assert 20 <= load_checkpoint(killed).step < 100  # it really died mid-run
 
     subprocess.run(driver(killed, *run, "--resume"), env=ENV, check=True, timeout=240)
 
     got, want = load_checkpoint(killed), load_checkpoint(reference)
-    assert got["step"] == want["step"] == 100
-    assert got["state_dict"].keys() == want["state_dict"].keys()
-    for name, w in want["state_dict"].items():
-        assert torch.equal(got["state_dict"][name], w), name
-    assert losses(got["history"]) == losses(want["history"])
+    assert got.step == want.step == 100
+    assert got.state_dict.keys() == want.state_dict.keys()
+    for name, w in want.state_dict.items():
+        assert torch.equal(got.state_dict[name], w), name
+    assert losses(got.history) == losses(want.history)
     # the metrics log beside it reads like the uninterrupted run's: no step logged twice
     read = [json.loads(line) for line in killed.with_suffix(".log.jsonl").read_text().splitlines()]
     ref_log = reference.with_suffix(".log.jsonl").read_text().splitlines()
@@ -83,8 +83,8 @@ def test_two_ddp_processes_match_one_process_at_the_same_global_batch(tmp_path):
     got = load_checkpoint(two)
     want = load_checkpoint(train_tiny(tmp_path / "one.pt", **run))
     # The same codebook, or the comparison below would be of different data.
-    assert torch.equal(got["tokenizer"]["codebook"], want["tokenizer"]["codebook"])
-    got_h, want_h = losses(got["history"]), losses(want["history"])
+    assert torch.equal(got.tokenizer["codebook"], want.tokenizer["codebook"])
+    got_h, want_h = losses(got.history), losses(want.history)
     assert [r.keys() for r in got_h] == [r.keys() for r in want_h]
     for g, w in zip(got_h, want_h, strict=True):
         for k in w:

@@ -19,9 +19,11 @@ from safetensors.torch import load_file
 from transformers import Emu3ForConditionalGeneration, Emu3Processor
 
 from sgt_probe.capture.bridge import ImageGrid, pattern_name, resid_name
+from sgt_probe.checkpoint import CheckpointError
 from sgt_probe.cli import main
 from sgt_probe.compare.run import check_comparable
 from sgt_probe.data import DataSpec
+from sgt_probe.model.config import TrainConfig
 from sgt_probe.model.sequences import ROLE_ANSWER, ROLE_IMAGE
 from sgt_probe.report.format import key_attn, key_generations, load_report
 from sgt_probe.report.schema import SUITES
@@ -257,24 +259,46 @@ def _interrupted(monkeypatch, after: int):
 @pytest.mark.parametrize("lora", [False, True])
 def test_a_stopped_tuning_resumes_to_the_weights_of_an_uninterrupted_one(dirs, tmp_path, lora,
                                                                          monkeypatch):  # fmt: skip
-    run = {"steps": 4, "batch_size": 4, "ckpt_every": 2}
+    run = TrainConfig.overrides(steps=4, batch_size=4, ckpt_every=2)
     ref, stopped = tmp_path / "ref", tmp_path / "stopped"
     with single_thread():
-        tuning.tune_dir(dirs["a"], "segmentation", ref, SHAPES, run, lora=lora, device="cpu",
-                        progress=False)  # fmt: skip
+        tuning.tune(dirs["a"], "segmentation", ref, run, spec=SHAPES, lora=lora, device="cpu",
+                    progress=False)  # fmt: skip
         with monkeypatch.context() as m:
             _interrupted(m, after=2)
             with pytest.raises(KeyboardInterrupt):
-                tuning.tune_dir(dirs["a"], "segmentation", stopped, SHAPES, run, lora=lora,
-                                device="cpu", progress=False)  # fmt: skip
+                tuning.tune(dirs["a"], "segmentation", stopped, run, spec=SHAPES, lora=lora,
+                            device="cpu", progress=False)  # fmt: skip
         assert json.loads((stopped / SIDECAR).read_text())["step"] == 2
-        tuning.tune_dir(dirs["a"], "segmentation", stopped, SHAPES, run, lora=lora,
-                        resume=True, device="cpu", progress=False)  # fmt: skip
+        tuning.tune(dirs["a"], "segmentation", stopped, run, spec=SHAPES, lora=lora,
+                    resume=True, device="cpu", progress=False)  # fmt: skip
     want, got = (load_file(d / "model.safetensors") for d in (ref, stopped))
     assert want.keys() == got.keys()
     assert all(torch.equal(got[k], v) for k, v in want.items())
     base = load_file(dirs["a"] / "model.safetensors")
     assert not all(torch.equal(base[k], v) for k, v in want.items())  # it did train
+
+
+def test_a_tuned_directory_resumes_by_the_checkpoints_rules(dirs, tmp_path):
+    """The one resume check (`tuning.check_resume`): a finished run is left as it is, a larger
+    step budget extends it, a smaller one or other options are refused in one line."""
+    out, run = tmp_path / "t", TrainConfig.overrides(steps=2, batch_size=2, ckpt_every=2)
+    args = (dirs["a"], "segmentation", out)
+    with single_thread():
+        tuning.tune(*args, run, spec=SHAPES, device="cpu", progress=False)
+        first = json.loads((out / SIDECAR).read_text())
+        tuning.tune(*args, run, spec=SHAPES, resume=True, device="cpu", progress=False)
+        assert json.loads((out / SIDECAR).read_text()) == first  # finished: untouched
+        for settings, says in [
+            (run | TrainConfig.overrides(steps=1), "at step 2, past --steps 1"),
+            (run | TrainConfig.overrides(lr=1.0), "another training config"),
+        ]:
+            with pytest.raises(CheckpointError, match=f"^{out}: .*{says}"):
+                tuning.tune(*args, settings, spec=SHAPES, resume=True, device="cpu")
+        longer = run | TrainConfig.overrides(steps=3)
+        tuning.tune(*args, longer, spec=SHAPES, resume=True, device="cpu", progress=False)
+    meta = json.loads((out / SIDECAR).read_text())
+    assert meta["step"] == 3 and meta["history"][:2] == first["history"]
 
 
 def test_lora_weights_merge_as_peft_merges_them(dirs):

@@ -13,7 +13,7 @@ from PIL import Image
 from sgt_probe.checkpoint import load_checkpoint
 from sgt_probe.cli import main
 from sgt_probe.data import DataSpec, make_world
-from sgt_probe.model.config import PRESETS, RECIPES, ModelConfig, Preset, TrainConfig, replace
+from sgt_probe.model.config import PRESETS, RECIPES, ModelConfig, Preset, TrainConfig
 from sgt_probe.report.format import key_generations, load_report
 from sgt_probe.report.schema import SUITES
 
@@ -70,7 +70,7 @@ def tiny(monkeypatch):
     tune = TrainConfig(steps=10, **short)
     monkeypatch.setitem(PRESETS, "tiny", Preset(
         "tiny", ModelConfig(preset="tiny", **TINY_MODEL), TrainConfig(steps=20, **short),
-        {name: replace(tune, **settings) for name, settings in RECIPES.items()},
+        {name: settings.apply(tune) for name, settings in RECIPES.items()},
     ))  # fmt: skip
 
 
@@ -94,8 +94,8 @@ def test_train_tune_eval_and_compare_a_folder_world(tmp_path, tiny, capsys):
     world = make_world(DataSpec(world="folder", path=str(folder)))
     held_out = world.split("eval")
     assert 0 < len(held_out) < 16 and len(world.split("train")) == 40 - len(held_out)
-    assert load_checkpoint(base)["data_spec"]["path"] == str(folder)
-    assert (load_checkpoint(base)["step"], load_checkpoint(seg)["step"]) == (20, 10)
+    assert load_checkpoint(base).data_spec["path"] == str(folder)
+    assert (load_checkpoint(base).step, load_checkpoint(seg).step) == (20, 10)
 
     # the eval reads every held-out image's two questions, and no training image
     r = json.loads(result.read_text())

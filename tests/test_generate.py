@@ -119,7 +119,7 @@ def test_a_runner_boots_over_a_twin_and_leaves_the_model_plain(setup):
     with single_thread():
         before, _ = answer_probs(model, items, vocab, choices)
         codes = generate_codes(model, gen, vocab)
-        runner = CheckpointSource(Loaded(None, {}, model, vocab, None, SPEC)).runner()
+        runner = CheckpointSource(Loaded(None, model, vocab, None, SPEC)).runner()
         twin = runner.bridge.original_model
         assert twin is not model.lm and not bridged(model)
         assert any(type(m).__module__.startswith("transformer_lens") for m in twin.modules())

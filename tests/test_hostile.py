@@ -39,7 +39,7 @@ from fixtures_report import write_synthetic_report
 from helpers_train import checkpoint_contents, single_thread
 from safetensors.torch import load_file, save_file
 
-from sgt_probe.checkpoint import CheckpointError, save_checkpoint
+from sgt_probe.checkpoint import Checkpoint, CheckpointError, save_checkpoint
 from sgt_probe.cli import main
 from sgt_probe.model.limits import Fields, check_weights, machine_memory
 from sgt_probe.model.loading import read_checkpoint
@@ -68,7 +68,8 @@ def standin(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def base(tmp_path_factory) -> Path:
     """A tiny base checkpoint, built directly (not trained): what the commands read."""
-    return save_checkpoint(tmp_path_factory.mktemp("hostile") / "base.pt", checkpoint_contents())
+    return save_checkpoint(tmp_path_factory.mktemp("hostile") / "base.pt",
+                           Checkpoint(**checkpoint_contents()))  # fmt: skip
 
 
 # The CPU time and peak memory of the process image that ran the command (VmHWM starts afresh at
@@ -270,7 +271,7 @@ def test_a_checkpoint_with_an_infinite_embedding_is_refused_by_every_command(bas
                                                                              capsys):  # fmt: skip
     contents = checkpoint_contents()
     contents["state_dict"]["lm.model.embed_tokens.weight"].fill_(float("inf"))
-    bad = save_checkpoint(tmp_path / "inf.pt", contents)
+    bad = save_checkpoint(tmp_path / "inf.pt", Checkpoint(**contents))
     says = f"{bad}: state_dict['lm.model.embed_tokens.weight'] holds non-finite values (inf or NaN)"
     out = tmp_path / "out"
     for argv in (["eval", str(bad)], ["compare", str(base), str(bad), "--out", str(out)],
@@ -413,7 +414,7 @@ def test_ctrl_c_on_tune_fails_saying_the_step_it_kept(base, tmp_path):
         line.startswith("error: interrupted by SIGINT; stopped at step ")
         and "Traceback" not in err.read_text()
     )
-    kept = read_checkpoint(out)["step"]
+    kept = read_checkpoint(out).ckpt.step
     assert line.endswith(f"of 100000; {out} holds step {kept}; rerun it with --resume to continue")
     assert kept % 50 == 0 and kept >= 50
 

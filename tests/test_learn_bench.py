@@ -3,6 +3,7 @@
 import importlib.util
 from argparse import Namespace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -30,7 +31,7 @@ def watched(states, steps, tmp_path):
 
 
 def _ckpt(step, total):
-    return {"step": step, "train_config": {"steps": total}}
+    return SimpleNamespace(step=step, train_config={"steps": total})
 
 
 def test_a_finished_run_is_evaluated_once(tmp_path):

@@ -9,17 +9,20 @@ from helpers_train import TINY_MODEL, TINY_TRAIN, TINY_TUNE, _fast
 
 from sgt_probe.analyses.make_all import make_all
 from sgt_probe.cli.reproduce import run_study
+from sgt_probe.compare.config import CompareConfig
+from sgt_probe.model.config import ModelConfig, PresetOverrides, TrainConfig
 from sgt_probe.report.format import UMAP_PAIR as EMBED
 from sgt_probe.report.format import load_report
 
 PROXIES = ["none", "segmentation"]
-SMALL_COMPARE = {"n_scenes": 12, "n_probe_scenes": 12, "n_explorer": 2, "n_embed_scenes": 4,
-                 "n_boot": 50}  # fmt: skip
+SMALL_COMPARE = CompareConfig(n_scenes=12, n_probe_scenes=12, n_explorer=2, n_embed_scenes=4,
+                              n_boot=50)  # fmt: skip
 
 
 # the tiny preset shrunk further; passed as data, so it reaches the worker processes
-MICRO = {"model": TINY_MODEL, "train": {**TINY_TRAIN, "steps": 40},
-         "tune": {**TINY_TUNE, "steps": 20}}  # fmt: skip
+MICRO = PresetOverrides(ModelConfig.overrides(**TINY_MODEL),
+                        TrainConfig.overrides(**{**TINY_TRAIN, "steps": 40}),
+                        TrainConfig.overrides(**{**TINY_TUNE, "steps": 20}))  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +112,7 @@ def test_the_arms_lay_out_their_runs_and_wait_for_the_main_arm(tmp_path):
     from sgt_probe.cli.reproduce import LABEL_BUDGETS, PROXY_BUDGETS, study_runs
     from sgt_probe.pipeline import job_graph
 
-    runs = study_runs(tmp_path, "tiny", 2, ["shapes"], PROXIES, MICRO.get("compare"), MICRO,
+    runs = study_runs(tmp_path, "tiny", 2, ["shapes"], PROXIES, overrides=MICRO,
                       arms=("sensitivity", "scaling", "few-label"))  # fmt: skip
     dirs = [r.dir.relative_to(tmp_path).as_posix() for r in runs]
     assert dirs == ["shapes/seed0", "shapes/seed1", "weighted/shapes/seed0",
@@ -117,11 +120,12 @@ def test_the_arms_lay_out_their_runs_and_wait_for_the_main_arm(tmp_path):
     main, _, weighted, scaling, few = runs
     assert (main.recipe, weighted.recipe) == ("paper", "weighted")
     assert [t.name for t in scaling.tunings] == [f"segmentation-{b}" for b in PROXY_BUDGETS]
-    assert dict(scaling.tunings[0].settings) == {"proxy_scenes": PROXY_BUDGETS[0]}
+    assert scaling.tunings[0].settings == TrainConfig.overrides(proxy_scenes=PROXY_BUDGETS[0])
     assert scaling.also == (main.tuned("segmentation"), main.tuned("none"))
-    assert scaling.compare["suites"] == ("benchmarks",) and not scaling.compare["generation"]
-    assert {dict(t.settings)["few_label_scenes"] for t in few.tunings} == set(LABEL_BUDGETS)
-    assert {dict(t.settings)["steps"] for t in few.tunings} == {MICRO["tune"]["steps"] // 2}
+    assert scaling.compare.suites == ("benchmarks",) and not scaling.compare.generation
+    settings = [dict(t.settings.pairs) for t in few.tunings]
+    assert {s["few_label_scenes"] for s in settings} == set(LABEL_BUDGETS)
+    assert {s["steps"] for s in settings} == {20 // 2}
     graph = job_graph(runs)
     compare = next(j for j in graph if j.kind == "compare" and j.run is scaling)
     waits_for = {graph[d].output for d in compare.deps}

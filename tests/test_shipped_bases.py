@@ -26,8 +26,8 @@ def test_there_is_a_shipped_base():
 def test_a_shipped_base_matches_its_name_and_its_scores(path):
     world, preset = path.stem.split("-")
     loaded = load_model(path)  # weights_only, validated
-    assert (loaded.ckpt["stage"], loaded.spec.world, loaded.cfg.preset) == ("base", world, preset)
-    assert loaded.ckpt["step"] == loaded.ckpt["train_config"]["steps"]  # a finished run
+    assert (loaded.ckpt.stage, loaded.spec.world, loaded.cfg.preset) == ("base", world, preset)
+    assert loaded.ckpt.step == loaded.train.steps  # a finished run
     assert path.with_suffix(".log.jsonl").is_file()
     scores = json.loads(path.with_suffix(".scores.json").read_text())
     assert scores["n_scenes"] >= 512

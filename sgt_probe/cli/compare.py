@@ -23,8 +23,10 @@ from sgt_probe.cli.options import (
     out_dir,
     scene_side,
     scenes_fit,
+    trained_world,
 )
 from sgt_probe.compare import PROBE_FOLDS
+from sgt_probe.compare.config import CompareConfig
 from sgt_probe.report.schema import SUITES
 
 # Sequences per hooked forward: each holds every layer's attention pattern at once (T x T per
@@ -95,28 +97,28 @@ def compare(
             help="held-out scenes for the benchmarks (proxy quality, attention "
             "and knockout read the first 128 / 64 of them)",
         ),
-    ] = 512,  # CompareConfig.n_scenes (not imported: parsing imports no training stack)
+    ] = CompareConfig.n_scenes,
     n_probe_scenes: Annotated[
         int, typer.Option(min=2, help="held-out scenes whose patches probes see")
-    ] = 160,  # CompareConfig.n_probe_scenes
-    seed: Seed = 0,
+    ] = CompareConfig.n_probe_scenes,
+    seed: Seed = CompareConfig.seed,
     device: Device = None,
     batch_size: Annotated[
         int,
         typer.Option(
             min=1, max=MAX_BATCH, help="sequences per hooked forward (capture, attention)"
         ),
-    ] = 32,
+    ] = CompareConfig.batch_size,
     suites: Annotated[
         str,
         typer.Option(
             callback=_suites,
             help="comma-separated analyses to run (default all): " + ", ".join(SUITES),
         ),
-    ] = ",".join(SUITES),
+    ] = ",".join(CompareConfig.suites),
     generation: Annotated[
         bool, typer.Option(help="draw and judge generations in the benchmarks (the slow part)")
-    ] = True,
+    ] = CompareConfig.generation,
     world: ModelWorld = None,
     path: FolderPath = None,
     image_size: ModelImageSize = None,
@@ -131,16 +133,10 @@ def compare(
             f"{2 * PROBE_FOLDS}", param_hint="'--n-probe-scenes'"
         )  # fmt: skip
     check_replaceable(out, checkpoints, force)
-    from sgt_probe.model.loading import read_checkpoint
-    from sgt_probe.sources.hfdir import read_sidecar
-
-    # every file is checked before minutes of analysis start (a model directory was checked
-    # while parsing)
-    records = [(read_sidecar if c.is_dir() else read_checkpoint)(c) for c in checkpoints]
-    side = scene_side(spec, records)
+    side = scene_side(spec, [trained_world(c) for c in checkpoints])
     scenes_fit("--n-scenes", n_scenes, side)
     scenes_fit("--n-probe-scenes", n_probe_scenes, side)
-    from sgt_probe.compare.run import CompareConfig, run_compare
+    from sgt_probe.compare.run import run_compare
     from sgt_probe.device import default_device
     from sgt_probe.viz.html import write_html
     from sgt_probe.viz.tables import print_report

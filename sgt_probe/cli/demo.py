@@ -45,6 +45,7 @@ def demo(
     the three."""
     from sgt_probe.bases import shipped_base
     from sgt_probe.device import default_device
+    from sgt_probe.model.config import PresetOverrides, TrainConfig
     from sgt_probe.pipeline import Run, run_pipeline, tunings
     from sgt_probe.report.format import load_report_data
     from sgt_probe.viz.tables import print_report
@@ -54,7 +55,7 @@ def demo(
     t0 = time.perf_counter()
     shipped = None if train_base else shipped_base(world, preset)
     run = Run(out, world, seed, preset, tunings(DEMO_PROXIES), base_from=shipped,
-              overrides={"tune": {"steps": steps}})  # fmt: skip
+              overrides=PresetOverrides(tune=TrainConfig.overrides(steps=steps)))  # fmt: skip
     origin = f"shipped {shipped.name}" if shipped else f"{preset} base trained"
     console.rule(f"[bold]demo[/]: {origin} on {world}, tuned {steps} steps with "
                  f"{' and '.join(DEMO_PROXIES)}")  # fmt: skip

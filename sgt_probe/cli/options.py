@@ -64,13 +64,26 @@ def scenes_fit(option: str, n: int, image_size: int, each: int = 0) -> None:
     fits(option, need, f"{n:,} scenes of {image_size} pixels")
 
 
-def scene_side(spec: DataSpec | None, records: list[dict]) -> int:
+def trained_world(path: Path) -> DataSpec | None:
+    """The world the checkpoint or model directory at `path` was trained or tuned on (None: a
+    model this project did not make). Its file is checked now, before minutes of work start (a
+    model directory was checked while parsing); only torch is imported for it."""
+    if path.is_dir():
+        from sgt_probe.sources.hfdir import dir_world
+
+        return dir_world(path)
+    from sgt_probe.model.loading import read_checkpoint
+
+    return read_checkpoint(path).spec
+
+
+def scene_side(spec: DataSpec | None, trained: list[DataSpec | None]) -> int:
     """The side of the scenes a command renders: --image-size's (with --world), else that of the
-    world the models were trained on (a checkpoint's or a model record's data_spec)."""
+    world the models were trained on (`trained_world`)."""
     if spec is not None:
         return spec.image_size
-    trained = [r["data_spec"]["image_size"] for r in records if r.get("data_spec")]
-    return trained[0] if trained else DataSpec().image_size
+    sides = [t.image_size for t in trained if t is not None]
+    return sides[0] if sides else DataSpec().image_size
 
 
 def _device(value: str | None) -> str | None:

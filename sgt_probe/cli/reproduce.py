@@ -15,6 +15,7 @@ seed instead (hours each on a CPU).
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -31,8 +32,9 @@ from sgt_probe.cli.options import (
     names_from,
     out_dir,
 )
+from sgt_probe.compare.config import CompareConfig
 from sgt_probe.data.proxies import PROXIES
-from sgt_probe.model.config import DEFAULT_RECIPE, RECIPES
+from sgt_probe.model.config import DEFAULT_RECIPE, RECIPES, PresetOverrides, TrainConfig
 from sgt_probe.model.config import preset as preset_of
 from sgt_probe.pipeline import Run, Tuning, run_pipeline, tunings
 from sgt_probe.report.format import UMAP_PAIR
@@ -51,7 +53,8 @@ MAX_SEEDS = 100
 
 
 def study_runs(out: Path, preset: str, seeds: int, worlds: list[str], proxies: list[str],
-               compare: dict | None = None, overrides: dict | None = None,
+               compare: CompareConfig = CompareConfig(),
+               overrides: PresetOverrides = PresetOverrides(),
                bases: dict[str, Path] | None = None, recipe: str = DEFAULT_RECIPE,
                arms: tuple[str, ...] = ("main",), arm_seeds: int = 1) -> list[Run]:  # fmt: skip
     """The study's runs: its base (`bases[world]` copied in, or trained), its tunings, compared
@@ -65,14 +68,14 @@ def study_runs(out: Path, preset: str, seeds: int, worlds: list[str], proxies: l
       asked on LABEL_BUDGETS labelled scenes, for half the recipe's steps.
 
     The secondary arms compare benchmarks only (scaling and few-label without generations: they
-    read understanding). compare: CompareConfig fields; overrides: preset fields (tests shrink
-    both)."""
-    bases, overrides = bases or {}, overrides or {}
+    read understanding). `compare` and `overrides` shrink the comparisons and the preset (the
+    tests)."""
+    bases = bases or {}
     other = next(r for r in RECIPES if r != recipe)
-    steps = overrides.get("tune", {}).get("steps") or preset_of(preset).recipe(recipe).steps
+    steps = overrides.tune.apply(preset_of(preset).recipe(recipe)).steps
     # only the UMAP figure's pair: embedding every checkpoint costs ~a minute a report
-    main_compare = {"embed": UMAP_PAIR, **(compare or {})}
-    bench = {**(compare or {}), "suites": ("benchmarks",)}
+    main_compare = replace(compare, embed=UMAP_PAIR)
+    bench = replace(compare, suites=("benchmarks",))
     runs = []
 
     def run(path, world, seed, tunings_, recipe_=recipe, compare_=main_compare, also=()):
@@ -89,22 +92,23 @@ def study_runs(out: Path, preset: str, seeds: int, worlds: list[str], proxies: l
                 run(out / other / world / f"seed{seed}", world, seed, tunings(proxies), other,
                     bench)  # fmt: skip
             if "scaling" in arms:
-                budgets = tuple(Tuning(f"{SGT}-{b}", SGT, (("proxy_scenes", b),))
+                budgets = tuple(Tuning(f"{SGT}-{b}", SGT, TrainConfig.overrides(proxy_scenes=b))
                                 for b in PROXY_BUDGETS)  # fmt: skip
                 run(out / "scaling" / world / f"seed{seed}", world, seed, budgets,
-                    compare_={**bench, "generation": False},
+                    compare_=replace(bench, generation=False),
                     also=(main / f"{SGT}.pt", main / "none.pt"))  # fmt: skip
             if "few-label" in arms:
-                labelled = tuple(Tuning(f"{p}-{n}", p, (("few_label_scenes", n),
-                                                         ("steps", steps // 2)))
+                labelled = tuple(Tuning(f"{p}-{n}", p, TrainConfig.overrides(
+                                     few_label_scenes=n, steps=steps // 2))
                                  for n in LABEL_BUDGETS for p in (SGT, "none"))  # fmt: skip
                 run(out / "few-label" / world / f"seed{seed}", world, seed, labelled,
-                    compare_={**bench, "generation": False})  # fmt: skip
+                    compare_=replace(bench, generation=False))  # fmt: skip
     return runs
 
 
 def run_study(out: Path, preset: str, seeds: int, worlds: list[str], proxies: list[str],
-              device: str, compare: dict | None = None, overrides: dict | None = None,
+              device: str, compare: CompareConfig = CompareConfig(),
+              overrides: PresetOverrides = PresetOverrides(),
               jobs: int | None = None, bases: dict[str, Path] | None = None,
               recipe: str = DEFAULT_RECIPE, arms: tuple[str, ...] = ("main",),
               arm_seeds: int = 1) -> list[Path]:  # fmt: skip
@@ -135,7 +139,7 @@ def reproduce(
     train_bases: Annotated[
         bool, typer.Option(help="train one base per seed instead of the shipped ones (hours)")
     ] = False,
-    recipe: Recipe = "paper",
+    recipe: Recipe = DEFAULT_RECIPE,
     arms: Annotated[
         str, typer.Option(callback=names_from(ARMS), help="comma-separated arms (main always runs)")
     ] = ",".join(ARMS),

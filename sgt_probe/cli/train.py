@@ -40,8 +40,10 @@ from sgt_probe.cli.options import (
     out_file,
     scene_side,
     scenes_fit,
+    trained_world,
 )
 from sgt_probe.data.proxies import PROXIES
+from sgt_probe.model.config import DEFAULT_RECIPE, ModelConfig, TrainConfig
 from sgt_probe.model.limits import SEED_MAX, Sizes, scene_bytes
 
 console = Console(stderr=True)
@@ -79,10 +81,10 @@ def train(
         raise UserError("--init-from starts a run and --resume continues one: pass one")
     from sgt_probe.tuning.runner import train_base  # only now: it imports the training stack
 
-    overrides = {"seed": seed, **({"steps": steps} if steps else {})}
+    model = ModelConfig.overrides(vision_input=vision_input)
+    train = TrainConfig.overrides(seed=seed, **({"steps": steps} if steps else {}))
     t0 = time.perf_counter()
-    train_base(spec, out, preset, {"vision_input": vision_input}, overrides, resume, device,
-               init=init_from)  # fmt: skip
+    train_base(spec, out, preset, model, train, resume, device, init=init_from)
     _done(out, t0)
 
 
@@ -100,7 +102,7 @@ def tune(
         Path,
         typer.Option(help="checkpoint (.pt) to write; for a model directory, the directory"),
     ],
-    recipe: Recipe = "paper",
+    recipe: Recipe = DEFAULT_RECIPE,
     ratio: Annotated[
         float | None,
         typer.Option(callback=between(0, 1), help="share of each batch on the proxy"),
@@ -141,34 +143,26 @@ def tune(
             f"is tuned on the world it was trained on ({base})"
         )
     check_fresh(out, resume)
-    overrides = {"seed": seed}
-    if ratio is not None:
-        overrides["proxy_ratio"] = ratio
-    if steps:
-        overrides["steps"] = steps
-    if batch_size:
-        overrides["batch_size"] = batch_size
-    t0 = time.perf_counter()
     if base.is_dir():
         from sgt_probe.sources.hfdir import model_sizes  # light: reads JSON only
 
         if batch_size:
             _batch_fits(batch_size, model_sizes(base), spec.image_size)
-        from sgt_probe.sources.tuning import tune_dir  # only now: the training stack
-
-        tune_dir(base, proxy, out, spec, overrides, lora, resume, device, recipe=recipe)
     else:
         from sgt_probe.model.checks import sizes
-        from sgt_probe.model.config import ModelConfig
         from sgt_probe.model.loading import read_checkpoint
 
-        ckpt = read_checkpoint(base)  # a bad base is refused before the training stack is imported
+        was = read_checkpoint(base)  # a bad base is refused before the training stack is imported
         if batch_size:
-            cfg = ModelConfig.from_dict(ckpt["model_config"])
-            _batch_fits(batch_size, sizes(cfg), ckpt["data_spec"]["image_size"])
-        from sgt_probe.tuning.runner import tune as run_tune
+            _batch_fits(batch_size, sizes(was.cfg), was.spec.image_size)
+    chosen = {"proxy_ratio": ratio, "steps": steps, "batch_size": batch_size}
+    settings = TrainConfig.overrides(
+        seed=seed, **{k: v for k, v in chosen.items() if v is not None}
+    )
+    from sgt_probe.sources.tuning import tune as run_tune  # only now: the training stack
 
-        run_tune(base, proxy, out, overrides, resume, device, recipe=recipe)
+    t0 = time.perf_counter()
+    run_tune(base, proxy, out, settings, recipe, resume, device, spec=spec, lora=lora)
     _done(out, t0)
 
 
@@ -211,14 +205,8 @@ def eval_cmd(
     device: Device = None,
 ) -> None:
     """Understanding, generation and proxy-quality benchmarks, with per-item results."""
-    from sgt_probe.model.loading import read_checkpoint
-    from sgt_probe.sources.hfdir import read_sidecar
-
     spec = model_world(world, path, image_size)
-    # a model directory was checked while parsing; a bad file is refused before the evals are
-    # imported
-    record = (read_sidecar if checkpoint.is_dir() else read_checkpoint)(checkpoint)
-    scenes_fit("--n", n, scene_side(spec, [record]))
+    scenes_fit("--n", n, scene_side(spec, [trained_world(checkpoint)]))
     from sgt_probe.device import default_device
     from sgt_probe.sources.open import open_sources
 
@@ -248,19 +236,17 @@ def export(
 ) -> None:
     """Keep only what tuning and analysis read: drop the optimizer and RNG state (about two
     thirds of a checkpoint), e.g. to ship a finished base. The result cannot be resumed."""
-    from sgt_probe.checkpoint import load_checkpoint, save_checkpoint
+    from dataclasses import replace
+
+    from sgt_probe.checkpoint import save_checkpoint
     from sgt_probe.model.loading import load_model
 
-    load_model(checkpoint)  # the whole contents are checked before anything is written
-    ckpt = load_checkpoint(checkpoint)
-    if ckpt["step"] < ckpt["train_config"]["steps"]:
+    loaded = load_model(checkpoint)  # the whole contents are checked before anything is written
+    if loaded.ckpt.step < loaded.train.steps:
         raise UserError(
-            f"{checkpoint} is at step {ckpt['step']} of {ckpt['train_config']['steps']}; "
+            f"{checkpoint} is at step {loaded.ckpt.step} of {loaded.train.steps}; "
             "export a finished run"
         )
-    kept = {
-        k: v for k, v in ckpt.items() if k not in ("optimizer", "rng", "format", "format_version")
-    }
     out = out or checkpoint
-    save_checkpoint(out, kept)
+    save_checkpoint(out, replace(loaded.ckpt, optimizer=None, rng=None))
     console.print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB)")

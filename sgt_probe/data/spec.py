@@ -36,5 +36,8 @@ class DataSpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> DataSpec:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        """The spec `d` holds; a key that is no field is a ValueError naming it."""
+        unknown = [k for k in d if k not in {f.name for f in fields(cls)}]
+        if unknown:
+            raise ValueError(f"DataSpec has no field {unknown[0]!r}")
+        return cls(**d)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from sgt_probe.checkpoint import CheckpointError
+from sgt_probe.checkpoint import Checkpoint, CheckpointError
 from sgt_probe.data.proxies import PROXIES
 from sgt_probe.data.spec import WORLDS, DataSpec
 from sgt_probe.model import limits
@@ -40,11 +40,13 @@ LAYER = re.compile(r"lm\.model\.layers\.(\d+)\.")
 
 @dataclass(frozen=True)
 class Contents:
-    """The parts of a checked checkpoint that describe the model and its data."""
+    """A checked checkpoint with the typed parts that describe its model, data and training."""
 
+    ckpt: Checkpoint
     cfg: ModelConfig
     vocab: Vocab
     spec: DataSpec
+    train: TrainConfig
 
 
 def _model_config(path: Path, d) -> ModelConfig:
@@ -71,7 +73,7 @@ def _model_config(path: Path, d) -> ModelConfig:
     )
 
 
-def _train_config(path: Path, d) -> None:
+def _train_config(path: Path, d) -> TrainConfig:
     s = Fields.of(path, "train_config", d, TrainConfig)
     for key in ("steps", "batch_size", "n_scenes", "ckpt_every", "log_every"):
         s.integer(key, 1)
@@ -95,6 +97,7 @@ def _train_config(path: Path, d) -> None:
         s.number(key, 0)
     s.choice("proxy", PROXIES, optional=True)
     s.choice("schedule", SCHEDULES)
+    return TrainConfig.from_dict(d)
 
 
 def _data_spec(path: Path, d, cfg: ModelConfig) -> DataSpec:
@@ -238,27 +241,27 @@ def _state_dict(path: Path, sd, cfg: ModelConfig) -> None:
     limits.check_weights(path, sizes(cfg))
 
 
-def _run_state(path: Path, ckpt: dict) -> None:
+def _run_state(path: Path, ckpt: Checkpoint) -> None:
     """What only `--resume` reads: stage, step, history, optimizer and RNG state."""
-    if ckpt.get("stage") not in STAGES:
+    if ckpt.stage not in STAGES:
         raise CheckpointError(f"{path}: stage must be one of {', '.join(STAGES)}, "
-                              f"got {ckpt.get('stage')!r}")  # fmt: skip
-    if ckpt.get("proxy") is not None and ckpt["proxy"] not in PROXIES:
-        raise CheckpointError(f"{path}: proxy {ckpt['proxy']!r} is not one of {', '.join(PROXIES)}")
-    step = ckpt["step"]
+                              f"got {ckpt.stage!r}")  # fmt: skip
+    if ckpt.proxy is not None and ckpt.proxy not in PROXIES:
+        raise CheckpointError(f"{path}: proxy {ckpt.proxy!r} is not one of {', '.join(PROXIES)}")
+    step = ckpt.step
     if type(step) is not int or step < 0:
         raise CheckpointError(f"{path}: step must be an integer >= 0, got {step!r}")
-    history = ckpt["history"]
+    history = ckpt.history
     if not (isinstance(history, list) and all(isinstance(r, dict) for r in history)):
         raise CheckpointError(f"{path}: history must be a list of dicts")
-    opt = ckpt.get("optimizer")
+    opt = ckpt.optimizer
     if opt is not None and not (
         isinstance(opt, dict)
         and isinstance(opt.get("state"), dict)
         and isinstance(opt.get("param_groups"), list)
     ):
         raise CheckpointError(f"{path}: optimizer is not an optimizer state")
-    rng = ckpt.get("rng")
+    rng = ckpt.rng
     if rng is not None and not (
         isinstance(rng, torch.Tensor)
         and rng.dtype == torch.uint8
@@ -267,15 +270,15 @@ def _run_state(path: Path, ckpt: dict) -> None:
         raise CheckpointError(f"{path}: rng is not a CPU random-generator state")
 
 
-def check_contents(path: str | Path, ckpt: dict) -> Contents:
-    """Check a loaded checkpoint (`load_checkpoint`'s dict) before anything is built from it;
-    return its model config, vocabulary and data spec. Raises CheckpointError (one line)."""
+def check_contents(path: str | Path, ckpt: Checkpoint) -> Contents:
+    """Check a loaded checkpoint before anything is built from it; return it with its model
+    config, vocabulary, data spec and training config. Raises CheckpointError (one line)."""
     path = Path(path)
-    cfg = _model_config(path, ckpt["model_config"])
-    _state_dict(path, ckpt["state_dict"], cfg)
-    vocab = _vocab(path, ckpt["vocab"], cfg)
-    _tokenizer(path, ckpt["tokenizer"], cfg)
-    spec = _data_spec(path, ckpt["data_spec"], cfg)
-    _train_config(path, ckpt["train_config"])
+    cfg = _model_config(path, ckpt.model_config)
+    _state_dict(path, ckpt.state_dict, cfg)
+    vocab = _vocab(path, ckpt.vocab, cfg)
+    _tokenizer(path, ckpt.tokenizer, cfg)
+    spec = _data_spec(path, ckpt.data_spec, cfg)
+    train = _train_config(path, ckpt.train_config)
     _run_state(path, ckpt)
-    return Contents(cfg, vocab, spec)
+    return Contents(ckpt, cfg, vocab, spec, train)

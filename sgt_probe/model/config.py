@@ -1,12 +1,46 @@
-"""Model and training configs, passed whole (nanoGPT style), with `to_dict`/`from_dict`."""
+"""Model and training configs, passed whole (nanoGPT style), with `to_dict`/`from_dict`; the
+presets that hold them; and `Overrides`, the typed changes made to them (CLI options, a test's
+shrunk preset, a study arm's budget)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
 
 VISION_INPUTS = ("patch", "vq")
 SCHEDULES = ("cosine", "constant")
 TOKENIZERS = ("kmeans", "vqvae")  # sgt_probe.tokenizer.KINDS
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Fields set over a config of class `config`, checked when made: a field the class lacks is
+    a ValueError naming it. Held as (field, value) pairs, so that it hashes, compares by value
+    and reaches a worker process."""
+
+    config: type
+    pairs: tuple[tuple[str, Any], ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_fields(self.config, [k for k, _ in self.pairs])
+
+    def __or__(self, other: Overrides) -> Overrides:
+        """Both, `other`'s values where both set a field."""
+        if other.config is not self.config:
+            raise TypeError(f"{other.config.__name__} overrides added to {self.config.__name__}'s")
+        return Overrides(self.config, tuple({**dict(self.pairs), **dict(other.pairs)}.items()))
+
+    def apply(self, cfg):
+        """`cfg` (a `config`) with these fields set."""
+        if not isinstance(cfg, self.config):
+            raise TypeError(f"{self.config.__name__} overrides applied to {type(cfg).__name__}")
+        return replace(cfg, **dict(self.pairs))
+
+
+def _check_fields(cls: type, names) -> None:
+    unknown = [k for k in names if k not in {f.name for f in fields(cls)}]
+    if unknown:
+        raise ValueError(f"{cls.__name__} has no field {unknown[0]!r}")
 
 
 class _Dict:
@@ -15,8 +49,14 @@ class _Dict:
 
     @classmethod
     def from_dict(cls, d: dict):
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        """The config `d` holds; a key that is no field is a ValueError naming it (a field `d`
+        lacks takes its default: `d` may predate it)."""
+        _check_fields(cls, d)
+        return cls(**d)
+
+    @classmethod
+    def overrides(cls, **values) -> Overrides:
+        return Overrides(cls, tuple(values.items()))
 
 
 @dataclass(frozen=True)
@@ -135,14 +175,25 @@ class Preset:
         return self.recipes[name]
 
 
-# What each tuning recipe is (docs/study.md, "What runs now", says more).
-RECIPES = {
+@dataclass(frozen=True)
+class PresetOverrides:
+    """What a run changes of its preset: its model, its base training and its tunings (the
+    recipe's config, whichever recipe)."""
+
+    model: Overrides = Overrides(ModelConfig)
+    train: Overrides = Overrides(TrainConfig)
+    tune: Overrides = Overrides(TrainConfig)
+
+
+# What each tuning recipe is (docs/study.md, "What runs now", says more): its fields over a
+# tuning's steps, batch and learning rate.
+RECIPES: dict[str, Overrides] = {
     # The paper's released training (song2yu/SGT: BAGEL data/configs/high_mixed_sam.yaml and its
     # README's "2:1 (Segmentation : VQA)"; OmniGen2 options/sft_panoptic.yml): the proxy mixed
     # with question dialogues only, 2:1 in every batch, each loss at weight 1, the learning rate
     # constant after warm-up. Its `none` spends the same steps on the dialogues alone (the
     # paper's SFT-only arm).
-    "paper": dict(
+    "paper": TrainConfig.overrides(
         proxy_ratio=2 / 3,
         understanding_share=1.0,
         caption_share=0.0,
@@ -152,7 +203,7 @@ RECIPES = {
     ),  # fmt: skip
     # This project's earlier recipe: the proxy 1:1 with every base task (dialogues, captions,
     # generation, prompts dropped 10% of the time), its loss weighted 8, a cosine schedule.
-    "weighted": dict(
+    "weighted": TrainConfig.overrides(
         proxy_ratio=0.5,
         understanding_share=0.4,
         caption_share=0.2,
@@ -166,7 +217,7 @@ DEFAULT_RECIPE = "paper"
 
 def _recipes(**common) -> dict[str, TrainConfig]:
     """Every recipe at the same steps, batch and learning rate (`common`)."""
-    return {name: TrainConfig(**{**common, **settings}) for name, settings in RECIPES.items()}
+    return {name: settings.apply(TrainConfig(**common)) for name, settings in RECIPES.items()}
 
 
 _TINY = ModelConfig(preset="tiny")
@@ -215,17 +266,20 @@ def preset(name: str) -> Preset:
     return PRESETS[name]
 
 
-def base_model_config(name: str, world: str, **overrides) -> ModelConfig:
-    """The model preset `name` trains on `world`: its model for that world, then `overrides`."""
-    return replace(preset(name).model_for(world), **overrides)
+def base_model_config(name: str, world: str, model: Overrides = Overrides(ModelConfig)
+                      ) -> ModelConfig:  # fmt: skip
+    """The model preset `name` trains on `world`: its model for that world, then `model`."""
+    return model.apply(preset(name).model_for(world))
 
 
 __all__ = [
     "base_model_config",
     "ModelConfig",
     "TrainConfig",
+    "Overrides",
     "PRESETS",
     "Preset",
+    "PresetOverrides",
     "RECIPES",
     "DEFAULT_RECIPE",
     "SCHEDULES",

@@ -57,9 +57,14 @@ class Fields:
 
     @classmethod
     def of(cls, path: Path, name: str, d, dataclass_) -> Fields:
-        """Fields whose defaults are `dataclass_`'s (a checkpoint section's `from_dict`)."""
+        """Fields whose defaults are `dataclass_`'s (a checkpoint section's `from_dict`); a
+        field `dataclass_` lacks is refused."""
         f = fields(dataclass_)
-        return cls(path, name, d, {x.name: x.default for x in f if x.default is not MISSING})
+        s = cls(path, name, d, {x.name: x.default for x in f if x.default is not MISSING})
+        unknown = [k for k in d if k not in {x.name for x in f}]
+        if unknown:
+            s.fail(unknown[0], f"is not a field of {dataclass_.__name__}")
+        return s
 
     def section(self, key: str, defaults: dict | None = None) -> Fields:
         """The nested dict `key` (e.g. config.json's `text_config`); an absent one is empty."""

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from sgt_probe.checkpoint import load_checkpoint
+from sgt_probe.checkpoint import Checkpoint, load_checkpoint
 from sgt_probe.data import make_world
 from sgt_probe.data.spec import DataSpec
-from sgt_probe.model.checks import check_contents
-from sgt_probe.model.config import ModelConfig
+from sgt_probe.model.checks import Contents, check_contents
+from sgt_probe.model.config import ModelConfig, TrainConfig
 from sgt_probe.model.vocab import Vocab
 
 if TYPE_CHECKING:
@@ -27,11 +27,14 @@ if TYPE_CHECKING:
 @dataclass
 class Loaded:
     path: Path | None
-    ckpt: dict
     model: UnifiedModel
     vocab: Vocab
     tokenizer: Tokenizer
     spec: DataSpec
+    # the file's contents and how it was trained or tuned; None for a model built in memory
+    # (tests, benchmarks)
+    ckpt: Checkpoint | None = None
+    train: TrainConfig | None = None
 
     @property
     def cfg(self) -> ModelConfig:
@@ -39,7 +42,7 @@ class Loaded:
 
     @property
     def proxy(self) -> str | None:
-        return self.ckpt.get("proxy")
+        return self.ckpt.proxy if self.ckpt else None
 
     def world(self):
         return make_world(self.spec)
@@ -52,21 +55,18 @@ def build_model(cfg: ModelConfig, vocab: Vocab, seed: int) -> UnifiedModel:
     return UnifiedModel(replace(cfg, vocab_size=len(vocab)), img_token_id=vocab["<img>"])
 
 
-def read_checkpoint(path: str | Path) -> dict:
+def read_checkpoint(path: str | Path) -> Contents:
     """The checkpoint at `path`, its file and contents checked; nothing built from it."""
-    ckpt = load_checkpoint(path)
-    check_contents(path, ckpt)
-    return ckpt
+    return check_contents(path, load_checkpoint(path))
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> Loaded:
-    ckpt = load_checkpoint(path)
-    c = check_contents(path, ckpt)
+    c = read_checkpoint(path)
     from sgt_probe.model.unified import UnifiedModel  # only now: it imports transformers
     from sgt_probe.tokenizer import tokenizer_from_state
 
     model = UnifiedModel(c.cfg, img_token_id=c.vocab["<img>"])
-    model.load_state_dict(ckpt["state_dict"])  # names and shapes are checked: it fits
+    model.load_state_dict(c.ckpt.state_dict)  # names and shapes are checked: it fits
     model.to(device).eval()
-    tokenizer = tokenizer_from_state(ckpt["tokenizer"])
-    return Loaded(Path(path), ckpt, model, c.vocab, tokenizer, c.spec)
+    tokenizer = tokenizer_from_state(c.ckpt.tokenizer)
+    return Loaded(Path(path), model, c.vocab, tokenizer, c.spec, c.ckpt, c.train)

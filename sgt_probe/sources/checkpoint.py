@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sgt_probe.capture.bridge import HookedRunner, ImageGrid, boot_loaded
-from sgt_probe.model.config import preset
+from sgt_probe.model.config import TrainConfig, preset
 from sgt_probe.model.generate import answer_probs, generate_codes
 from sgt_probe.model.loading import Loaded
 from sgt_probe.tuning.taskdata import TaskData
@@ -25,10 +25,11 @@ class CheckpointSource:
     def __init__(self, loaded: Loaded):
         self.loaded = loaded
         cfg = loaded.cfg
+        ckpt = loaded.ckpt
         self.path, self.spec, self.proxy = loaded.path, loaded.spec, loaded.proxy
-        self.stage = loaded.ckpt.get("stage")
-        self.seed = loaded.ckpt.get("train_config", {}).get("seed")
-        self.step = loaded.ckpt.get("step", 0)
+        self.stage = ckpt.stage if ckpt else None
+        self.seed = loaded.train.seed if loaded.train else None
+        self.step = ckpt.step if ckpt else 0
         self.kind = cfg.preset
         self.n_layers, self.n_heads, self.d_model = cfg.n_layers, cfg.n_heads, cfg.d_model
         self.grid = ImageGrid(cfg.grid, cfg.patch_size, cfg.patch_size**2 * 3)
@@ -39,11 +40,14 @@ class CheckpointSource:
         # learned to draw without a prompt at some point of its training: its own (a base, a
         # weighted tuning) or its base's (a paper-recipe tuning trains no generation items, but
         # keeps what its base learned)
-        own, parent = loaded.ckpt.get("train_config", {}), loaded.ckpt.get("parent") or {}
-        self.guidable = max(own.get("prompt_dropout", 0),
-                            parent.get("train_config", {}).get("prompt_dropout", 0)) > 0  # fmt: skip
-        self.recipe = loaded.ckpt.get("recipe")
-        self.settings = _settings(own, cfg.preset, self.recipe) if self.stage == "tune" else {}
+        trained = [loaded.train] if loaded.train else []
+        if ckpt and ckpt.parent and ckpt.parent.train_config:
+            trained.append(TrainConfig.from_dict(ckpt.parent.train_config))
+        self.guidable = any(t.prompt_dropout > 0 for t in trained)
+        self.recipe = ckpt.recipe if ckpt else None
+        # as saved: a field the tuning predates is no setting of it
+        self.settings = (_settings(ckpt.train_config, cfg.preset, self.recipe)
+                         if self.stage == "tune" else {})  # fmt: skip
         self._runner: HookedRunner | None = None
 
     def world(self):

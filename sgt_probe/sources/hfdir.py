@@ -124,6 +124,13 @@ def read_sidecar(path: Path) -> dict:
     return meta
 
 
+def dir_world(path: str | Path) -> DataSpec | None:
+    """The world model directory `path` was tuned on, as its record names it (None: a model
+    this project did not make)."""
+    meta = read_sidecar(check_model_dir(path))
+    return DataSpec.from_dict(meta["data_spec"]) if meta.get("data_spec") else None
+
+
 def check_tunable(path: str | Path) -> dict:
     """The record of model directory `path` if it may be tuned (it is not itself a tuning)."""
     meta = read_sidecar(check_model_dir(path))

@@ -9,7 +9,7 @@ from sgt_probe.data.spec import DataSpec
 from sgt_probe.model.loading import load_model
 from sgt_probe.sources.base import ModelSource
 from sgt_probe.sources.checkpoint import CheckpointSource
-from sgt_probe.sources.hfdir import check_model_dir, model_type, read_sidecar
+from sgt_probe.sources.hfdir import dir_world, model_type
 
 
 def source_class(path: str | Path) -> type:
@@ -42,8 +42,7 @@ def open_sources(paths: list[str | Path], spec: DataSpec | None = None, device: 
     checkpoints: dict[Path, CheckpointSource] = {}
     for p in paths:
         if p.is_dir():
-            meta = read_sidecar(check_model_dir(p))
-            own[p] = DataSpec.from_dict(meta["data_spec"]) if meta.get("data_spec") else None
+            own[p] = dir_world(p)
         else:
             checkpoints[p] = CheckpointSource(load_model(p, device))
             own[p] = checkpoints[p].spec

@@ -1,5 +1,6 @@
-"""`sgt-probe tune DIR --proxy P --world W --out DIR2` for a Hugging Face model directory
-(Emu3, Janus, Chameleon).
+"""Tuning's one entry point, `tune`, for an sgt-probe checkpoint (`tuning.runner`) or a Hugging
+Face model directory (Emu3, Janus, Chameleon: `sgt-probe tune DIR --proxy P --world W --out
+DIR2`), which the rest of this module tunes.
 
 SGT as the paper runs it on a real unified model: the proxy map (a segmentation, depth or edge
 map, the image again, ...; `data/proxies.py`) is encoded by the model's own image tokenizer and
@@ -38,12 +39,13 @@ from sgt_probe.data import make_world
 from sgt_probe.data.proxies import PROXIES
 from sgt_probe.data.spec import DataSpec
 from sgt_probe.device import default_device
-from sgt_probe.model.config import DEFAULT_RECIPE, RECIPES, TrainConfig
+from sgt_probe.model.config import DEFAULT_RECIPE, RECIPES, Overrides, TrainConfig
 from sgt_probe.sources.hf import HFSource, quiet
 from sgt_probe.sources.hfdir import check_model_dir, check_tunable, read_sidecar, write_sidecar
 from sgt_probe.sources.open import source_class
-from sgt_probe.tuning import check_fresh
+from sgt_probe.tuning import check_fresh, check_resume
 from sgt_probe.tuning.loop import train_loop
+from sgt_probe.tuning.runner import tune_checkpoint
 from sgt_probe.tuning.taskdata import TrainStream
 
 # A pretrained model tunes at a far smaller rate than our models train from scratch, in
@@ -155,46 +157,72 @@ def saver(source: HFSource, lora: dict | None):
     return save
 
 
-def _resume_state(out: Path, tcfg: TrainConfig, spec: DataSpec, base: Path, lora) -> dict:
-    """The run to continue at `out`: its step, history, optimizer, random state and adapters,
-    after checking it was started with these options."""
+def _resumed(
+    out: Path, tcfg: TrainConfig, spec: DataSpec, base: Path, lora
+) -> tuple[dict | None, bool]:
+    """The run at `out` to continue (its step, history, optimizer, random state and adapters;
+    None: start fresh) and whether it is finished, checked against these options
+    (`tuning.check_resume`: the same world, base and LoRA setting)."""
+    if not out.exists():
+        return None, False
     meta = read_sidecar(check_model_dir(out))
     same = {
-        "training config": meta.get("train_config") == tcfg.to_dict(),
-        "world": meta.get("data_spec") == spec.to_dict(),
-        "base": Path(meta.get("parent", {}).get("path", "")).resolve() == base.resolve(),
-        "LoRA setting": meta.get("lora") == lora,
+        "world": (meta.get("data_spec"), spec.to_dict()),
+        "base": (Path(meta.get("parent", {}).get("path", "")).resolve(), base.resolve()),
+        "LoRA setting": (meta.get("lora"), lora),
     }
-    for what, ok in same.items():
-        if not ok:
-            raise CheckpointError(f"{out}: was started with another {what}; cannot resume")
+    resumable = (out / STATE).is_file()
+    if check_resume(out, tcfg, meta.get("train_config") or {}, meta["step"], resumable, same):
+        return None, True
     try:
         state = torch.load(out / STATE, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, zipfile.BadZipFile) as e:
         raise CheckpointError(f"{out / STATE}: not a readable training state ({e.__class__.__name__})"
                               ) from None  # fmt: skip
-    return {**state, "step": meta["step"], "history": meta["history"]}
+    return {**state, "step": meta["step"], "history": meta["history"]}, False
 
 
-def tune_dir(
-    base: str | Path, proxy: str, out: str | Path, spec: DataSpec,
-    train_overrides: dict | None = None, lora: bool = False, resume: bool = False,
-    device: str | None = None, progress: bool = True, recipe: str = DEFAULT_RECIPE,
+def tune(
+    base: str | Path, proxy: str, out: str | Path, settings: Overrides = Overrides(TrainConfig),
+    recipe: str = DEFAULT_RECIPE, resume: bool = False, device: str | None = None,
+    progress: bool = True, on_checkpoint=None, spec: DataSpec | None = None, lora: bool = False,
 ) -> Path:  # fmt: skip
-    """Tune the model at `base` with `proxy` on the world `spec`, writing directory `out`."""
+    """Tune `base`, an sgt-probe checkpoint or a model directory, with `proxy` by `recipe`,
+    `settings` set over its config: the one way in for the CLI, the pipeline and the benchmarks.
+
+    A checkpoint is tuned on the world it was trained on, by its preset's recipe
+    (`tuning.runner.tune_checkpoint`); a model directory on the world `spec`, by the recipe's
+    mix over a pretrained model's step size and batch (`TUNE`), whole or with `lora` adapters,
+    into the directory `out`. Either resumes only with `resume`, after `tuning.check_resume`.
+    """
     if proxy not in PROXIES:
         raise ValueError(f"unknown proxy {proxy!r}; choose one of {', '.join(PROXIES)}")
-    base, out = Path(base), Path(out)
-    meta = check_tunable(base)
-    check_fresh(out, resume)
     if recipe not in RECIPES:
         raise ValueError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
+    base, out = Path(base), Path(out)
+    if base.is_dir():
+        if spec is None:
+            raise ValueError(f"{base}: a model directory is tuned on the world you name")
+        return _tune_dir(base, proxy, out, spec, settings, recipe, lora, resume, device,
+                         progress, on_checkpoint)  # fmt: skip
+    if spec is not None or lora:
+        raise ValueError(f"{base}: a checkpoint is tuned on its own world, whole")
+    return tune_checkpoint(base, proxy, out, settings, recipe, resume, device, progress,
+                           on_checkpoint)  # fmt: skip
+
+
+def _tune_dir(base: Path, proxy: str, out: Path, spec: DataSpec, settings: Overrides,
+              recipe: str, lora: bool, resume: bool, device: str | None, progress: bool,
+              on_checkpoint) -> Path:  # fmt: skip
+    """Tune the model directory at `base`, writing directory `out`."""
+    meta = check_tunable(base)
+    check_fresh(out, resume)
     # the recipe's mix and weights over a pretrained model's step size and batch (TUNE)
-    tcfg = replace(TUNE, proxy=proxy, **RECIPES[recipe], **(train_overrides or {}))
+    tcfg = settings.apply(RECIPES[recipe].apply(replace(TUNE, proxy=proxy)))
     arch = source_class(base)
     lora_cfg = lora_for(arch) if lora else None
-    state = _resume_state(out, tcfg, spec, base, lora_cfg) if out.exists() else None
-    if state is not None and state["step"] >= tcfg.steps:
+    state, finished = _resumed(out, tcfg, spec, base, lora_cfg)
+    if finished:
         return out
     device = device or default_device()
     # a whole-model tuning continues from the weights it wrote; LoRA from the base's, plus its
@@ -223,5 +251,5 @@ def tune_dir(
         start, optimizer, history = state["step"], state["optimizer"], state["history"]
         torch.set_rng_state(state["rng"])
     train_loop(trainable, stream, tcfg, out, payload, start, optimizer, history, device,
-               progress, save=saver(source, lora_cfg))  # fmt: skip
+               progress, on_checkpoint, save=saver(source, lora_cfg))  # fmt: skip
     return out

@@ -22,7 +22,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from sgt_probe.checkpoint import save_checkpoint
+from sgt_probe.checkpoint import Checkpoint, save_checkpoint
 from sgt_probe.model.config import TrainConfig
 from sgt_probe.model.sequences import collate, n_targets
 from sgt_probe.model.unified import UnifiedModel
@@ -91,6 +91,11 @@ def item_losses(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tens
     return ce.sum(1), (targets != -100).sum(1)
 
 
+def _save_file(out: Path, contents: dict) -> None:
+    """`train_loop`'s default `save`: an sgt-probe checkpoint file."""
+    save_checkpoint(out, Checkpoint(**contents))
+
+
 def train_loop(
     model: UnifiedModel,
     data: TrainStream,
@@ -103,7 +108,7 @@ def train_loop(
     device: str | torch.device = "cpu",
     progress: bool = True,
     on_checkpoint=None,
-    save=save_checkpoint,
+    save=_save_file,
 ) -> list[dict]:
     """Train from `start_step` to `tcfg.steps`, checkpointing `out` every `ckpt_every` steps.
 
@@ -111,8 +116,9 @@ def train_loop(
     Training runs with sdpa attention (fused kernels); a finished run hands the model back with
     eager attention, which capture needs to read attention patterns. `on_checkpoint(step)` is
     called (on the main rank) after each checkpoint is written, e.g. to evaluate it
-    (benchmarks/learn_bench.py). `save(out, contents)` writes a checkpoint (a Hugging Face
-    model's is a directory: sgt_probe.sources.tuning).
+    (benchmarks/learn_bench.py). `save(out, contents)` writes a checkpoint from `payload` and
+    the run's state (a Hugging Face model's is a directory: sgt_probe.sources.tuning); the
+    default writes an sgt-probe checkpoint file.
     """
     ddp = init_distributed()
     model.to(device).train()

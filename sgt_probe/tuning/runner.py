@@ -1,7 +1,8 @@
 """Wire a run together: world, tokenizer, vocabulary, model, task data, then the loop.
 
-`train_base` starts from nothing; `tune` starts from a base checkpoint and adds a proxy task
-(or, for proxy "none", spends the same steps on the base tasks: the fair control).
+`train_base` starts from nothing; `tune_checkpoint` starts from a base checkpoint and adds a
+proxy task (or, for proxy "none", spends the same steps on the base tasks: the fair control).
+Tuning is entered through `sources.tuning.tune`, which also tunes model directories.
 """
 
 from __future__ import annotations
@@ -11,14 +12,14 @@ from pathlib import Path
 
 import torch
 
-from sgt_probe.checkpoint import CheckpointError
+from sgt_probe.checkpoint import CheckpointError, Origin
 from sgt_probe.data import make_world
-from sgt_probe.data.proxies import PROXIES
 from sgt_probe.data.spec import DataSpec
 from sgt_probe.device import default_device
+from sgt_probe.model.checks import Contents
 from sgt_probe.model.config import (
-    DEFAULT_RECIPE,
     ModelConfig,
+    Overrides,
     TrainConfig,
     base_model_config,
     preset,
@@ -26,49 +27,22 @@ from sgt_probe.model.config import (
 from sgt_probe.model.loading import build_model, load_model, read_checkpoint
 from sgt_probe.model.vocab import Vocab
 from sgt_probe.tokenizer import fit_tokenizer, tokenizer_from_state
-from sgt_probe.tuning import check_fresh
+from sgt_probe.tuning import check_fresh, check_resume
 from sgt_probe.tuning.loop import train_loop
 from sgt_probe.tuning.taskdata import TrainStream
 
 
-def _resume_state(out: Path, tcfg: TrainConfig, resume: bool) -> dict | None:
-    """The checkpoint to continue from, or None to start fresh.
-
-    Without --resume an existing checkpoint or training log is never silently continued or
-    overwritten. Only the step budget may differ from the run's: a larger one extends it (a
-    learning curve still rising), its learning-rate schedule stretched to the new length.
-    Options the run's saved config predates take the values asked for now.
-    """
-    check_fresh(out, resume)
+def _resumed(out: Path, tcfg: TrainConfig, cfg: ModelConfig, spec: DataSpec
+             ) -> tuple[Contents | None, bool]:  # fmt: skip
+    """The checkpoint at `out` to continue (None: start fresh) and whether it is finished,
+    checked against these options (`tuning.check_resume`: the same model, trained on the same
+    data) before any scene is rendered."""
     if not out.exists():
-        return None
-    ckpt = read_checkpoint(out)
-    # An option added since the run started takes the value asked for now: extending a run
-    # may use it (the shipped bases began dropping prompts when extended).
-    saved = dict(ckpt.get("train_config") or {})
-    was = TrainConfig.from_dict({**tcfg.to_dict(), **saved, "steps": tcfg.steps})
-    if was != tcfg:
-        raise CheckpointError(f"{out}: was started with another training config; cannot resume")
-    if ckpt["step"] > tcfg.steps:
-        raise CheckpointError(f"{out}: is at step {ckpt['step']}, past --steps {tcfg.steps}")
-    if ckpt["step"] < tcfg.steps and not {"optimizer", "rng"} <= ckpt.keys():
-        raise CheckpointError(f"{out}: was exported (no optimizer or RNG state); cannot resume")
-    ckpt["finished"] = ckpt["step"] >= tcfg.steps
-    return ckpt
-
-
-def _check_same_run(out: Path, resume_ckpt: dict | None, cfg: ModelConfig, spec: DataSpec):
-    """A checkpoint to resume must hold weights for the model these options build, trained on
-    the same data; checked before any scene is rendered."""
-    if resume_ckpt is None:
-        return
-    pairs = {
-        "model config": (ModelConfig.from_dict(resume_ckpt["model_config"]), cfg),
-        "data": (DataSpec.from_dict(resume_ckpt["data_spec"]), spec),
-    }
-    for what, (was, now) in pairs.items():
-        if was != now:
-            raise CheckpointError(f"{out}: was started with another {what}; cannot resume")
+        return None, False
+    was = read_checkpoint(out)
+    same = {"model config": (was.cfg, cfg), "data": (was.spec, spec)}
+    ckpt = was.ckpt
+    return was, check_resume(out, tcfg, ckpt.train_config, ckpt.step, ckpt.resumable, same)
 
 
 # What a run started from another base may change: the tokenizer, hence the image codes.
@@ -84,27 +58,26 @@ def _init_state(init: Path, cfg: ModelConfig, vocab: Vocab, spec: DataSpec) -> d
     base can be given a new tokenizer without learning to read its images again. A world that
     gained words since init was trained (new question families) is fine: init's words keep
     their rows and the new ones start fresh. Checked before any work."""
-    ckpt = read_checkpoint(init)
-    if ckpt.get("stage") != "base":
-        raise CheckpointError(f"{init}: is a {ckpt.get('stage')!r} checkpoint; start from a base")
-    if DataSpec.from_dict(ckpt["data_spec"]) != spec:
+    c = read_checkpoint(init)
+    if c.ckpt.stage != "base":
+        raise CheckpointError(f"{init}: is a {c.ckpt.stage!r} checkpoint; start from a base")
+    if c.spec != spec:
         raise CheckpointError(f"{init}: was trained on other data; cannot start from it")
-    was = ModelConfig.from_dict(ckpt["model_config"])
+    was = c.cfg
     same = {f: getattr(cfg, f) for f in _TOKENIZER_FIELDS}
     if replace(was, **same) != cfg:
         raise CheckpointError(f"{init}: is another model (not only another tokenizer)")
-    old = Vocab.from_dict(ckpt["vocab"])
+    old = c.vocab
     lost = sorted(set(old.tokens[: old.code_offset]) - set(vocab.tokens[: vocab.code_offset]))
     if lost:
         raise CheckpointError(f"{init}: has words this world lacks ({', '.join(lost[:5])}); "
                               "cannot start from it")  # fmt: skip
     continuing = replace(was, vocab_size=cfg.vocab_size) == cfg
     return {
-        "path": str(init),
-        "step": ckpt["step"],
-        "state_dict": ckpt["state_dict"],
+        "origin": Origin(str(init), c.ckpt.step),
+        "state_dict": c.ckpt.state_dict,
         "vocab": old,
-        "tokenizer": ckpt["tokenizer"] if continuing else None,  # None: the run fits its own
+        "tokenizer": c.ckpt.tokenizer if continuing else None,  # None: the run fits its own
     }
 
 
@@ -130,13 +103,13 @@ def _start_from(model, init: dict, vocab: Vocab) -> None:
     model.load_state_dict(state)
 
 
-def _run(model, data, tcfg, out, payload, resume_ckpt, device, progress, on_checkpoint) -> Path:
+def _run(model, data, tcfg, out, payload, resumed, device, progress, on_checkpoint) -> Path:
     start, opt_state, history = 0, None, None
-    if resume_ckpt is not None:
-        model.load_state_dict(resume_ckpt["state_dict"])
-        start, opt_state = resume_ckpt["step"], resume_ckpt.get("optimizer")
-        history = resume_ckpt["history"]
-        torch.set_rng_state(resume_ckpt["rng"])
+    if resumed is not None:
+        ckpt = resumed.ckpt
+        model.load_state_dict(ckpt.state_dict)
+        start, opt_state, history = ckpt.step, ckpt.optimizer, ckpt.history
+        torch.set_rng_state(ckpt.rng)
     train_loop(model, data, tcfg, out, payload, start, opt_state, history, device, progress,
                on_checkpoint=on_checkpoint)  # fmt: skip
     return out
@@ -146,90 +119,80 @@ def train_base(
     spec: DataSpec,
     out: str | Path,
     preset_name: str = "tiny",
-    model_overrides: dict | None = None,
-    train_overrides: dict | None = None,
+    model: Overrides = Overrides(ModelConfig),
+    train: Overrides = Overrides(TrainConfig),
     resume: bool = False,
     device: str | None = None,
     progress: bool = True,
     on_checkpoint=None,
     init: str | Path | None = None,
 ) -> Path:
-    """A base trained from scratch, or from the base `init`'s weights (`_init_state`)."""
+    """A base trained from scratch, or from the base `init`'s weights (`_init_state`), by the
+    preset's model and training config with `model` and `train` set over them."""
     out = Path(out)
     if init is not None and resume:
         raise ValueError("init starts a run and resume continues one: choose one")
-    overrides = {**(model_overrides or {}), "image_size": spec.image_size}
-    cfg: ModelConfig = base_model_config(preset_name, spec.world, **overrides)
-    tcfg: TrainConfig = replace(preset(preset_name).train, **(train_overrides or {}))
-    resume_ckpt = _resume_state(out, tcfg, resume)
-    if resume_ckpt is not None and resume_ckpt["finished"]:
-        return out
+    check_fresh(out, resume)
+    tcfg: TrainConfig = train.apply(preset(preset_name).train)
     world = make_world(spec)
+    cfg = base_model_config(preset_name, spec.world, model)
     vocab = Vocab.build(world.words(), cfg.n_codes)
-    start = None
-    if init is not None:
-        start = _init_state(Path(init), replace(cfg, vocab_size=len(vocab)), vocab, spec)
-    if resume_ckpt is not None:  # the codebook is part of the run: never refit on resume
-        tokenizer = tokenizer_from_state(resume_ckpt["tokenizer"])
+    cfg = replace(cfg, image_size=spec.image_size, vocab_size=len(vocab))
+    resumed, finished = _resumed(out, tcfg, cfg, spec)
+    if finished:
+        return out
+    start = _init_state(Path(init), cfg, vocab, spec) if init is not None else None
+    if resumed is not None:  # the codebook is part of the run: never refit on resume
+        tokenizer = tokenizer_from_state(resumed.ckpt.tokenizer)
     elif start is not None and start["tokenizer"] is not None:  # continuing init
         tokenizer = tokenizer_from_state(start["tokenizer"])
     else:
         tokenizer = fit_tokenizer(world, n_codes=cfg.n_codes, seed=tcfg.seed, kind=cfg.tokenizer,
                                   scene_repeat=cfg.tokenizer_scene_repeat)  # fmt: skip
-    model = build_model(cfg, vocab, tcfg.seed)
-    _check_same_run(out, resume_ckpt, model.cfg, spec)
+    net = build_model(cfg, vocab, tcfg.seed)
     if start is not None:
-        _start_from(model, start, vocab)
-    data = TrainStream(world, tokenizer, vocab, model.cfg, world.split("train")[: tcfg.n_scenes])
+        _start_from(net, start, vocab)
+    data = TrainStream(world, tokenizer, vocab, cfg, world.split("train")[: tcfg.n_scenes])
     payload = {
-        "stage": "base", "proxy": None, "parent": None,
-        "model_config": model.cfg.to_dict(), "train_config": tcfg.to_dict(),
+        "stage": "base", "model_config": cfg.to_dict(), "train_config": tcfg.to_dict(),
         "vocab": vocab.to_dict(), "tokenizer": tokenizer.state_dict(), "data_spec": spec.to_dict(),
+        # where the run started from (`_init_state`), kept when it is resumed
+        "init": start["origin"] if start else (resumed.ckpt.init if resumed else None),
     }  # fmt: skip
-    # where the run started from (`_init_state`), kept when it is resumed
-    origin = {"path": start["path"], "step": start["step"]} if start else None
-    origin = origin or (resume_ckpt or {}).get("init")
-    if origin:
-        payload["init"] = origin
     device = device or default_device()
-    return _run(model, data, tcfg, out, payload, resume_ckpt, device, progress, on_checkpoint)
+    return _run(net, data, tcfg, out, payload, resumed, device, progress, on_checkpoint)
 
 
-def tune(
-    base: str | Path,
+def tune_checkpoint(
+    base: Path,
     proxy: str,
-    out: str | Path,
-    train_overrides: dict | None = None,
-    resume: bool = False,
-    device: str | None = None,
-    progress: bool = True,
-    on_checkpoint=None,
-    recipe: str | None = None,
+    out: Path,
+    settings: Overrides,
+    recipe: str,
+    resume: bool,
+    device: str | None,
+    progress: bool,
+    on_checkpoint,
 ) -> Path:
-    """Tune the base at `base` with `proxy` by the preset's `recipe` (None: the default,
-    `model.config.DEFAULT_RECIPE`); `train_overrides` replace the recipe's fields."""
-    if proxy not in PROXIES:
-        raise ValueError(f"unknown proxy {proxy!r}; choose one of {', '.join(PROXIES)}")
-    out = Path(out)
+    """Tune the base checkpoint at `base` with `proxy` by its preset's `recipe`, `settings`
+    set over the recipe's config (what `sources.tuning.tune` does for a checkpoint)."""
+    check_fresh(out, resume)
     loaded = load_model(base)
-    if loaded.ckpt.get("stage") != "base":
-        raise CheckpointError(f"{base}: is a {loaded.ckpt.get('stage')!r} checkpoint; tune a base")
-    recipe_cfg = preset(loaded.cfg.preset).recipe(recipe)
-    tcfg: TrainConfig = replace(recipe_cfg, proxy=proxy, **(train_overrides or {}))
-    resume_ckpt = _resume_state(out, tcfg, resume)
-    if resume_ckpt is not None and resume_ckpt["finished"]:
+    if loaded.ckpt.stage != "base":
+        raise CheckpointError(f"{base}: is a {loaded.ckpt.stage!r} checkpoint; tune a base")
+    tcfg = settings.apply(replace(preset(loaded.cfg.preset).recipe(recipe), proxy=proxy))
+    resumed, finished = _resumed(out, tcfg, loaded.cfg, loaded.spec)
+    if finished:
         return out
-    _check_same_run(out, resume_ckpt, loaded.cfg, loaded.spec)
     world = loaded.world()
     scenes = world.split("train")[: tcfg.n_scenes]
     data = TrainStream(world, loaded.tokenizer, loaded.vocab, loaded.cfg, scenes)
+    was = loaded.ckpt
     payload = {
-        **{k: loaded.ckpt[k] for k in ("model_config", "vocab", "tokenizer", "data_spec")},
-        "stage": "tune", "proxy": proxy, "recipe": recipe or DEFAULT_RECIPE,
-        "train_config": tcfg.to_dict(),
-        "parent": {"path": str(base), "step": loaded.ckpt["step"],
-                   "train_config": loaded.ckpt["train_config"]},
+        "model_config": was.model_config, "vocab": was.vocab, "tokenizer": was.tokenizer,
+        "data_spec": was.data_spec, "stage": "tune", "proxy": proxy, "recipe": recipe,
+        "train_config": tcfg.to_dict(), "parent": Origin(str(base), was.step, was.train_config),
     }  # fmt: skip
     device = device or default_device()
-    return _run(loaded.model, data, tcfg, out, payload, resume_ckpt, device, progress,
+    return _run(loaded.model, data, tcfg, out, payload, resumed, device, progress,
                 on_checkpoint)  # fmt: skip
