@@ -98,7 +98,26 @@ def test_jobs_side_by_side_only_where_the_graph_has_parallel_work(monkeypatch, t
     assert default_jobs("cpu", [trained]) == 1  # base, then tunings: a line
     assert default_jobs("cpu", [shipped]) == 2  # the tunings start at once
     assert default_jobs("cpu", [trained, trained]) == 2
-    assert default_jobs("cuda", [shipped, shipped]) == 1
+    monkeypatch.setattr(pipeline, "_gpus", lambda device: 1)
+    assert default_jobs("cuda", [shipped, shipped]) == 1  # a job a GPU
+    assert default_jobs("cuda", [shipped], gpus_per_job=0.25) == 4  # packed: four on one GPU
+    assert default_jobs("cuda", [trained], gpus_per_job=0.1) == 10  # 1 / 0.1 is 9.999...
+
+
+def test_a_cluster_holds_what_its_live_nodes_fit(monkeypatch):
+    """Jobs side by side on a cluster: per live node, its CPUs by a job's threads, and its GPUs
+    by a job's share of one."""
+    import ray
+
+    from sgt_probe.pipeline import _fits
+
+    nodes = [{"NodeID": "a", "Alive": True, "Resources": {"CPU": 16.0, "GPU": 1.0}},
+             {"NodeID": "b", "Alive": True, "Resources": {"CPU": 2.0, "GPU": 2.0}},
+             {"NodeID": "c", "Alive": False, "Resources": {"CPU": 64.0, "GPU": 8.0}},
+             {"NodeID": "d", "Alive": True, "Resources": {"CPU": 8.0}}]  # fmt: skip
+    monkeypatch.setattr(ray, "nodes", lambda: nodes)
+    assert _fits(2, 0.25) == {"a": 4, "b": 1, "d": 0}
+    assert _fits(4, 0.0) == {"a": 4, "b": 0, "d": 2}
 
 
 def test_the_arms_lay_out_their_runs_and_wait_for_the_main_arm(tmp_path):

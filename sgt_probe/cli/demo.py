@@ -3,8 +3,9 @@
 The base is the world's shipped one (sgt_probe/bases/) when there is one: training a competent
 base takes hours, the demo's tunings and compare minutes. --train-base trains it instead.
 
-Every finished step is reused on a rerun (sgt_probe.pipeline: checkpoints resume, the report
-is rebuilt only when a checkpoint is newer than it).
+Its jobs run on Ray, as `reproduce`'s do (sgt_probe.pipeline; docs/ray.md). Every finished
+step is reused on a rerun (checkpoints resume, the report is rebuilt only when a checkpoint is
+newer than it).
 """
 
 from __future__ import annotations
@@ -16,8 +17,16 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from sgt_probe.cli import app
-from sgt_probe.cli.options import Device, GeneratedWorld, Preset, Seed, out_dir
+from sgt_probe.cli import UserError, app
+from sgt_probe.cli.options import (
+    Address,
+    Device,
+    GeneratedWorld,
+    GpusPerJob,
+    Preset,
+    Seed,
+    out_dir,
+)
 
 DEMO_PROXIES = ("segmentation", "none", "reconstruction")
 
@@ -32,12 +41,16 @@ def demo(
     jobs: Annotated[
         int | None,
         typer.Option(
-            min=1, help="jobs side by side (default: one per core up to 4, 1 if training)"
+            min=1,
+            help="jobs side by side (default: one per core up to 4, 1 if training; on GPU, as "
+            "many as --gpus-per-job packs)",
         ),
     ] = None,
     train_base: Annotated[
         bool, typer.Option(help="train the base instead of using the shipped one (hours)")
     ] = False,
+    address: Address = None,
+    gpus_per_job: GpusPerJob = None,
 ) -> None:
     """Tune the world's base with segmentation, none and reconstruction, then compare them all."""
     from sgt_probe.bases import shipped_base
@@ -48,12 +61,14 @@ def demo(
 
     console = Console(stderr=True)
     device = device or default_device()
+    if gpus_per_job is not None and not device.startswith("cuda"):
+        raise UserError("--gpus-per-job shares a GPU: it goes with --device cuda")
     t0 = time.perf_counter()
     shipped = None if train_base else shipped_base(world, preset)
     run = Run(out, world, seed, preset, tunings(DEMO_PROXIES), base_from=shipped)
     origin = f"shipped {shipped.name}" if shipped else f"{preset} base trained"
     console.rule(f"[bold]demo[/]: {origin} on {world}, tuned with {', '.join(DEMO_PROXIES)}")
-    run_pipeline([run], device, jobs)
+    run_pipeline([run], device, jobs, address, gpus_per_job)
     print_report(load_report_data(run.report))
     console.print(f"demo finished in {time.perf_counter() - t0:.0f}s")
     console.print(f"open the dashboard with:  [bold]sgt-probe dash {run.report}[/]")
