@@ -1,4 +1,5 @@
-"""The claims scorecard: the paper's claims tested on a study's reports (study.json, claims.md).
+"""The claims scorecard: the paper's claims tested on a study's reports (study.json and its
+markdown table; the committed study's are in docs/study/).
 
 Each claim is a statistic computed per run (one world and seed: one report), combined over
 seeds into a mean with a 95% interval, and given a verdict by `report.study.RULE` from that
@@ -339,6 +340,21 @@ def knockout_late(run: Run, view: View) -> np.ndarray:
     return _fixed(float((a - b)[late].mean()), view)
 
 
+def reading_drawing(run: Run, view: View) -> np.ndarray:
+    """Cross-path CKA (reading against drawing the same patches), segmentation - `none`, mean
+    of the middle and the last layer."""
+    a = run.report.data.alignment
+    seg, none = run.name(SGT), run.name(CONTROL)
+    if a is None or not (seg and none):
+        return _fixed(None, view)
+    cka = {n: a.checkpoints[n].cka for n in (seg, none)}
+    if any(c is None for c in cka.values()):
+        return _fixed(None, view)
+    layers = (len(cka[seg].value) // 2, len(cka[seg].value) - 1)
+    diffs = [cka[seg].value[i] - cka[none].value[i] for i in layers]
+    return _fixed(None if None in diffs else float(np.mean(diffs)), view)
+
+
 @dataclass(frozen=True)
 class Spec:
     """How one scorecard row is computed."""
@@ -390,6 +406,9 @@ SPECS = (
          "labels", "accuracy on the few-label family (category), segmentation - none, mean over "
          "64 / 256 / 1,024 labelled scenes", 1, "few-label", few_label_transfer,
          resamplable=True),
+    Spec("premise", "SGT aligns reading and drawing (the paper's diagnosis: the two paths are "
+         "misaligned)", "cross-path CKA, segmentation - none, mean of the middle and last "
+         "layers", 1, "main", reading_drawing),
 )  # fmt: skip
 
 

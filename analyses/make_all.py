@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from sgt_probe.analyses import (
+    alignment_by_layer,
     attention_by_layer,
     claims,
     common,
@@ -33,6 +34,7 @@ SCRIPTS = (
     attention_by_layer,
     umap_panels,
     knockout_curves,
+    alignment_by_layer,
 )
 
 

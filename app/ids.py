@@ -68,3 +68,12 @@ STUDY_FEW_LABEL = "study-few-label"
 STUDY_ALLOC_LAYER = "study-alloc-layer"
 STUDY_ALLOC_WORDS = "study-alloc-words"
 STUDY_LEAK = "study-leak"
+
+# reading and drawing (alignment)
+ALN_NOTE = "aln-note"
+ALN_CKA = "aln-cka"
+ALN_DIRECTION = "aln-direction"
+ALN_TRANSFER = "aln-transfer"
+ALN_LENS_TARGET = "aln-lens-target"
+ALN_LENS_PATH = "aln-lens-path"
+ALN_LENS = "aln-lens"

@@ -31,8 +31,8 @@ PROXIES = ("segmentation", "none", "reconstruction", "inpainting", "edge", "dept
 # the issue's names for compare's stages, in the order they run
 STAGES = {"import": "import", "load": "load", "data": "data", "benchmarks": "eval",
           "capture": "capture", "probes": "probes", "attention": "attention",
-          "knockout": "knockout", "cka": "CKA", "embeddings": "UMAP", "write": "write",
-          "html": "html"}  # fmt: skip
+          "knockout": "knockout", "cka": "CKA", "alignment": "alignment",
+          "embeddings": "UMAP", "write": "write", "html": "html"}  # fmt: skip
 
 
 def checkpoints(root: Path, steps: int) -> list[Path]:

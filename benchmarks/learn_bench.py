@@ -33,7 +33,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sgt_probe.data import PROMPT_FAMILIES, QUESTION_FAMILIES, DataSpec
-from sgt_probe.evals.benchmarks import PROXY_METRICS, evaluate
+from sgt_probe.evals.benchmarks import evaluate
 from sgt_probe.model.loading import load_model
 from sgt_probe.sources.checkpoint import CheckpointSource
 from sgt_probe.tuning.runner import train_base, tune
@@ -71,8 +71,7 @@ def row(step: int, minutes: float, ckpt_path: Path, args) -> dict:
             r = result[bench]
             out[bench] = {"overall": r["overall"], "families": r["families"],
                           "floor": r["floor"]}  # fmt: skip
-    out["proxy"] = {PROXY_METRICS.get(p, f"{p}_psnr"): v for p, v in
-                    result["proxy_quality"].items()}  # fmt: skip
+    out["proxy"] = dict(result["proxy_quality"])  # keyed by metric name already
     return out
 
 

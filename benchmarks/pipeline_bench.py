@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from sgt_probe.cli.reproduce import study_runs
-from sgt_probe.pipeline import Run, _cores, _mtime, execute, job_graph, run_pipeline, tunings
+from sgt_probe.pipeline import Run, cores, _mtime, execute, job_graph, run_pipeline, tunings
 
 PROXIES = ["none", "segmentation", "depth"]
 SHRUNK = {"train": {"steps": 80, "ckpt_every": 1000}, "tune": {"steps": 40, "ckpt_every": 1000}}
@@ -61,7 +61,7 @@ def pool_pipeline(runs: list[Run], device: str, jobs: int) -> None:
         for job in graph:
             execute(job, device, progress=False)
         return
-    threads, done, todo = max(1, _cores() // jobs), set(), list(range(len(graph)))
+    threads, done, todo = max(1, cores() // jobs), set(), list(range(len(graph)))
     running = {}
     with mp.get_context("spawn").Pool(jobs, initializer=_worker_init) as pool:
         while todo or running:
@@ -109,7 +109,7 @@ def overhead(repeat: int, jobs: int) -> None:
                 print(f"round {r + 1} {engine}: " + ", ".join(f"{k} {v:.1f} s"
                                                            for k, v in row.items()), flush=True)  # fmt: skip
     print(f"\ntiny run (shipped base copied, {len(DEMO_PROXIES)} tunings, compare), --jobs {jobs}, "
-          f"{_cores()} cores; median of {repeat} round(s), seconds")  # fmt: skip
+          f"{cores()} cores; median of {repeat} round(s), seconds")  # fmt: skip
     keys = list(rows["ray"][0])
     print(f"  {'':22} {'pool':>7} {'ray':>7}")
     for k in keys:

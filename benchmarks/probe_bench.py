@@ -48,7 +48,7 @@ def synthetic_patches(n_layers, n, dim, n_classes, patches_per_image, types_per_
 
 
 def sklearn_suite(X, y, groups, X_test, y_test, Cs, n_folds, max_iter, tol, seed):
-    """Same suite as LayerwiseProbe.fit + score, one scikit-learn fit at a time, same folds."""
+    """Same suite as LayerwiseProbe.fit + layer_scores, one scikit-learn fit at a time, same folds."""
     masks = group_fold_masks(groups, n_folds, seed)
 
     def probe(C):
@@ -64,7 +64,7 @@ def sklearn_suite(X, y, groups, X_test, y_test, Cs, n_folds, max_iter, tol, seed
 
 def torch_suite(X, y, groups, X_test, y_test, Cs, n_folds, max_iter, tol, seed, device):
     probe = LayerwiseProbe(Cs, n_folds, max_iter, tol, device, seed)
-    return probe.fit(X, y, groups).score(X_test, y_test)
+    return probe.fit(X, y, groups).layer_scores(X_test, y_test)
 
 
 def timed(fn, *args):

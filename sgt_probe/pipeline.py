@@ -210,10 +210,10 @@ def default_jobs(device: str, runs: list[Run], gpus_per_job: float | None = None
         return max(1, int(max(1, _gpus(device)) / (gpus_per_job or 1) + 1e-9))
     if len(runs) < 2 and not all(r.base_from is not None for r in runs):
         return 1
-    return min(4, _cores())
+    return min(4, cores())
 
 
-def _cores() -> int:
+def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
@@ -267,7 +267,7 @@ def run_pipeline(runs: list[Run], device: str, jobs: int | None = None,
     """
     graph = job_graph(runs)
     jobs = jobs or default_jobs(device, runs, gpus_per_job)
-    threads = max(1, _cores() // jobs)
+    threads = max(1, cores() // jobs)
     gpu = (gpus_per_job or 1.0) if device.startswith("cuda") else 0.0
     ran = Ran()
     try:

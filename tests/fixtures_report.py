@@ -27,10 +27,12 @@ from sgt_probe.report.format import (
 )
 from sgt_probe.report.schema import (
     EMBED_COLOR_BY,
+    LENS_TARGETS,
     MASS_KINDS,
     PROBE_TARGETS,
     SCHEMA_VERSION,
     SUITES,
+    Alignment,
     Attention,
     Benchmarks,
     Cka,
@@ -165,6 +167,18 @@ def _benchmarks(sh: _Shape) -> tuple[dict, list]:
     return benchmarks, deltas
 
 
+def _answers(rng: np.random.Generator, sh: _Shape, scores: dict, n_scenes: int) -> dict:
+    """Per-item right/wrong for every question family on n_scenes scenes, each drawn with
+    its checkpoint's family score as the chance of being right."""
+    items = [{"scene": 1000 + s, "family": f} for s in range(n_scenes) for f in QUESTION_FAMILIES]
+    correct = {
+        n: [bool(rng.random() < scores[n]["understanding"]["families"][it["family"]])
+            for it in items]
+        for n in sh.names
+    }  # fmt: skip
+    return {"items": items, "correct": correct}
+
+
 def _layer_metrics(sh: _Shape) -> dict:
     """The per-layer sections: probes, label_free, cka, attention, knockout."""
     rng, L = sh.rng, sh.n_layers
@@ -284,7 +298,7 @@ def _embeddings(sh: _Shape, n_images: int, arrays: dict) -> dict:
 def _generations(sh: _Shape, n_items: int, arrays: dict) -> dict:
     families = [PROMPT_FAMILIES[i % len(PROMPT_FAMILIES)] for i in range(n_items)]
     items = [
-        {"prompt": f"a {f.replace('_', ' ')} scene number {i}", "family": f}
+        {"scene": 1000 + i, "prompt": f"a {f.replace('_', ' ')} scene number {i}", "family": f}
         for i, f in enumerate(families)
     ]
     truth = np.stack([_draw_scene(sh.rng, sh.size, 1 + i % 3)[0] for i in range(n_items)])
@@ -295,6 +309,42 @@ def _generations(sh: _Shape, n_items: int, arrays: dict) -> dict:
         arrays[key_generations(n)] = np.clip(truth + noise, 0, 255).astype(np.uint8)
         verdicts[n] = (sh.rng.random(n_items) < 0.35 + 0.3 * sh.gains[n]).tolist()
     return {"items": items, "verdicts": verdicts}
+
+
+def _alignment(rng: np.random.Generator, sh: _Shape) -> Alignment:
+    """Reading against drawing: tuned checkpoints align the paths more in later layers."""
+    L, out = sh.n_layers, {}
+
+    def band(start: float, end: float, width: float = 0.04) -> dict:
+        value = np.clip(_rising(rng, L, start, end), 0, 1)
+        lo, hi = _ci(rng, value, width)
+        return {"value": value.round(4).tolist(), "lo": lo, "hi": hi}
+
+    for n in sh.names:
+        g = sh.gains[n]
+        words = {"semantic_class": list(SHAPES), "color": ["red", "blue", "green", "yellow"]}
+        out[n] = {
+            "cka": band(0.15, 0.2 + 0.4 * g),
+            "transfer": {
+                "read": band(0.4, 0.55 + 0.3 * g),
+                "read_to_draw": band(0.25, 0.3 + 0.3 * g),
+                "draw": band(0.4, 0.6 + 0.2 * g),
+                "draw_to_read": band(0.25, 0.3 + 0.25 * g),
+                "floor": 0.25,
+                "n_classes": 4,
+            },
+            "lens": {
+                t: {
+                    "words": words[t],
+                    "read": band(0.25, 0.3 + 0.3 * g),
+                    "draw": band(0.25, 0.28 + 0.2 * g),
+                    "floor": 0.25,
+                    "n_classes": 4,
+                }
+                for t in LENS_TARGETS
+            },  # fmt: skip
+        }
+    return Alignment(checkpoints=out, n_scenes=24)
 
 
 def write_synthetic_report(
@@ -347,11 +397,19 @@ def write_synthetic_report(
             for i, n in enumerate(names)
         ],
         timings={"synthetic": 0.0},
-        benchmarks=Benchmarks(scores=scores, deltas=deltas, generations=generations),
+        benchmarks=Benchmarks(
+            scores=scores,
+            deltas=deltas,
+            generations=generations,
+            # its own random stream, as alignment's
+            answers=_answers(np.random.default_rng(seed + 2), sh, scores, n_generations),
+        ),
         probes=Probes(targets=layers["probes"], label_free=layers["label_free"]),
         attention=Attention(stats=layers["attention"], explorer=explorer),
         knockout=Knockout(curves=layers["knockout"]),
         cka=Cka(pairs=layers["cka"]),
+        # its own random stream: the other sections' numbers stay those tests were written on
+        alignment=_alignment(np.random.default_rng(seed + 1), sh),
         embeddings=embeddings,
     )
     path = Path(path)

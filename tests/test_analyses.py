@@ -42,10 +42,13 @@ def write_sweep_report(path: Path, world: str, seed: int, labels: bool = False) 
         c["proxy"] = None if c["name"] == "base" else c["name"]
         c["seed"] = seed
     for suite, key in (("benchmarks", "scores"), ("probes", "targets"), ("probes", "label_free"),
-                       ("attention", "stats"), ("knockout", "curves")):  # fmt: skip
+                       ("attention", "stats"), ("knockout", "curves"),
+                       ("alignment", "checkpoints")):  # fmt: skip
         doc[suite][key] = {RENAME[k]: v for k, v in doc[suite][key].items()}
     gens = doc["benchmarks"]["generations"]
     gens["verdicts"] = {RENAME[k]: v for k, v in gens["verdicts"].items()}
+    answers = doc["benchmarks"]["answers"]
+    answers["correct"] = {RENAME[k]: v for k, v in answers["correct"].items()}
     for row in doc["cka"]["pairs"] + doc["benchmarks"]["deltas"]:
         row["a"], row["b"] = RENAME[row["a"]], RENAME[row["b"]]
     doc["embeddings"]["names"] = [RENAME[n] for n in doc["embeddings"]["names"]]
@@ -201,6 +204,38 @@ def test_umap_panels_base_vs_segmentation_at_the_middle_layer(analyses, runs, tm
     assert "class 2" in {t.name for t in res.figures["umap_panels_shapes_seed1"].data}
 
 
+def test_alignment_by_layer_averages_seeds_and_tables_the_middle_and_last_layers(
+    analyses, runs, tmp_path
+):
+    res = _make(analyses, "alignment_by_layer", runs, tmp_path)
+    assert sorted(res.figures) == sorted(
+        f"alignment_{kind}_{world}"
+        for kind in ("cka", "transfer", "lens_read", "lens_draw")
+        for world in ("shapes", "digits")
+    )
+    shapes = [d for d in _reports(runs) if d["data"]["world"] == "shapes"]
+    fig = res.figures["alignment_cka_shapes"]
+    lines = {t.name: t for t in fig.data if t.mode == "lines+markers"}
+    assert list(lines) == ["base", "none", "segmentation", "reconstruction"]
+    cka = [d["alignment"]["checkpoints"]["segmentation"]["cka"]["value"] for d in shapes]
+    np.testing.assert_allclose(lines["segmentation"].y, np.mean(cka, axis=0))
+    assert "mean of 2 seeds" in fig.layout.title.text
+    assert "1 seed, 95% jackknife" in res.figures["alignment_cka_digits"].layout.title.text
+    rows = _csv(tmp_path / "alignment_by_layer.csv")
+    layers = shapes[0]["model"]["n_layers"]
+    got = {(r["world"], r["checkpoint"], r["measure"], r["which"]): r for r in rows}
+    row = got[("shapes", "none", "probe_read_to_draw", "middle")]
+    x = [d["alignment"]["checkpoints"]["none"]["transfer"]["read_to_draw"]["value"][layers // 2]
+         for d in shapes]  # fmt: skip
+    assert [float(row[k]) for k in ("value", "lo", "hi")] == pytest.approx(_t_interval(x))
+    assert int(row["layer"]) == layers // 2 and row["n"] == "2" and float(row["floor"]) == 0.25
+    last = got[("digits", "base", "lens_color_draw", "last")]
+    want = _reports(runs)[0]["alignment"]["checkpoints"]["base"]["lens"]["color"]["draw"]
+    assert float(last["value"]) == pytest.approx(want["value"][-1])  # one seed: its own CI
+    assert float(last["lo"]) == pytest.approx(want["lo"][-1])
+    assert got[("shapes", "base", "cross_path_cka", "last")]["floor"] == ""
+
+
 def test_a_missing_path_is_one_line_and_status_2(analyses, tmp_path, capsys):
     assert _run(analyses, "knockout_curves", tmp_path / "nope", tmp_path / "out") == 2
     err = capsys.readouterr().err
@@ -229,14 +264,17 @@ def test_make_all_writes_every_analysis(runs, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     pages = sorted(p.stem for p in out.glob("*.html"))
     assert pages == [
+        "alignment_by_layer",
         "attention_by_layer",
+        "claims",
         "knockout_curves",
         "proxy_taxonomy",
         "separability_by_layer",
         "umap_panels",
         "understanding_by_family",
     ]
-    for table in ("proxy_taxonomy.csv", "proxy_taxonomy.json", "understanding_by_family.csv"):
+    tables = ("proxy_taxonomy.csv", "proxy_taxonomy.json", "understanding_by_family.csv")
+    for table in (*tables, "claims.md", "study.json"):
         assert (out / table).is_file()
     if "PNG/SVG export skipped" not in done.stdout:  # a machine without Chrome says so instead
         pngs = list(out.glob("*.png"))

@@ -42,6 +42,7 @@ MAIN = {
     "/embeddings": f"#{ids.EMB_SCATTER}",
     "/generations": f"#{ids.GEN_GRID} .gen-card",
     "/knockout": f"#{ids.KO_CHANGE}",
+    "/alignment": f"#{ids.ALN_CKA}",
 }
 # true once the plotly figure inside a dcc.Graph has traces and a laid-out plot
 GRAPH_DRAWN = """
@@ -192,6 +193,31 @@ def test_generations_filter(dash_duo, report_dir):
         # [truth, reference, first tuned, ...]: fixed = reference fails, first tuned passes
         assert "fail" in imgs[1].get_attribute("class")
         assert "pass" in imgs[2].get_attribute("class")
+    assert dash_duo.get_logs() == []
+
+
+def test_reading_against_drawing_follows_its_controls(dash_duo, report_dir):
+    """Cross-path CKA, probe transfer and the logit lens, drawn from a real compare's report;
+    the transfer and lens figures follow their controls."""
+    _serve(dash_duo, [report_dir])
+    _visit(dash_duo, "/alignment")
+    names = json.loads((report_dir / "report.json").read_text())["checkpoints"]
+    for graph in (ids.ALN_CKA, ids.ALN_TRANSFER, ids.ALN_LENS):
+        _wait_drawn(dash_duo, f"#{graph}")
+        lines = _figure(dash_duo, f"#{graph}", "gd.data.filter(t => t.mode === 'lines+markers')"
+                                               ".map(t => t.name)")  # fmt: skip
+        assert lines == [c["name"] for c in names], graph  # base and tuned, each drawn
+    assert "Cross-path CKA" in _title(dash_duo, f"#{ids.ALN_CKA}")
+    transfer, lens = f"#{ids.ALN_TRANSFER}", f"#{ids.ALN_LENS}"
+    assert "read → draw" in _title(dash_duo, transfer)
+    dash_duo.select_dcc_dropdown(f"#{ids.ALN_DIRECTION}", index=1)  # draw -> read
+    _wait(dash_duo, lambda d: "draw → read" in _title(dash_duo, transfer), "transfer direction")
+    assert "reading" in _title(dash_duo, lens)
+    dash_duo.find_element(f"#{ids.ALN_LENS_PATH} input[value='draw']").click()
+    _wait(dash_duo, lambda d: "drawing" in _title(dash_duo, lens), "lens path")
+    dash_duo.select_dcc_dropdown(f"#{ids.ALN_LENS_TARGET}", index=1)  # color words
+    _wait(dash_duo, lambda d: "color words" in _title(dash_duo, lens), "lens words")
+    _screenshot(dash_duo, "alignment-controls")
     assert dash_duo.get_logs() == []
 
 

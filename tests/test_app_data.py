@@ -156,7 +156,8 @@ def _call(client, output_prefix: str, values: dict) -> dict:
 def test_every_page_is_registered_and_served(report_dir):
     client = _serve([report_dir])
     paths = sorted(p["path"] for p in dash.page_registry.values())
-    assert paths == ["/", "/attention", "/embeddings", "/generations", "/knockout", "/separability"]
+    assert paths == ["/", "/alignment", "/attention", "/embeddings", "/generations", "/knockout",
+                     "/separability", "/study"]  # fmt: skip
     for path in paths:
         assert client.get(path).status_code == 200
     assert client.get("/_dash-layout").status_code == 200
@@ -228,6 +229,19 @@ def test_pages_render_from_the_report(report_dir):
     overlay = _call(client, ids.ATT_OVERLAY, values)[ids.ATT_OVERLAY]["figure"]
     assert "layer 2" in overlay["layout"]["title"]["text"]
     assert sum(t["type"] == "heatmap" for t in overlay["data"]) == 2
+
+
+def test_the_reading_and_drawing_page_follows_its_controls(report_dir):
+    client = _serve([report_dir])
+    key = {ids.REPORT: str(report_dir)}
+    out = _call(client, ids.ALN_NOTE, key)
+    assert out[ids.ALN_NOTE]["children"] == ""  # nothing skipped
+    assert "Cross-path CKA" in out[ids.ALN_CKA]["figure"]["layout"]["title"]["text"]
+    transfer = _call(client, ids.ALN_TRANSFER, key | {ids.ALN_DIRECTION: "draw_to_read"})
+    assert "draw → read" in transfer[ids.ALN_TRANSFER]["figure"]["layout"]["title"]["text"]
+    values = key | {ids.ALN_LENS_TARGET: "color", ids.ALN_LENS_PATH: "draw"}
+    title = _call(client, ids.ALN_LENS, values)[ids.ALN_LENS]["figure"]["layout"]["title"]["text"]
+    assert "drawing" in title and "color words" in title
 
 
 def test_embeddings_offer_only_the_embedded_checkpoints(report_dir, tmp_path):

@@ -96,13 +96,15 @@ def test_compare_runs_only_the_suites_asked_for(real_report, tmp_path, capsys):
         assert main(argv) == 0
     d = load_report(out).data
     assert d.suites == ["probes", "attention"]  # in run order, whatever order they were asked
-    assert d.benchmarks is d.knockout is d.cka is d.embeddings is None
+    assert d.benchmarks is d.knockout is d.cka is d.alignment is d.embeddings is None
     assert set(d.definitions) == {*DEFINITIONS["probes"], *DEFINITIONS["attention"]}
     assert "benchmarks" not in d.timings
     with np.load(out / ARRAYS_NPZ) as z:  # no generated images, no UMAP: neither suite ran
         assert not [k for k in z.files if k.startswith(("generations/", "embeddings/"))]
     printed = capsys.readouterr().out
-    assert "not run (sgt-probe compare --suites): benchmarks, knockout, cka, embeddings" in printed
+    assert (
+        "not run (sgt-probe compare --suites): benchmarks, knockout, cka, alignment, embeddings"
+    ) in printed
     assert "did not run" in (out / REPORT_HTML).read_text()
 
 

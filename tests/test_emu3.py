@@ -321,6 +321,14 @@ def test_compare_fills_every_suite_for_the_tuned_pair(report, dirs):
         assert len(d.attention.stats[n].grounded.precision) == L
         assert len(d.knockout.curves[n].relative_change) == L
     assert len(d.cka.pairs[0].values) == L and d.embeddings.layers
+    # one tokenizer reads and draws: no two paths to align, said so; the lens on both paths
+    assert "reads an image as the very VQ tokens it draws" in d.skipped["cross-path alignment"]
+    for n in r.names:
+        a = d.alignment.checkpoints[n]
+        assert a.cka is None and a.transfer is None
+        assert set(a.lens) == {"semantic_class", "color"}  # the stand-in's words: one token each
+        for lens in a.lens.values():
+            assert len(lens.read.value) == len(lens.draw.value) == L
     explorer = d.attention.explorer
     assert all(s.tokens[-2:] == ["ASSISTANT", ":"] for s in explorer)  # Emu3's cue, in pieces
     named = [[s.tokens[i] for i in s.target_tokens] for s in explorer]
@@ -351,7 +359,8 @@ def test_every_dashboard_page_renders_the_emu3_report(report):
     assert overview[ids.OV_NOTE]["children"] == "" and overview[ids.OV_SCORES]["figure"]["data"]
     pages = {}
     for note, extra in [(ids.SEP_NOTE, {ids.SEP_TARGET: "semantic_class"}), (ids.ATT_NOTE, {}),
-                        (ids.KO_NOTE, {}), (ids.GEN_NOTE, {}), (ids.EMB_NOTE, {})]:  # fmt: skip
+                        (ids.KO_NOTE, {}), (ids.GEN_NOTE, {}), (ids.EMB_NOTE, {}),
+                        (ids.ALN_NOTE, {})]:  # fmt: skip
         pages[note] = _call(client, note, key | extra)
         # no note saying a suite is missing (the probes page's note is the metric's hint)
         children = pages[note][note]["children"]

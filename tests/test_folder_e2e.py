@@ -107,11 +107,13 @@ def test_train_tune_eval_and_compare_a_folder_world(tmp_path, tiny, capsys):
     loaded = load_report(report)
     d = loaded.data
     assert d.suites == list(SUITES)
-    assert set(d.skipped) == {"generation", "color probe"}
+    assert set(d.skipped) == {"generation", "color probe", "color lens"}
     assert "generated world" in d.skipped["generation"]
+    assert "gives its objects no colors" in d.skipped["color lens"]
     assert d.data.eval_fraction == 0.2
     for name in ("base", "segmentation"):
         assert set(d.probes.targets[name]) == {"semantic_class", "object_count"}
+        assert set(d.alignment.checkpoints[name].lens) == {"semantic_class"}  # no color words
         generation = d.benchmarks.scores[name].generation
         assert (generation.overall, generation.families) == (None, {})
         assert len(d.attention.stats[name].grounded.precision) == TINY_MODEL["n_layers"]

@@ -14,6 +14,7 @@ from rich.console import Console
 
 from sgt_probe.report.format import REPORT_HTML, ReportError, load_report
 from sgt_probe.report.schema import (
+    LENS_TARGETS,
     MASS_KINDS,
     PROBE_TARGETS,
     SCHEMA_VERSION,
@@ -41,6 +42,11 @@ def test_the_page_is_written_with_every_figure(written):
     figs += [views.probe_selectivity(d, t) for t in PROBE_TARGETS]
     figs += [views.label_free(d, k) for k in views.LABEL_FREE]
     figs += [views.attention_mass(d, k) for k in MASS_KINDS]
+    figs += [
+        views.cross_path_cka(d),
+        *(views.probe_transfer(d, t) for t in ("read_to_draw", "draw_to_read")),
+    ]
+    figs += [views.logit_lens(d, t, p) for t in LENS_TARGETS for p in views.PATHS]
     for fig in figs:  # as plotly writes a string into the page's script: JSON, escaped
         assert to_json_plotly(fig.layout.title.text)[1:-1] in page
     assert page.count('class="plotly-graph-div"') == len(figs)
@@ -74,7 +80,7 @@ def test_a_suite_that_did_not_run_is_said_where_its_figures_would_be(tmp_path):
     report = load_report(path)
     subset = report.data.model_copy(update={"probes": None, "knockout": None,
                                             "suites": ["benchmarks", "attention", "cka",
-                                                       "embeddings"]})  # fmt: skip
+                                                       "alignment", "embeddings"]})  # fmt: skip
     (path / "report.json").write_text(subset.model_dump_json())
     page = write_html(path).read_text(encoding="utf-8")
     for suite in ("probes", "knockout"):

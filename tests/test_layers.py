@@ -92,9 +92,14 @@ def test_nothing_imports_app_or_analyses_by_a_top_level_name():
     assert found == []
 
 
+# Folders of data files only, installed as packages so that setuptools ships them quietly.
+DATA_PACKAGES = {"sgt_probe.app.assets": "app/assets"}
+
+
 def test_pyproject_installs_every_package_folder():
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     folders = {n.rpartition(".")[0] for n, p in _modules().items() if p.name != "__init__.py"}
     folders |= {n for n, p in _modules().items() if p.name == "__init__.py"}
-    assert set(declared["packages"]) == folders
+    assert all((ROOT / d).is_dir() for d in DATA_PACKAGES.values())
+    assert set(declared["packages"]) == folders | set(DATA_PACKAGES)
     assert declared["package-dir"] == {k: v for k, v in FOLDERS.items() if k != "sgt_probe"}

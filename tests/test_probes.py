@@ -46,7 +46,8 @@ def test_probe_matches_sklearn_accuracy(digit_layers, C):
     probe = LayerwiseProbe(Cs=(C,), n_folds=2, device="cpu").fit(
         X[:, train], y[train], groups[train]
     )
-    ours_train, ours_test = probe.score(X[:, train], y[train]), probe.score(X[:, ~train], y[~train])
+    ours_train = probe.layer_scores(X[:, train], y[train])
+    ours_test = probe.layer_scores(X[:, ~train], y[~train])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         fitted = [_sklearn_probe(C).fit(x[train], y[train]) for x in X]
@@ -94,7 +95,7 @@ def test_grouped_cv_does_not_reward_memorising_images():
     X = centres[groups] + 0.05 * rng.normal(size=(600, 100))
     probe = LayerwiseProbe(Cs=(1.0, 100.0), device="cpu").fit(X[None], labels[groups], groups)
     assert probe.cv_scores_.max() < 0.7
-    assert probe.score(X[None], labels[groups])[0] > 0.9  # while the training fit memorises
+    assert probe.layer_scores(X[None], labels[groups])[0] > 0.9  # while the training fit memorises
 
 
 def test_probe_is_deterministic_and_predicts_original_labels(digit_layers):
@@ -286,3 +287,20 @@ def test_patch_probes_read_object_patches_only():
     assert p.n_classes == 4 and p.floor == 0.25
     assert p.accuracy[0] < 0.8
     assert out["object_count"].n_classes == len(np.unique((counts % 3)[1::2]))
+
+
+def test_the_probe_follows_the_scikit_learn_estimator_contract():
+    from sklearn.base import clone
+    from sklearn.exceptions import NotFittedError
+
+    probe = LayerwiseProbe(Cs=(0.5, 2.0), n_folds=3, seed=4)
+    assert (
+        probe.get_params()["Cs"] == (0.5, 2.0) and clone(probe).get_params() == probe.get_params()
+    )
+    with pytest.raises(NotFittedError):
+        probe.predict(np.zeros((1, 2, 3)))
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(2, 60, 4)), np.repeat([0, 1, 2], 20)
+    X[:, :, 0] += 3 * y  # separable along the first feature at every layer
+    fitted = clone(probe).fit(X, y, groups=np.arange(60) // 3)
+    assert fitted.layer_scores(X, y).shape == (2,) and (fitted.layer_scores(X, y) > 0.9).all()

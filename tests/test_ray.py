@@ -73,7 +73,7 @@ def cluster():
 @pytest.fixture
 def one_thread_jobs(monkeypatch):
     """--jobs 2 on 2 cores, wherever the suite runs: each job asks for one CPU, a node's all."""
-    monkeypatch.setattr(pipeline, "_cores", lambda: 2)
+    monkeypatch.setattr(pipeline, "cores", lambda: 2)
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +165,7 @@ def test_a_worker_killed_mid_tuning_is_retried_to_the_undisturbed_result(
 
 
 def test_a_job_no_node_can_hold_stops_the_study_in_one_line(cluster, base, tmp_path, monkeypatch):
-    monkeypatch.setattr(pipeline, "_cores", lambda: 4)  # --jobs 1: four threads, on 1-CPU nodes
+    monkeypatch.setattr(pipeline, "cores", lambda: 4)  # --jobs 1: four threads, on 1-CPU nodes
     run = Run(tmp_path, "shapes", 0, "tiny", tunings(["none"]), overrides=MICRO, base_from=base)
     with pytest.raises(ClusterError, match=r"^no node of the Ray cluster has 4 CPUs for a job"):
         run_pipeline([run], "cpu", jobs=1, address=cluster.address)

@@ -91,7 +91,7 @@ def test_jobs_side_by_side_only_where_the_graph_has_parallel_work(monkeypatch, t
     from sgt_probe import pipeline
     from sgt_probe.pipeline import Run, default_jobs, tunings
 
-    monkeypatch.setattr(pipeline, "_cores", lambda: 2)
+    monkeypatch.setattr(pipeline, "cores", lambda: 2)
     trained = Run(tmp_path / "a", "shapes", 0, "tiny", tunings(["segmentation", "none"]))
     shipped = Run(tmp_path / "b", "shapes", 0, "tiny", tunings(["segmentation", "none"]),
                   base_from=tmp_path / "base.pt")  # fmt: skip

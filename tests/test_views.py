@@ -164,6 +164,41 @@ def test_knockout_curves(report):
     assert "no knockout" in _note(views.knockout(d, only=["nobody"]))
 
 
+def test_reading_against_drawing_draws_the_reports_numbers(report):
+    d = report.data
+    paths = d.alignment.checkpoints
+    cka = views.cross_path_cka(d)
+    assert list(_lines(cka)) == report.names
+    np.testing.assert_allclose(_lines(cka)["depth"].y, paths["depth"].cka.value)
+    np.testing.assert_allclose(_band(cka, "depth").y[: d.model.n_layers], paths["depth"].cka.hi)
+    transfer = views.probe_transfer(d, "draw_to_read", only=["base", "depth"])
+    assert list(_lines(transfer)) == ["base", "depth"]
+    line = _lines(transfer)["depth"]
+    np.testing.assert_allclose(line.y, paths["depth"].transfer.draw_to_read.value)
+    own = paths["depth"].transfer.read.value[1]
+    assert line.text[1] == f"read's own probe {own:.3f}"  # hover: the scoring path's own probe
+    assert transfer.layout.shapes[0].y0 == pytest.approx(paths["depth"].transfer.floor)
+    lens = views.logit_lens(d, "color", "draw")
+    np.testing.assert_allclose(_lines(lens)["base"].y, paths["base"].lens["color"].draw.value)
+    assert "drawing" in lens.layout.title.text and "color words" in lens.layout.title.text
+
+
+def test_what_a_model_cannot_align_is_said_where_its_figures_would_be(report):
+    d = _copy(report)
+    why = "the emu3 model reads an image as the very VQ tokens it draws it with"
+    d.skipped = {"cross-path alignment": why, "color lens": "no single token for 'magenta'"}
+    for a in d.alignment.checkpoints.values():
+        a.cka = a.transfer = None
+        del a.lens["color"]
+    assert views.alignment_note(d) == (
+        f"cross-path alignment skipped: {why}. color lens skipped: no single token for 'magenta'."
+    )
+    assert _note(views.cross_path_cka(d)) == f"no cross-path CKA: {why}"
+    assert _note(views.probe_transfer(d)) == f"no probe transfer: {why}"
+    assert "no single token for 'magenta'" in _note(views.logit_lens(d, "color"))
+    assert _lines(views.logit_lens(d, "semantic_class", "read"))  # what was measured is drawn
+
+
 @pytest.mark.parametrize("suite", SUITES)
 def test_a_suite_that_did_not_run_is_said_not_drawn(report, suite):
     d = report.data.model_copy(
@@ -179,6 +214,7 @@ def test_a_suite_that_did_not_run_is_said_not_drawn(report, suite):
         "attention": [views.attention_mass(d, "sink"), views.grounded(d)],
         "knockout": [views.knockout(d)],
         "cka": [views.cka(d)],
+        "alignment": [views.cross_path_cka(d), views.probe_transfer(d), views.logit_lens(d)],
         "embeddings": [views.embeddings(d, report.arrays, ["base"], 2, "class")],
     }[suite]
     for fig in drawn:

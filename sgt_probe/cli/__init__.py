@@ -7,7 +7,9 @@ before importing the modules that do the work: an error is one line in about a s
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 
 import typer
 
@@ -46,10 +48,61 @@ def _is_user_error(e: Exception) -> bool:
     return isinstance(e, (*_USER_ERRORS, *lazy))
 
 
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM during a command: one line saying what the run kept (the notes the
+    interrupted work added, e.g. the training loop's last checkpoint) and how to go on, exit
+    status 128 + the signal's number. Not a KeyboardInterrupt: typer turns one into an exit
+    status that main never saw (a Ctrl-C'd `tune` exited 0) and drops what the run said."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# What an interrupted command has kept when the interrupted work said nothing (None: say
+# nothing), and how to go on; the commands not named here keep nothing and start again.
+AFTER_INTERRUPT = {
+    "train": ("nothing was saved", "rerun it with --resume to continue"),
+    "tune": ("nothing was saved", "rerun it with --resume to continue"),
+    "demo": (None, "the jobs it finished are kept: rerun it to resume"),
+    "reproduce": (None, "the jobs it finished are kept: rerun it to resume"),
+}
+START_AGAIN = ("nothing was saved", "rerun it to start again")
+
+
+def _interrupt(signum: int, frame) -> None:
+    raise Interrupted(signum)
+
+
+def _on_stop_signals() -> dict:
+    """Raise Interrupted on SIGINT and SIGTERM; return the handlers to restore. A signal the
+    process was started ignoring (a background job's SIGINT) stays ignored, and only the main
+    thread can set handlers (elsewhere nothing changes)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    # getsignal gives None for a handler not set from Python: one we could not put back
+    old = {s: h for s in STOP_SIGNALS if (h := signal.getsignal(s)) not in (None, signal.SIG_IGN)}
+    for s in old:
+        signal.signal(s, _interrupt)
+    return old
+
+
+def _interrupted(e: Interrupted, argv: list[str]) -> int:
+    command = next((a for a in argv if not a.startswith("-")), None)
+    kept, then = AFTER_INTERRUPT.get(command, START_AGAIN)
+    notes = list(getattr(e, "__notes__", ()))
+    line = "; ".join(p for p in (f"interrupted by {e}", *(notes or [kept]), then) if p)
+    print("error: " + " ".join(line.splitlines()), file=sys.stderr)
+    return 128 + e.signum
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = argv if argv is not None else sys.argv[1:]
     _register()
+    handlers = _on_stop_signals()
     try:
-        app(args=argv if argv is not None else sys.argv[1:], standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
     except typer.TyperException as e:  # the command line itself: unknown option, bad value, ...
         message = e.format_message()
         if message:  # empty when typer has shown the help (a command or group alone)
@@ -57,9 +110,15 @@ def main(argv: list[str] | None = None) -> int:
         return e.exit_code
     except typer.Abort:
         return 1
+    except Interrupted as e:
+        return _interrupted(e, argv)
     except Exception as e:
         if _is_user_error(e):
             print("error: " + " ".join(str(e).splitlines()), file=sys.stderr)
             return 2
         raise
-    return 0
+    finally:
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
+    # a command returns None; typer returns the status of an exit it handled (--help: 0)
+    return code if isinstance(code, int) else 0

@@ -21,8 +21,15 @@ from sgt_probe.cli.options import (
     Seed,
     model_world,
     out_dir,
+    scene_side,
+    scenes_fit,
 )
+from sgt_probe.compare import PROBE_FOLDS
 from sgt_probe.report.schema import SUITES
+
+# Sequences per hooked forward: each holds every layer's attention pattern at once (T x T per
+# head), and no suite has more than a few hundred sequences to batch.
+MAX_BATCH = 4096
 
 
 def _suites(value: str) -> str:
@@ -55,6 +62,23 @@ def check_replaceable(out: Path, checkpoints: list[Path], force: bool) -> None:
         )
 
 
+def _report_left(out: Path, since: int) -> str:
+    """What `out` holds of a compare that started at `since` (ns) and stopped: report.json and
+    arrays.npz are replaced together (report.format.write_report), report.html after them."""
+    from sgt_probe.report.format import REPORT_HTML, REPORT_JSON
+
+    def new(name: str) -> bool:
+        return (out / name).exists() and (out / name).stat().st_mtime_ns >= since
+
+    if new(REPORT_HTML):
+        return f"the new report is written in {out}"
+    if new(REPORT_JSON):
+        return f"the new report is written in {out}, its {REPORT_HTML} not yet"
+    if (out / REPORT_JSON).exists():
+        return f"the report in {out} is the one it held before"
+    return f"no report was written in {out}"
+
+
 @app.command()
 def compare(
     checkpoints: Checkpoints,
@@ -78,7 +102,10 @@ def compare(
     seed: Seed = 0,
     device: Device = None,
     batch_size: Annotated[
-        int, typer.Option(min=1, help="sequences per hooked forward (capture, attention)")
+        int,
+        typer.Option(
+            min=1, max=MAX_BATCH, help="sequences per hooked forward (capture, attention)"
+        ),
     ] = 32,
     suites: Annotated[
         str,
@@ -95,13 +122,24 @@ def compare(
     image_size: ModelImageSize = None,
 ) -> None:
     """Eval (paired), capture, probes, attention statistics, CKA and knockouts on the same items."""
-    from sgt_probe.model.loading import read_checkpoint
-
     spec = model_world(world, path, image_size)
+    chosen = [s.strip() for s in suites.split(",") if s.strip()]
+    if "probes" in chosen and n_probe_scenes < 2 * PROBE_FOLDS:
+        raise typer.BadParameter(
+            f"{n_probe_scenes} is too few for the probes, which fit on half of these scenes "
+            f"with {PROBE_FOLDS}-fold cross-validation grouped by scene: give at least "
+            f"{2 * PROBE_FOLDS}", param_hint="'--n-probe-scenes'"
+        )  # fmt: skip
     check_replaceable(out, checkpoints, force)
-    for ckpt in checkpoints:  # every file is checked before minutes of analysis start
-        if not ckpt.is_dir():  # a model directory was checked while parsing
-            read_checkpoint(ckpt)
+    from sgt_probe.model.loading import read_checkpoint
+    from sgt_probe.sources.hfdir import read_sidecar
+
+    # every file is checked before minutes of analysis start (a model directory was checked
+    # while parsing)
+    records = [(read_sidecar if c.is_dir() else read_checkpoint)(c) for c in checkpoints]
+    side = scene_side(spec, records)
+    scenes_fit("--n-scenes", n_scenes, side)
+    scenes_fit("--n-probe-scenes", n_probe_scenes, side)
     from sgt_probe.compare.run import CompareConfig, run_compare
     from sgt_probe.device import default_device
     from sgt_probe.viz.html import write_html
@@ -109,11 +147,14 @@ def compare(
 
     cfg = CompareConfig(n_scenes=n_scenes, n_probe_scenes=n_probe_scenes, seed=seed,
                         device=device or default_device(), batch_size=batch_size,
-                        suites=tuple(s.strip() for s in suites.split(",") if s.strip()),
-                        generation=generation)  # fmt: skip
-    t0 = time.perf_counter()
-    report = run_compare(checkpoints, out, cfg, spec=spec)
-    write_html(out)
+                        suites=tuple(chosen), generation=generation)  # fmt: skip
+    t0, started = time.perf_counter(), time.time_ns()
+    try:
+        report = run_compare(checkpoints, out, cfg, spec=spec)
+        write_html(out)
+    except BaseException as e:  # an interrupt: whether --out holds the new report is said too
+        e.add_note(_report_left(out, started))
+        raise
     print_report(report)
     Console(stderr=True).print(f"wrote {out}/ in {time.perf_counter() - t0:.1f}s; "
                                f"open it with: sgt-probe dash {out}")  # fmt: skip

@@ -24,7 +24,7 @@ def dash_command(
     debug: bool = typer.Option(False, help="Dash debug mode (reloader and dev tools)."),
 ) -> None:
     """Serve a multi-page dashboard over REPORTS (pick one in the page when there are several)."""
-    from sgt_probe.report.format import load_report_data
+    from sgt_probe.report.format import load_report
     from sgt_probe.report.study import STUDY_JSON, load_study
 
     report_dirs, study_dirs = [], []
@@ -37,7 +37,7 @@ def dash_command(
             load_study(study)  # a study the page cannot read is refused now, in one line
             study_dirs.append(study)
         else:
-            load_report_data(r)  # so is a report the pages cannot read
+            load_report(r)  # so is a report the pages cannot read, its arrays included
             report_dirs.append(r)
     # Imported here so that other commands do not pay for loading Dash.
     from sgt_probe.app.app import create_app

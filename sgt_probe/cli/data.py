@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -12,7 +13,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from sgt_probe.cli import app
-from sgt_probe.cli.options import FolderPath, ImageSize, Seed, World, out_file
+from sgt_probe.cli.options import FolderPath, ImageSize, Seed, World, out_file, scenes_fit
 
 data_app = typer.Typer(help="Preview a scene world and count what is in it.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -54,9 +55,20 @@ def preview(
     ] = 512,
 ) -> None:
     """Write a PNG grid: image, segmentation, depth, edges and the VQ round trip per sample."""
-    from sgt_probe.data.preview import preview_grid
-    from sgt_probe.tokenizer import fit_tokenizer
+    from sgt_probe.data.preview import preview_grid, tile_size
 
+    if image_size % patch_size:
+        raise typer.BadParameter(f"{patch_size} does not divide --image-size {image_size}",
+                                 param_hint="'--patch-size'")  # fmt: skip
+    scenes_fit("--n", n, image_size, each=3 * math.prod(tile_size(image_size)))  # + its tile
+    from sgt_probe.tokenizer import IMAGE_KINDS, fit_tokenizer
+
+    # each fitted scene gives one image of every kind, and k-means needs a patch per code
+    scenes_fit("--fit-scenes", fit_scenes, image_size, each=3 * len(IMAGE_KINDS) * image_size**2)
+    patches = fit_scenes * len(IMAGE_KINDS) * (image_size // patch_size) ** 2
+    if n_codes > patches:
+        raise typer.BadParameter(f"{n_codes} codes are more than the {patches:,} patches of "
+                                 f"--fit-scenes {fit_scenes}", param_hint="'--n-codes'")  # fmt: skip
     w = _world(world, path, seed, image_size)
     # fitted on the first scenes whatever their split: a preview also works on a folder too
     # small to split into train and eval
@@ -89,6 +101,7 @@ def stats(
     """Print counts per semantic class, question family (with answer balance) and prompt family."""
     from sgt_probe.data.preview import world_stats
 
+    scenes_fit("--n", n, image_size)  # counted over scenes rendered and held at once
     s = world_stats(_world(world, path, seed, image_size), n)
     console.print(f"{world}: {s['n_scenes']} scenes")
     console.print(

@@ -23,6 +23,7 @@ from sgt_probe.cli.options import (
     Device,
     GeneratedWorld,
     GpusPerJob,
+    Jobs,
     Preset,
     Seed,
     out_dir,
@@ -38,14 +39,7 @@ def demo(
     world: GeneratedWorld = "shapes",
     seed: Seed = 0,
     device: Device = None,
-    jobs: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            help="jobs side by side (default: one per core up to 4, 1 if training; on GPU, as "
-            "many as --gpus-per-job packs)",
-        ),
-    ] = None,
+    jobs: Jobs = None,
     train_base: Annotated[
         bool, typer.Option(help="train the base instead of using the shipped one (hours)")
     ] = False,

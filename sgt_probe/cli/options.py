@@ -16,8 +16,10 @@ from typing import Annotated, Literal
 import typer
 
 from sgt_probe.data.proxies import PROXIES
-from sgt_probe.data.spec import WORLDS, DataSpec
+from sgt_probe.data.spec import MAX_IMAGE_SIZE, WORLDS, DataSpec
 from sgt_probe.model.config import PRESETS, RECIPES, VISION_INPUTS
+from sgt_probe.model.limits import SEED_MAX, beyond_memory, scene_bytes
+from sgt_probe.pipeline import cores
 
 GENERATED_WORLDS = tuple(w for w in WORLDS if w != "folder")
 
@@ -34,9 +36,41 @@ def between(lo: float, hi: float):
 
 
 def _image_size(value: int | None) -> int | None:
-    if value is not None and (value < 16 or value % 4):
-        raise typer.BadParameter(f"{value} is not a multiple of 4 of at least 16")
+    if value is not None and (not 16 <= value <= MAX_IMAGE_SIZE or value % 4):
+        raise typer.BadParameter(f"{value} is not a multiple of 4 in 16..{MAX_IMAGE_SIZE}")
     return value
+
+
+def _jobs(value: int | None) -> int | None:
+    """--jobs: worker processes, each holding its own copy of the training stack, that split
+    the cores between them (sgt_probe.pipeline): more than the cores only costs memory."""
+    if value is not None and not 1 <= value <= cores():
+        raise typer.BadParameter(f"{value} is not in 1..{cores()}, the CPU cores of this machine")
+    return value
+
+
+def fits(option: str, need: int, what: str) -> None:
+    """BadParameter naming `option` when `what`, which needs `need` bytes, would not fit this
+    machine's memory (checked before any work: a count of a billion ran until it was killed)."""
+    problem = beyond_memory(need)
+    if problem:
+        raise typer.BadParameter(f"{what} {problem}", param_hint=f"'{option}'")
+
+
+def scenes_fit(option: str, n: int, image_size: int, each: int = 0) -> None:
+    """`n` scenes of `image_size` pixels, rendered and held at once (plus `each` bytes apiece
+    of what is made of them), fit this machine's memory; else BadParameter naming `option`."""
+    need = n * (scene_bytes(image_size) + each)
+    fits(option, need, f"{n:,} scenes of {image_size} pixels")
+
+
+def scene_side(spec: DataSpec | None, records: list[dict]) -> int:
+    """The side of the scenes a command renders: --image-size's (with --world), else that of the
+    world the models were trained on (a checkpoint's or a model record's data_spec)."""
+    if spec is not None:
+        return spec.image_size
+    trained = [r["data_spec"]["image_size"] for r in records if r.get("data_spec")]
+    return trained[0] if trained else DataSpec().image_size
 
 
 def _device(ctx: typer.Context, value: str | None) -> str | None:
@@ -174,11 +208,18 @@ Recipe = Annotated[
                  "weight 8)"),
 ]  # fmt: skip
 VisionInput = Annotated[Literal[VISION_INPUTS], typer.Option(help="how the model reads images")]
-Seed = Annotated[int, typer.Option(min=0, help="random seed")]
+Seed = Annotated[int, typer.Option(min=0, max=SEED_MAX, help="random seed")]
 Steps = Annotated[int | None, typer.Option(min=1, help="override the preset's step count")]
 ImageSize = Annotated[
     int, typer.Option(callback=_image_size, help="scene side in pixels (multiple of 4)")
 ]
+Jobs = Annotated[
+    int | None,
+    typer.Option(
+        callback=_jobs, help="jobs side by side, at most one per core (default: one per core up "
+        "to 4, 1 when training a base; on GPU, as many as --gpus-per-job packs)"
+    ),
+]  # fmt: skip
 ModelWorld = Annotated[
     Literal[WORLDS] | None,
     typer.Option(

@@ -27,6 +27,7 @@ from sgt_probe.cli.options import (
     Address,
     Device,
     GpusPerJob,
+    Jobs,
     Preset,
     Recipe,
     names_from,
@@ -45,6 +46,10 @@ SGT = "segmentation"
 ARMS = ("main", "sensitivity", "scaling", "few-label")
 PROXY_BUDGETS = (256, 1024, 4096)  # distinct proxy scenes of the data-scaling arm
 LABEL_BUDGETS = (64, 256, 1024)  # labelled scenes of the few-label arm
+
+# A study's seeds: each is a run directory of a base, its tunings and a report, hours of CPU;
+# a hundred would take months.
+MAX_SEEDS = 100
 
 
 def study_runs(out: Path, preset: str, seeds: int, worlds: list[str], proxies: list[str],
@@ -120,7 +125,9 @@ def reproduce(
         "runs/repro"
     ),
     preset: Preset = "small",
-    seeds: Annotated[int, typer.Option(min=1, help="seeds per world")] = 3,
+    seeds: Annotated[
+        int, typer.Option(min=1, max=MAX_SEEDS, help="seeds per world (each a run of hours)")
+    ] = 3,
     worlds: Annotated[
         str, typer.Option(callback=names_from(GENERATED_WORLDS), help="comma-separated worlds")
     ] = "shapes,digits",
@@ -128,14 +135,7 @@ def reproduce(
         str, typer.Option(callback=names_from(PROXIES), help="comma-separated proxies")
     ] = "none,reconstruction,inpainting,edge,depth,segmentation",
     device: Device = None,
-    jobs: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            help="jobs side by side, each with cores/jobs threads (default: 1 "
-            "per CPU core, up to 4; on GPU, as many as --gpus-per-job packs)",
-        ),
-    ] = None,  # fmt: skip
+    jobs: Jobs = None,
     address: Address = None,
     gpus_per_job: GpusPerJob = None,
     train_bases: Annotated[

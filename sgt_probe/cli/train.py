@@ -33,12 +33,16 @@ from sgt_probe.cli.options import (
     VisionInput,
     World,
     between,
+    fits,
     model_world,
     names_from,
     out_dir,
     out_file,
+    scene_side,
+    scenes_fit,
 )
 from sgt_probe.data.proxies import PROXIES
+from sgt_probe.model.limits import SEED_MAX, Sizes, scene_bytes
 
 console = Console(stderr=True)
 
@@ -82,6 +86,12 @@ def train(
     _done(out, t0)
 
 
+def _batch_fits(n: int, sizes: Sizes, image_size: int) -> None:
+    """--batch-size: each step renders n scenes and holds n sequences' activations at once."""
+    need = n * (scene_bytes(image_size) + sizes.batch_bytes(1))
+    fits("--batch-size", need, f"a batch of {n:,} items")
+
+
 @app.command()
 def tune(
     base: Checkpoint,
@@ -99,7 +109,7 @@ def tune(
     batch_size: Annotated[
         int | None, typer.Option(min=1, help="override the preset's batch size")
     ] = None,
-    seed: Annotated[int, typer.Option(min=0, help="batch-order seed")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=SEED_MAX, help="batch-order seed")] = 0,
     world: ModelWorld = None,
     path: FolderPath = None,
     image_size: ModelImageSize = None,
@@ -140,13 +150,22 @@ def tune(
         overrides["batch_size"] = batch_size
     t0 = time.perf_counter()
     if base.is_dir():
+        from sgt_probe.sources.hfdir import model_sizes  # light: reads JSON only
+
+        if batch_size:
+            _batch_fits(batch_size, model_sizes(base), spec.image_size)
         from sgt_probe.sources.tuning import tune_dir  # only now: the training stack
 
         tune_dir(base, proxy, out, spec, overrides, lora, resume, device, recipe=recipe)
     else:
+        from sgt_probe.model.checks import sizes
+        from sgt_probe.model.config import ModelConfig
         from sgt_probe.model.loading import read_checkpoint
 
-        read_checkpoint(base)  # a bad base is refused before the training stack is imported
+        ckpt = read_checkpoint(base)  # a bad base is refused before the training stack is imported
+        if batch_size:
+            cfg = ModelConfig.from_dict(ckpt["model_config"])
+            _batch_fits(batch_size, sizes(cfg), ckpt["data_spec"]["image_size"])
         from sgt_probe.tuning.runner import tune as run_tune
 
         run_tune(base, proxy, out, overrides, resume, device, recipe=recipe)
@@ -193,10 +212,13 @@ def eval_cmd(
 ) -> None:
     """Understanding, generation and proxy-quality benchmarks, with per-item results."""
     from sgt_probe.model.loading import read_checkpoint
+    from sgt_probe.sources.hfdir import read_sidecar
 
     spec = model_world(world, path, image_size)
-    if not checkpoint.is_dir():  # a model directory was checked while parsing
-        read_checkpoint(checkpoint)  # a bad file is refused before the evals are imported
+    # a model directory was checked while parsing; a bad file is refused before the evals are
+    # imported
+    record = (read_sidecar if checkpoint.is_dir() else read_checkpoint)(checkpoint)
+    scenes_fit("--n", n, scene_side(spec, [record]))
     from sgt_probe.device import default_device
     from sgt_probe.sources.open import open_sources
 
@@ -208,7 +230,12 @@ def eval_cmd(
     print_eval(checkpoint.name, result)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=1))
+        tmp = out.with_name(f".{out.name}.tmp")  # whole or not at all, even when interrupted
+        try:
+            tmp.write_text(json.dumps(result, indent=1))
+            tmp.replace(out)
+        finally:
+            tmp.unlink(missing_ok=True)
         console.print(f"wrote {out}")
 
 

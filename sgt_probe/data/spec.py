@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 WORLDS = ("shapes", "digits", "folder")
+# The largest scene side: a 1024-pixel scene's arrays hold ~50 MB, and every command renders
+# hundreds of scenes (a larger side, say from a crafted model record, would exhaust memory).
+MAX_IMAGE_SIZE = 1024
 
 
 @dataclass(frozen=True)
@@ -22,8 +25,9 @@ class DataSpec:
             raise ValueError(f"unknown world {self.world!r}; choose one of {', '.join(WORLDS)}")
         if self.world == "folder" and not self.path:
             raise ValueError("world 'folder' needs a path (--path DIR)")
-        if self.image_size % 4 or self.image_size < 16:
-            raise ValueError(f"image_size must be a multiple of 4 and >= 16, got {self.image_size}")
+        if self.image_size % 4 or not 16 <= self.image_size <= MAX_IMAGE_SIZE:
+            raise ValueError(f"image_size must be a multiple of 4 in 16..{MAX_IMAGE_SIZE}, "
+                             f"got {self.image_size!r}")  # fmt: skip
         if not 0 < self.eval_fraction < 1:
             raise ValueError(f"eval_fraction must be between 0 and 1, got {self.eval_fraction}")
 

@@ -1,10 +1,11 @@
 """Check what a checkpoint holds before anything is built from it.
 
-A checkpoint may come from anywhere. Every config value gets its type and range checked, and
-the model its config describes must have exactly the tensors of its state dict, name for name
-and shape for shape, before a model is allocated: a crafted `n_layers` of a million is refused,
-not built. Sizes no tensor bounds (the data spec's image size, the tokenizer's codebook, the
-vocabulary) must agree with the model. Each problem is one CheckpointError line naming the file
+A checkpoint may come from anywhere. Every config value gets its type and range checked (the
+ranges and field checks of `model/limits.py`, which Hugging Face model directories go through
+too), and the model its config describes must have exactly the tensors of its state dict, name
+for name and shape for shape, every value finite, before a model is allocated: a crafted
+`n_layers` of a million is refused, not built. Sizes no tensor bounds (the data spec's image
+size, the tokenizer's codebook, the vocabulary) must agree with the model. Each problem is one CheckpointError line naming the file
 and the field. Only torch, the configs and the vocabulary are imported: a bad file is refused
 without loading transformers.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -21,6 +22,7 @@ import torch
 from sgt_probe.checkpoint import CheckpointError
 from sgt_probe.data.proxies import PROXIES
 from sgt_probe.data.spec import WORLDS, DataSpec
+from sgt_probe.model import limits
 from sgt_probe.model.config import (
     PRESETS,
     SCHEDULES,
@@ -29,10 +31,10 @@ from sgt_probe.model.config import (
     ModelConfig,
     TrainConfig,
 )
+from sgt_probe.model.limits import SEED_MAX, Fields
 from sgt_probe.model.vocab import SPECIALS, TASKS, Vocab
 
 STAGES = ("base", "tune")
-SEED_MAX = 2**63 - 1  # numpy's generators take seeds up to here
 LAYER = re.compile(r"lm\.model\.layers\.(\d+)\.")
 
 
@@ -45,76 +47,32 @@ class Contents:
     spec: DataSpec
 
 
-class _Section:
-    """One dict of a checkpoint (e.g. `model_config`): each getter checks a field's type and
-    range, or raises CheckpointError "<file>: <section>.<field> ...". A field the dict lacks
-    takes the dataclass's default, as `from_dict` always has."""
-
-    def __init__(self, path: Path, name: str, d, cls=None):
-        if not isinstance(d, dict):
-            raise CheckpointError(f"{path}: {name} must be a dict, got {type(d).__name__}")
-        self.path, self.name, self.d = path, name, d
-        defaults = fields(cls) if cls is not None else ()
-        self.defaults = {f.name: f.default for f in defaults if f.default is not MISSING}
-
-    def fail(self, key: str, problem: str):
-        raise CheckpointError(f"{self.path}: {self.name}.{key} {problem}")
-
-    def get(self, key: str):
-        return self.d.get(key, self.defaults.get(key))
-
-    def integer(self, key: str, lo: int, hi: int | None = None) -> int:
-        v = self.get(key)
-        # bool is an int subclass, but True is no layer count
-        if type(v) is not int or v < lo or (hi is not None and v > hi):
-            bounds = f">= {lo}" if hi is None else f"in {lo}..{hi}"
-            self.fail(key, f"must be an integer {bounds}, got {v!r}")
-        return v
-
-    def number(self, key: str, lo: float, hi: float | None = None, open_lo: bool = False) -> float:
-        v = self.get(key)
-        ok = type(v) in (int, float) and math.isfinite(v) and (v > lo if open_lo else v >= lo)
-        if not ok or (hi is not None and v > hi):
-            bounds = f"{'>' if open_lo else '>='} {lo}" + ("" if hi is None else f" and <= {hi}")
-            self.fail(key, f"must be a number {bounds}, got {v!r}")
-        return v
-
-    def choice(self, key: str, choices, optional: bool = False):
-        v = self.get(key)
-        if not ((optional and v is None) or (isinstance(v, str) and v in choices)):
-            self.fail(key, f"must be one of {', '.join(choices)}, got {v!r}")
-        return v
-
-
 def _model_config(path: Path, d) -> ModelConfig:
-    s = _Section(path, "model_config", d, ModelConfig)
-    d_model, n_heads = s.integer("d_model", 1), s.integer("n_heads", 1)
-    # rotary position embeddings rotate pairs of a head's dimensions
-    if d_model % n_heads or (d_model // n_heads) % 2:
-        s.fail("n_heads", f"must split d_model {d_model} into heads of an even size")
-    patch = s.integer("patch_size", 1)
-    image_size = s.integer("image_size", patch)
+    s = Fields.of(path, "model_config", d, ModelConfig)
+    d_model, n_heads = s.heads("d_model", "n_heads")
+    patch = s.integer("patch_size", 1, limits.IMAGE_SIDE)
+    image_size = s.integer("image_size", patch, limits.IMAGE_SIDE)
     if image_size % patch:
         s.fail("image_size", f"{image_size} is not a multiple of patch_size {patch}")
     return ModelConfig(
         preset=s.choice("preset", list(PRESETS)),
         d_model=d_model,
-        n_layers=s.integer("n_layers", 1),
+        n_layers=s.integer("n_layers", 1, limits.LAYERS),
         n_heads=n_heads,
-        d_ff=s.integer("d_ff", 1),
+        d_ff=s.integer("d_ff", 1, limits.FF),
         vision_input=s.choice("vision_input", VISION_INPUTS),
         image_size=image_size,
         patch_size=patch,
-        n_codes=s.integer("n_codes", 2),
+        n_codes=s.integer("n_codes", 2, limits.CODES),
         tokenizer=s.choice("tokenizer", TOKENIZERS),
         tokenizer_scene_repeat=s.integer("tokenizer_scene_repeat", 1),
-        max_len=s.integer("max_len", 1, 1 << 20),
-        vocab_size=s.integer("vocab_size", 1),
+        max_len=s.integer("max_len", 1, limits.POSITIONS),
+        vocab_size=s.integer("vocab_size", 1, limits.VOCAB),
     )
 
 
 def _train_config(path: Path, d) -> None:
-    s = _Section(path, "train_config", d, TrainConfig)
+    s = Fields.of(path, "train_config", d, TrainConfig)
     for key in ("steps", "batch_size", "n_scenes", "ckpt_every", "log_every"):
         s.integer(key, 1)
     for key in ("warmup", "proxy_scenes", "few_label_scenes"):
@@ -140,7 +98,7 @@ def _train_config(path: Path, d) -> None:
 
 
 def _data_spec(path: Path, d, cfg: ModelConfig) -> DataSpec:
-    s = _Section(path, "data_spec", d, DataSpec)
+    s = Fields.of(path, "data_spec", d, DataSpec)
     world = s.choice("world", WORLDS)
     seed = s.integer("seed", 0, SEED_MAX)
     if s.integer("image_size", 16) != cfg.image_size:
@@ -156,7 +114,7 @@ def _data_spec(path: Path, d, cfg: ModelConfig) -> DataSpec:
 
 
 def _vocab(path: Path, d, cfg: ModelConfig) -> Vocab:
-    s = _Section(path, "vocab", d, Vocab)
+    s = Fields.of(path, "vocab", d, Vocab)
     tokens = s.get("tokens")
     if not (isinstance(tokens, list) and all(isinstance(t, str) for t in tokens)):
         s.fail("tokens", "must be a list of strings")
@@ -176,7 +134,7 @@ def _vocab(path: Path, d, cfg: ModelConfig) -> Vocab:
 
 
 def _tokenizer(path: Path, d, cfg: ModelConfig) -> None:
-    s = _Section(path, "tokenizer", d)
+    s = Fields(path, "tokenizer", d)
     kind = s.choice("kind", TOKENIZERS, optional=True) or "kmeans"  # older checkpoints: k-means
     if kind != cfg.tokenizer:
         s.fail("kind", f"{kind} but model_config.tokenizer is {cfg.tokenizer}")
@@ -197,7 +155,7 @@ def _tokenizer(path: Path, d, cfg: ModelConfig) -> None:
         s.fail("codebook", "holds values outside 0..1")
 
 
-def _vqvae_weights(s: _Section, d: dict) -> None:
+def _vqvae_weights(s: Fields, d: dict) -> None:
     """The VQ-VAE's sizes are bounded, then its weights must be exactly the tensors a net of
     those sizes holds (their shapes come from a net built on the meta device: no memory)."""
     from sgt_probe.tokenizer.vqvae import VQVAETokenizer
@@ -241,6 +199,13 @@ def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
     }
 
 
+def sizes(cfg: ModelConfig) -> limits.Sizes:
+    """What the memory of `UnifiedModel(cfg)` and of training it depends on."""
+    n_params = sum(math.prod(shape) for shape in param_shapes(cfg).values())
+    return limits.Sizes(n_params, cfg.vocab_size, cfg.d_model, cfg.d_ff, cfg.n_layers,
+                        cfg.max_len)  # fmt: skip
+
+
 def _state_dict(path: Path, sd, cfg: ModelConfig) -> None:
     if not (
         isinstance(sd, dict)
@@ -267,6 +232,10 @@ def _state_dict(path: Path, sd, cfg: ModelConfig) -> None:
                 f"{path}: state_dict[{k!r}] is {got}, but model_config describes a float "
                 f"tensor of shape {shape}"
             )
+    bad = limits.first_nonfinite((k, sd[k]) for k in want)
+    if bad is not None:  # a model with them would score, or train, on garbage
+        raise CheckpointError(f"{path}: state_dict[{bad!r}] holds non-finite values (inf or NaN)")
+    limits.check_weights(path, sizes(cfg))
 
 
 def _run_state(path: Path, ckpt: dict) -> None:

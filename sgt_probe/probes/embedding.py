@@ -65,6 +65,12 @@ def umap_layout(x: np.ndarray, seed: int, n_neighbors: int = 15, n_epochs: int =
     reducer = umap.UMAP(n_neighbors=n_neighbors, min_dist=min_dist, n_epochs=n_epochs,
                         random_state=seed, n_jobs=1,
                         precomputed_knn=neighbors(x, n_neighbors))  # fmt: skip
-    with warnings.catch_warnings():  # that it cannot transform new points: none are given it
+    with warnings.catch_warnings():
+        # that it cannot transform new points: none are given it
         warnings.filterwarnings("ignore", message="precomputed_knn", category=UserWarning)
+        # residuals of well separated classes give a kNN graph of several components; UMAP
+        # lays each out on its own (its multi-component layout), so scikit-learn's warning
+        # about spectral embedding of a disconnected graph concerns a case UMAP handles
+        warnings.filterwarnings("ignore", message="Graph is not fully connected",
+                                category=UserWarning)  # fmt: skip
         return reducer.fit_transform(x).astype(np.float32)

@@ -11,15 +11,21 @@ from functools import partial
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator
 from sklearn.model_selection import GroupKFold
+from sklearn.utils.validation import check_is_fitted
 
 from sgt_probe.device import default_device
 
 Objective = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
-class LayerwiseProbe:
+class LayerwiseProbe(BaseEstimator):
     """Multinomial logistic regression per layer, L2 strength chosen by grouped cross-validation.
+
+    A scikit-learn estimator (`get_params`, `clone`, `check_is_fitted` work), except that its
+    inputs carry a leading layer axis and it scores per layer: `layer_scores` returns [L]
+    accuracies where a plain classifier's `score` would return one.
 
     For each layer the objective is scikit-learn's
     ``LogisticRegression(C=C)`` multinomial objective on standardized features::
@@ -105,6 +111,7 @@ class LayerwiseProbe:
 
     def predict(self, X) -> np.ndarray:
         """Predicted class labels [L, N]."""
+        check_is_fitted(self)
         device = self._device()
         Xt = torch.as_tensor(X, dtype=torch.float32, device=device)
         mean = torch.as_tensor(self.mean_, device=device)[:, None]
@@ -114,7 +121,7 @@ class LayerwiseProbe:
         idx = _predict_idx((Xt - mean) / scale, W, b)[..., 0]
         return self.classes_[idx.cpu().numpy()]
 
-    def score(self, X, y) -> np.ndarray:
+    def layer_scores(self, X, y) -> np.ndarray:
         """Accuracy per layer [L] (higher is better)."""
         return (self.predict(X) == np.asarray(y)[None]).mean(1)
 

@@ -12,6 +12,10 @@ A report dir holds:
 from __future__ import annotations
 
 import json
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -158,7 +162,9 @@ def parse_report(text: str, where: str | Path) -> ReportData:
         raise ReportError(f"{where}: schema_version {version} is older than this sgt-probe "
                           f"reads ({OLDEST_READ}); rerun `sgt-probe compare` to rewrite it")  # fmt: skip
     try:
-        return ReportData.model_validate(doc)
+        # strict: a number written as a string, or a count as a float, is an error, not
+        # silently converted; validating the JSON text keeps arrays acceptable as tuples
+        return ReportData.model_validate_json(text, strict=True)
     except ValidationError as e:
         raise ReportError(f"{where}: {_problems(e)}") from None
 
@@ -185,21 +191,50 @@ def load_report(path: str | Path) -> Report:
     apath = path / ARRAYS_NPZ
     arrays: dict[str, np.ndarray] = {}
     if apath.is_file():
+        key = None
         try:
+            # no pickles: an array of Python objects would run code of the file's choosing
             with np.load(apath, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
+                for key in z.files:
+                    arrays[key] = z[key]
         except Exception as e:  # zipfile/ValueError/OSError: all mean a damaged file
-            raise ReportError(f"{apath}: damaged array file ({type(e).__name__}: {e})") from None
+            what = f"cannot read array {key!r}" if key is not None else "damaged array file"
+            raise ReportError(f"{apath}: {what} ({type(e).__name__}: {e})") from None
     return Report(path=path, data=data, arrays=arrays)
 
 
 def write_report(out: Path, data: ReportData, arrays: dict[str, np.ndarray]) -> None:
-    """Write report.json and arrays.npz; each file appears whole or not at all."""
+    """Write report.json and arrays.npz: both are written aside, then put in place together,
+    so a reader (or an interrupt) finds the old report or the new one, never half of each."""
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / (ARRAYS_NPZ + ".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    tmp.replace(out / ARRAYS_NPZ)
-    tmp = out / (REPORT_JSON + ".tmp")
-    # pydantic writes NaN as null: strict JSON that browsers can parse
-    tmp.write_text(data.model_dump_json(indent=1))
-    tmp.replace(out / REPORT_JSON)
+    arrays_tmp, json_tmp = out / (ARRAYS_NPZ + ".tmp.npz"), out / (REPORT_JSON + ".tmp")
+    try:
+        np.savez_compressed(arrays_tmp, **arrays)
+        # pydantic writes NaN as null: strict JSON that browsers can parse
+        json_tmp.write_text(data.model_dump_json(indent=1))
+        with _uninterrupted():
+            arrays_tmp.replace(out / ARRAYS_NPZ)
+            json_tmp.replace(out / REPORT_JSON)
+    finally:
+        arrays_tmp.unlink(missing_ok=True)
+        json_tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def _uninterrupted() -> Iterator[None]:
+    """SIGINT and SIGTERM wait until the block is done, then reach their own handlers. Python
+    runs handlers in the main thread only, so elsewhere there is nothing to hold."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    # getsignal gives None for a handler not set from Python: one that could not be put back
+    held = [s for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) is not None]
+    old = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in held}
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+        for signum in caught:
+            signal.raise_signal(signum)

@@ -24,8 +24,9 @@ and `data.eval_fraction` (a version 2 report loads as one with nothing skipped a
 benchmark's `floor` (a version 3 report loads with plain accuracy, its majority floor, and no
 benchmark floors).
 5: attention allocation (text->image mass per layer and its change against the reference; how
-generated-image and answer-cue attention splits over word types) and the proxy-leak measure
-beside generation (a version 4 report loads without them).
+generated-image and answer-cue attention splits over word types), the proxy-leak measure
+beside generation, per-item answers, and the `alignment` section, reading against drawing per
+layer (a version 4 report loads without them).
 Version 1 reports are refused with a note to rerun `sgt-probe compare`; the pipeline (`demo`,
 `reproduce`) rebuilds older reports on its next run.
 """
@@ -49,12 +50,18 @@ WORD_TYPES: tuple[str, ...] = get_args(WordType)
 EmbedColorBy = Literal["class", "color", "depth"]
 EMBED_COLOR_BY: tuple[str, ...] = get_args(EmbedColorBy)
 # What a suite leaves out on a world that cannot support it (ReportData.skipped)
-SkipKind = Literal["generation", "color probe", "attention explorer"]
+SkipKind = Literal["generation", "color probe", "attention explorer", "cross-path alignment",
+                   "class lens", "color lens"]  # fmt: skip
 SKIP_SUITE: dict[str, str] = {  # each of them -> the suite it is part of
     "generation": "benchmarks",
     "color probe": "probes",
     "attention explorer": "attention",
+    "cross-path alignment": "alignment",
+    "class lens": "alignment",
+    "color lens": "alignment",
 }
+LensTarget = Literal["semantic_class", "color"]
+LENS_TARGETS: tuple[str, ...] = get_args(LensTarget)
 
 Num = float | None  # null: a number that could not be computed (NaN)
 
@@ -476,6 +483,86 @@ class Cka(Section):
     """One per checkpoint after the reference."""
 
 
+# ---- alignment suite ----
+
+
+class LayerScores(Model):
+    """A number per layer with its 95% interval. Index L // 2 is the middle layer (as the
+    probe tables and figures read it), index L - 1 the last."""
+
+    value: list[Num]
+    """[L] the number."""
+    lo: list[Num]
+    """[L] lower end of the 95% interval (the field that holds it says which kind)."""
+    hi: list[Num]
+    """[L] upper end of the same interval."""
+
+
+class Transfer(Model):
+    """The object-class probe of each path scored on both (see probe_transfer). Every score is
+    balanced accuracy on the held-out half of the probe scenes, with a 95% cluster-bootstrap
+    CI (scenes resampled)."""
+
+    read: LayerScores
+    """Fitted on the read path, scored on the read path: the probes suite's semantic_class
+    probe."""
+    read_to_draw: LayerScores
+    """Fitted on the read path, scored on the draw path."""
+    draw: LayerScores
+    """Fitted on the draw path, scored on the draw path."""
+    draw_to_read: LayerScores
+    """Fitted on the draw path, scored on the read path."""
+    floor: Num
+    """1/K, K the classes among the held-out object patches: what any constant answer
+    scores."""
+    n_classes: int
+    """K."""
+
+
+class Lens(Model):
+    """The logit lens on image tokens for one target (see logit_lens): balanced accuracy of
+    the top word over the object patches of every probe scene, with a 95% cluster-bootstrap
+    CI (scenes resampled)."""
+
+    words: list[str]
+    """The words the lens chooses among: index k names label k + 1 (class ids and color
+    labels count from 1; 0 is background, which has no word)."""
+    read: LayerScores
+    """On the read path's image positions."""
+    draw: LayerScores
+    """On the draw path's image positions."""
+    floor: Num
+    """1/K, K the labels among the object patches: what always naming one word scores."""
+    n_classes: int
+    """K."""
+
+
+class PathAlignment(Model):
+    """One checkpoint's reading of the probe scenes against its drawing of them."""
+
+    cka: LayerScores | None = None
+    """Cross-path CKA per layer with its 95% delete-one-scene jackknife interval (see
+    cross_path_cka); null where `skipped` says "cross-path alignment"."""
+    transfer: Transfer | None = None
+    """Probe transfer between the paths; null where `skipped` says "cross-path alignment"."""
+    lens: dict[LensTarget, Lens] = {}
+    """Target (semantic_class, color) -> the logit lens; a target `skipped` names ("class
+    lens", "color lens") is absent."""
+
+
+class Alignment(Section):
+    """Do reading and drawing share one representation? The image-position residuals of the
+    same held-out probe scenes when the model reads them (an understanding item, the image
+    through its image encoder) and when it draws them (the scene's own codes teacher-forced
+    after its prompt), matched patch by patch: cross-path CKA, probe transfer, and a logit lens
+    on both paths, per layer."""
+
+    checkpoints: dict[str, PathAlignment]
+    """Checkpoint name -> its measures."""
+    n_scenes: int
+    """The probe scenes read and drawn (`compare_config.n_probe_scenes`)."""
+
+
 # ---- embeddings suite ----
 
 
@@ -505,11 +592,15 @@ class ReportData(Model):
     suites: list[str]
     """The suites that ran, in the order they ran; each filled the section of its name."""
     skipped: dict[SkipKind, str] = {}
-    """What the compared world cannot support, left out of a suite that ran -> why. On a
-    folder world: "generation" (the judge needs a generated world; benchmarks then have no
+    """What the compared world or models cannot support, left out of a suite that ran -> why.
+    On a folder world: "generation" (the judge needs a generated world; benchmarks then have no
     generation scores, deltas or images), "color probe" (its objects have no colors; probes
-    have no color target) and "attention explorer" when no held-out question names an object
-    (attention has no explorer samples or arrays). Empty on the generated worlds."""
+    have no color target), "color lens" (alignment has no color lens), and "attention
+    explorer" when no held-out question names an object (attention has no explorer samples or
+    arrays). On models that read an image as the very tokens they draw it with (Emu3, a
+    checkpoint with vision_input "vq"): "cross-path alignment" (alignment has no cka or
+    transfer). "class lens" or "color lens" when a word of the world is not one token of the
+    model's. Empty for our checkpoints on the generated worlds."""
     definitions: dict[str, str]
     """Metric -> what it means, for the suites that ran (listed below)."""
     data: DataInfo
@@ -527,6 +618,7 @@ class ReportData(Model):
     attention: Attention | None = None
     knockout: Knockout | None = None
     cka: Cka | None = None
+    alignment: Alignment | None = None
     embeddings: Embeddings | None = None
 
     @property
@@ -635,6 +727,42 @@ DEFINITIONS: dict[str, dict[str, str]] = {
     "cka": {
         "cka": "Debiased linear CKA (Kornblith et al. 2019, unbiased HSIC) between two "
         "checkpoints' image-position residuals at the same layer on the same inputs.",
+    },
+    "alignment": {
+        "cross_path_cka": "Per layer, debiased linear CKA (as cka) between one checkpoint's "
+        "residual streams (hook_resid_post) at the image positions of the same held-out probe "
+        "scenes read and drawn, matched patch by patch. Read path: the scene as an "
+        "understanding item, its image through the image encoder (the question after the image "
+        "does not reach the image positions: attention is causal). Draw path: the scene's own "
+        "VQ codes teacher-forced after its generation prompt; patch p is the position whose "
+        "input token is code p (it has seen the prompt and codes 0..p), not the position that "
+        "predicts code p. Every patch, background included. 95% interval: delete-one-scene "
+        "jackknife, CKA +- t(S-1) SE (a with-replacement bootstrap would pair copied patches "
+        "with themselves, the very pairs the debiased estimator leaves out). Measured only "
+        "where the read path's image positions hold an image encoder's embeddings, not the "
+        "tokens the model draws.",
+        "probe_transfer": "The object-class probe (as linear_separability: object patches, L2 "
+        "by grouped cross-validation, fitted on the probes' training half of the scenes) fitted "
+        "on one path's residuals and scored by balanced accuracy on the held-out half's object "
+        "patches of the same path (read, draw) and of the other path (read_to_draw, "
+        "draw_to_read). The probe is applied as fitted, with its training rows' "
+        "standardization: nothing is refitted or re-centred on the other path, so transfer "
+        "asks whether the two paths put a class in the same place, not only whether they both "
+        "separate it. 95% cluster-bootstrap CI (scenes resampled), beside the floor 1/K.",
+        "logit_lens": "Each layer's residual at an image position through the model's own "
+        "final norm and unembedding (the logit lens, nostalgebraist 2020), its logits "
+        "restricted to the world's class words (semantic_class) or color words (color); per "
+        "object patch, whether the top word is its ground-truth class (color). Balanced "
+        "accuracy over the object patches of every probe scene, both paths, with a 95% "
+        "cluster-bootstrap CI (scenes resampled), beside the floor 1/K. What it assumes: one "
+        "unembedding shared by every layer, i.e. that each layer's residual already lies in "
+        "the basis the last layer writes words in. At the last layer that is exact (the lens is the "
+        "model's own next-token logits, though no image position is trained to predict a "
+        "word: a read-path image position predicts nothing, a draw-path one the next code); "
+        "the earlier the layer, the less the residual is in that basis, so a score near the "
+        "floor at an early layer says little about what the layer holds (a probe or a tuned "
+        "lens would fit a map per layer). A word must be one token of the model's: a model "
+        "that splits a class word has no lens for that target.",
     },
     "embeddings": {
         "umap": "UMAP of the image-position residuals of the first probe scenes at the middle "

@@ -192,7 +192,8 @@ def load_study(path: str | Path) -> Study:
 
 
 def write_study(directory: str | Path, study: Study) -> Path:
-    """study.json and claims.md into `directory`, each replaced whole (temp file, rename)."""
+    """study.json and its markdown table (CLAIMS_MD) into `directory`, each replaced whole
+    (temp file, rename)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     for name, text in ((STUDY_JSON, study.model_dump_json(indent=1) + "\n"),
@@ -211,7 +212,8 @@ SCORECARD_HEADERS = ["#", "claim", "statistic", "estimate [95% CI]", "n", "verdi
 
 
 def scorecard_rows(study: Study) -> list[list[str]]:
-    """The scorecard's cells, one list per claim, as claims.md and the Study page show them."""
+    """The scorecard's cells, one list per claim, as the markdown table and the Study page show
+    them."""
     return [
         [c.id, c.claim + (f" ({c.recipe} recipe)" if c.recipe != study.recipe else ""),
          c.statistic, f"{_number(c.estimate)} [{_number(c.lo)}, {_number(c.hi)}]", str(c.n),
@@ -229,7 +231,7 @@ def scorecard_markdown(study: Study) -> str:
 
 
 def claims_markdown(study: Study) -> str:
-    """claims.md: the scorecard, the rule and the interval method."""
+    """The markdown table (CLAIMS_MD): the scorecard, the rule and the interval method."""
     return "\n".join([
         f"# Claims scorecard ({study.recipe} recipe)",
         "",

@@ -32,6 +32,7 @@ from sgt_probe.model.generate import (
     continuation_logprobs,
     sample_image_tokens,
 )
+from sgt_probe.model.limits import first_nonfinite
 from sgt_probe.sources.emu3_items import Emu3Images, Emu3Layout, Emu3TaskData
 from sgt_probe.sources.hfdir import check_model_dir, read_sidecar
 
@@ -60,7 +61,8 @@ def quiet() -> Iterator[None]:
 
 
 def load_emu3(path: Path, device):
-    """(model, processor) from a checked directory; a load that fails is one line naming it.
+    """(model, processor) from a checked directory; a load that fails, or weights that are not
+    all finite, are one line naming it.
 
     The model attends with sdpa, which never holds a T x T attention matrix (at Emu3-8B's 4k
     tokens, 2.2 GB per sample and layer in float32): scoring and drawing need none. The bridge
@@ -75,6 +77,9 @@ def load_emu3(path: Path, device):
     except (OSError, ValueError, KeyError, RuntimeError, TypeError, SafetensorError) as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise CheckpointError(f"{path}: cannot be loaded ({first})") from None
+    bad = first_nonfinite(model.state_dict().items())
+    if bad is not None:  # a model with them would score, or train, on garbage
+        raise CheckpointError(f"{path}: weight {bad!r} holds non-finite values (inf or NaN)")
     return model.to(device).eval(), processor
 
 

@@ -1,7 +1,8 @@
 """A Hugging Face model directory: what makes one usable here, checked from its files alone.
 
 `check_model_dir` reads only JSON and file names, so the CLI refuses a directory that is not a
-supported model, or lacks its weights or processor files, in one line before any heavy import.
+supported model, lacks its weights or processor files, or whose settings are out of range or
+beyond this machine's memory (`hfchecks`), in one line before any heavy import.
 A directory this project writes (a stand-in, a tuning) also holds `sgt_probe.json` (SIDECAR):
 how it was made, and for a tuning the scene world it was tuned on.
 """
@@ -12,6 +13,9 @@ import json
 from pathlib import Path
 
 from sgt_probe.checkpoint import CheckpointError
+from sgt_probe.data.spec import DataSpec
+from sgt_probe.model.limits import Sizes
+from sgt_probe.sources.hfchecks import check_settings
 
 SUPPORTED = {"emu3": "Emu3ForConditionalGeneration"}  # config.json model_type -> class
 SIDECAR = "sgt_probe.json"
@@ -66,8 +70,21 @@ def check_model_dir(path: str | Path) -> Path:
             f"{path}: lacks processor files ({'; '.join(missing)}); copy them from the model's "
             "release beside its weights"
         )
+    model_sizes(path)
     read_sidecar(path)  # a damaged one is refused now, not after the model has loaded
     return path
+
+
+def model_sizes(path: Path) -> Sizes:
+    """The sizes of the model at `path` (its files present) from its settings, checked against
+    their ranges, each other and this machine's memory before anything is built
+    (sources/hfchecks.py)."""
+    config = _read_json(path / "config.json")
+    file = next(path / p for p in PROCESSOR if (path / p).is_file())
+    processor = _read_json(file)
+    if file.name == "processor_config.json":  # the image processor's settings are one part
+        processor = processor.get("image_processor", {})
+    return check_settings(path, config, file, processor)
 
 
 def read_sidecar(path: Path) -> dict:
@@ -81,6 +98,11 @@ def read_sidecar(path: Path) -> dict:
             f"{file}: not an sgt-probe model record of version {SIDECAR_VERSION} "
             f"(format {meta.get('format')!r}, version {meta.get('version')!r})"
         )
+    if meta.get("data_spec") is not None:  # the world a tuning was made on, read as given
+        try:
+            DataSpec.from_dict(meta["data_spec"])
+        except (ValueError, TypeError, AttributeError) as e:
+            raise CheckpointError(f"{file}: data_spec: {e}") from None
     return meta
 
 

@@ -149,70 +149,78 @@ def train_loop(
     tasks = ["understanding", "caption", "generation", *data.proxies(tcfg)]
     weights = torch.tensor([tcfg.task_weight(t) for t in tasks], device=device)
     t0, tokens = time.perf_counter(), 0
-    for step in bar:
-        items = data.batch(tcfg, step, ddp.rank, ddp.world_size)
-        for g in optimizer.param_groups:
-            g["lr"] = get_lr(step, tcfg)
-        # One forward per task: items of a task have similar lengths, so this pads far less
-        # than one forward over the whole batch (a dialogue is ~130 tokens, a caption ~80).
-        groups = [(k, [it for it in items if it.task == t]) for k, t in enumerate(tasks)]
-        groups = [(k, g) for k, g in groups if g]
-        # [task] global target counts, known before any forward: each task's loss is its mean
-        # over them, so the micro-batches' losses add up to the batch loss.
-        stats = torch.zeros(len(tasks), 2, device=device)  # [task] (loss sum, target count)
-        for k, g in groups:
-            stats[k, 1] = sum(n_targets(it) for it in g)
-        if ddp.world_size > 1:
-            dist.all_reduce(stats)
-        present = stats[:, 1] > 0
-        w = weights * present / (weights * present).sum()  # weights of the tasks in the batch
-        optimizer.zero_grad(set_to_none=True)
-        for j, (k, g) in enumerate(groups):
-            batch = {key: v.to(device) for key, v in collate(g, *data.patch_shape).items()}
-            # DDP all-reduces the accumulated gradients once, on each rank's last backward
-            last = j == len(groups) - 1
-            with nullcontext() if last or ddp.world_size == 1 else net.no_sync():
-                logits = net(batch["input_ids"], batch["pixels"]).logits
-                task_sum = item_losses(logits, batch["targets"])[0].sum()
-                # DDP averages gradients over ranks; scaling by world_size turns that into
-                # the sum
-                (w[k] * task_sum / stats[k, 1] * ddp.world_size).backward()
-            stats[k, 0] = task_sum.detach()
-            tokens += int((batch["roles"] != 0).sum())
-        if ddp.world_size > 1:
-            sums = stats[:, 0].clone()
-            dist.all_reduce(sums)
-            stats[:, 0] = sums
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
-        global_loss = (w * stats[:, 0] / stats[:, 1].clamp(min=1)).sum().item()
-        # Checked before the update so non-finite values never reach the weights, and so the
-        # last checkpoint written is one whose weights gave a finite loss and gradient.
-        bad = {"loss": global_loss, "gradient norm": grad_norm.item()}
-        bad = {k: v for k, v in bad.items() if not math.isfinite(v)}
-        if bad:
-            kept = f"{out} (step {last_saved})" if last_saved is not None else "nothing"
-            what = ", ".join(f"{k} {v}" for k, v in bad.items())
-            raise TrainingError(
-                f"{what} at step {step}; stopped before updating. Last good checkpoint: {kept}"
-            )
-        optimizer.step()
+    step = start_step
+    try:
+        for step in bar:
+            items = data.batch(tcfg, step, ddp.rank, ddp.world_size)
+            for g in optimizer.param_groups:
+                g["lr"] = get_lr(step, tcfg)
+            # One forward per task: items of a task have similar lengths, so this pads far less
+            # than one forward over the whole batch (a dialogue is ~130 tokens, a caption ~80).
+            groups = [(k, [it for it in items if it.task == t]) for k, t in enumerate(tasks)]
+            groups = [(k, g) for k, g in groups if g]
+            # [task] global target counts, known before any forward: each task's loss is its mean
+            # over them, so the micro-batches' losses add up to the batch loss.
+            stats = torch.zeros(len(tasks), 2, device=device)  # [task] (loss sum, target count)
+            for k, g in groups:
+                stats[k, 1] = sum(n_targets(it) for it in g)
+            if ddp.world_size > 1:
+                dist.all_reduce(stats)
+            present = stats[:, 1] > 0
+            w = weights * present / (weights * present).sum()  # weights of the tasks in the batch
+            optimizer.zero_grad(set_to_none=True)
+            for j, (k, g) in enumerate(groups):
+                batch = {key: v.to(device) for key, v in collate(g, *data.patch_shape).items()}
+                # DDP all-reduces the accumulated gradients once, on each rank's last backward
+                last = j == len(groups) - 1
+                with nullcontext() if last or ddp.world_size == 1 else net.no_sync():
+                    logits = net(batch["input_ids"], batch["pixels"]).logits
+                    task_sum = item_losses(logits, batch["targets"])[0].sum()
+                    # DDP averages gradients over ranks; scaling by world_size turns that into
+                    # the sum
+                    (w[k] * task_sum / stats[k, 1] * ddp.world_size).backward()
+                stats[k, 0] = task_sum.detach()
+                tokens += int((batch["roles"] != 0).sum())
+            if ddp.world_size > 1:
+                sums = stats[:, 0].clone()
+                dist.all_reduce(sums)
+                stats[:, 0] = sums
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
+            global_loss = (w * stats[:, 0] / stats[:, 1].clamp(min=1)).sum().item()
+            # Checked before the update so non-finite values never reach the weights, and so the
+            # last checkpoint written is one whose weights gave a finite loss and gradient.
+            bad = {"loss": global_loss, "gradient norm": grad_norm.item()}
+            bad = {k: v for k, v in bad.items() if not math.isfinite(v)}
+            if bad:
+                kept = f"{out} (step {last_saved})" if last_saved is not None else "nothing"
+                what = ", ".join(f"{k} {v}" for k, v in bad.items())
+                raise TrainingError(
+                    f"{what} at step {step}; stopped before updating. Last good checkpoint: {kept}"
+                )
+            optimizer.step()
 
-        rate = tokens * ddp.world_size / (time.perf_counter() - t0)
-        record = {
-            "step": step + 1, "loss": global_loss, "lr": get_lr(step, tcfg), "tokens_per_s": rate,
-            **{f"loss/{k}": s / c
-               for k, (s, c) in zip(tasks, stats.tolist(), strict=True) if c},
-        }  # fmt: skip
-        history.append(record)
-        bar.set_postfix(loss=f"{global_loss:.3f}", tok_s=f"{rate:,.0f}")
-        if ddp.main and ((step + 1) % tcfg.log_every == 0 or step + 1 == tcfg.steps):
-            with open(log, "a") as f:
-                f.write(json.dumps(record) + "\n")
-        if (step + 1) % tcfg.ckpt_every == 0 or step + 1 == tcfg.steps:
-            checkpoint(step + 1)
-            last_saved = step + 1
-            if on_checkpoint is not None and ddp.main:
-                on_checkpoint(step + 1)
+            rate = tokens * ddp.world_size / (time.perf_counter() - t0)
+            record = {
+                "step": step + 1, "loss": global_loss, "lr": get_lr(step, tcfg), "tokens_per_s": rate,
+                **{f"loss/{k}": s / c
+                   for k, (s, c) in zip(tasks, stats.tolist(), strict=True) if c},
+            }  # fmt: skip
+            history.append(record)
+            bar.set_postfix(loss=f"{global_loss:.3f}", tok_s=f"{rate:,.0f}")
+            if ddp.main and ((step + 1) % tcfg.log_every == 0 or step + 1 == tcfg.steps):
+                with open(log, "a") as f:
+                    f.write(json.dumps(record) + "\n")
+            if (step + 1) % tcfg.ckpt_every == 0 or step + 1 == tcfg.steps:
+                checkpoint(step + 1)
+                last_saved = step + 1
+                if on_checkpoint is not None and ddp.main:
+                    on_checkpoint(step + 1)
+    except BaseException as e:
+        # whatever stopped the run (an interrupt, an error), what it kept is said with it
+        kept = f"{out} holds step {last_saved}" if last_saved is not None else "no checkpoint yet"
+        e.add_note(f"stopped at step {step} of {tcfg.steps}; {kept}")
+        raise
+
     model.lm.set_attn_implementation("eager")
     model.eval()
     return history

@@ -89,6 +89,16 @@ def _attention(d: ReportData) -> list[go.Figure]:
     return [*(views.attention_mass(d, kind) for kind in MASS_KINDS), views.grounded(d)]
 
 
+def _alignment(d: ReportData) -> list[str | go.Figure]:
+    blocks: list[str | go.Figure] = []
+    if note := views.alignment_note(d):
+        blocks.append(f'<p class="hint">{escape(note)}</p>')
+    targets = dict.fromkeys(t for a in d.alignment.checkpoints.values() for t in a.lens)
+    return [*blocks, views.cross_path_cka(d),
+            *(views.probe_transfer(d, direction) for direction in ("read_to_draw", "draw_to_read")),
+            *(views.logit_lens(d, t, path) for t in targets for path in views.PATHS)]  # fmt: skip
+
+
 # heading -> the suites drawn under it, each with what it draws (the embeddings' scatter is
 # interactive: it lives in the dashboard only)
 SECTIONS: dict[str, dict[str, Callable[[ReportData], list]]] = {
@@ -96,6 +106,7 @@ SECTIONS: dict[str, dict[str, Callable[[ReportData], list]]] = {
     "Linear separability": {"probes": _probes, "cka": lambda d: [views.cka(d)]},
     "Attention": {"attention": _attention},
     "Attention knockout": {"knockout": lambda d: [views.knockout(d)]},
+    "Reading and drawing": {"alignment": _alignment},
 }
 
 

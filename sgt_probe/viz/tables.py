@@ -104,6 +104,10 @@ def _layer_columns(report: ReportData) -> dict[str, Callable[[str, int], str]]:
         cols["CKA"] = lambda n, layer: _f(cka[n][layer]) if n in cka else ""
     if knockout := report.knockout:
         cols["knockout"] = lambda n, layer: _f(knockout.curves[n].relative_change[layer], sign="+")
+    if report.alignment and any(a.cka for a in report.alignment.checkpoints.values()):
+        paths = report.alignment.checkpoints
+        cols["read↔draw CKA"] = lambda n, layer: _f(paths[n].cka.value[layer])
+        cols["probe read→draw"] = lambda n, layer: _f(paths[n].transfer.read_to_draw.value[layer])
     return cols
 
 
@@ -111,7 +115,8 @@ def layer_table(report: ReportData) -> Table:
     names = report.names
     cols = _layer_columns(report)
     t = Table(title="by layer: class probe (95% CI) / selectivity, text→image mass, "
-              "grounded precision ÷ chance, CKA vs first, knockout Δp/p")  # fmt: skip
+              "grounded precision ÷ chance, CKA vs first, knockout Δp/p, reading vs "
+              "drawing")  # fmt: skip
     t.add_column("layer", justify="right")
     t.add_column("checkpoint")
     for title in cols:

@@ -220,6 +220,111 @@ def cka(report: ReportData) -> go.Figure:
     )
 
 
+# ---- reading and drawing (alignment) ----
+
+# Transfer field -> what its lines show (the probe fitted on one path, scored on a path)
+TRANSFER = {
+    "read_to_draw": "read → draw (fitted reading, scored drawing)",
+    "draw_to_read": "draw → read (fitted drawing, scored reading)",
+    "read": "read → read (each path's own held-out score)",
+    "draw": "draw → draw (each path's own held-out score)",
+}
+PATHS = {"read": "reading (image through the encoder)", "draw": "drawing (codes teacher-forced)"}
+LENS_WORDS = {"semantic_class": "class words", "color": "color words"}
+
+
+def alignment_note(report: ReportData) -> str:
+    """What the reading-vs-drawing figures leave out on this report, and why (empty: nothing)."""
+    kinds = ("cross-path alignment", "class lens", "color lens")
+    return " ".join(f"{k} skipped: {why}." for k, why in report.skipped.items() if k in kinds)
+
+
+def _alignment(report: ReportData, only: Sequence[str] | None) -> dict:
+    return _selected(report, report.alignment.checkpoints, only)
+
+
+def _scores(scores, hover: Sequence[str] | None = None) -> Series:
+    return Series(_layers(scores.value), scores.value, scores.lo, scores.hi, hover=hover)
+
+
+def cross_path_cka(
+    report: ReportData, only: Sequence[str] | None = None, ci: str = "95% jackknife interval"
+) -> go.Figure:
+    """Each checkpoint's CKA between reading and drawing the same patches, by layer."""
+    if report.alignment is None:
+        return figures.placeholder(not_run("alignment"))
+    per = {n: a.cka for n, a in _alignment(report, only).items() if a.cka is not None}
+    if not per:
+        why = report.skipped.get("cross-path alignment", "no checkpoint has it")
+        return figures.placeholder(f"no cross-path CKA: {why}"[:160])
+    return figures.layer_lines(
+        {n: _scores(c) for n, c in per.items()},
+        colors(report),
+        f"Cross-path CKA by layer, {ci}",
+        "CKA, reading vs drawing (1 = one representation)",
+    )
+
+
+def probe_transfer(
+    report: ReportData,
+    direction: str = "read_to_draw",
+    only: Sequence[str] | None = None,
+    ci: str = "95% bootstrap CI",
+) -> go.Figure:
+    """The object-class probe fitted on one path and scored on one path (`direction`: a
+    Transfer field, fitted → scored), by layer, beside its 1/K floor; hover, for a transfer:
+    the probe the scoring path fits for itself."""
+    if report.alignment is None:
+        return figures.placeholder(not_run("alignment"))
+    per = {n: a.transfer for n, a in _alignment(report, only).items() if a.transfer is not None}
+    if not per:
+        why = report.skipped.get("cross-path alignment", "no checkpoint has it")
+        return figures.placeholder(f"no probe transfer: {why}"[:160])
+    own = {"read_to_draw": "draw", "draw_to_read": "read"}.get(direction)
+    series = {}
+    for n, t in per.items():
+        hover = None
+        if own:  # beside a transfer, what a probe fitted on the scoring path itself reaches
+            hover = [_fmt(v, ".3f", prefix=f"{own}'s own probe ") for v in getattr(t, own).value]
+        series[n] = _scores(getattr(t, direction), hover)
+    floor = next(iter(per.values())).floor
+    return figures.layer_lines(
+        series,
+        colors(report),
+        f"Class probe {TRANSFER[direction].split(' (')[0]} by layer, {ci}",
+        "held-out balanced accuracy",
+        hline=floor,
+        hline_label=_fmt(floor, ".2f", prefix="chance 1/K = "),
+    )
+
+
+def logit_lens(
+    report: ReportData,
+    target: str = "semantic_class",
+    path: str = "read",
+    only: Sequence[str] | None = None,
+    ci: str = "95% bootstrap CI",
+) -> go.Figure:
+    """How often the logit lens's top word is a patch's class (color), by layer, one path."""
+    if report.alignment is None:
+        return figures.placeholder(not_run("alignment"))
+    per = {n: a.lens[target] for n, a in _alignment(report, only).items() if target in a.lens}
+    if not per:
+        what = "class lens" if target == "semantic_class" else "color lens"
+        why = report.skipped.get(what, "no checkpoint has it")
+        return figures.placeholder(f"no logit lens on {LENS_WORDS[target]}: {why}"[:160])
+    first = next(iter(per.values()))
+    return figures.layer_lines(
+        {n: _scores(getattr(lens, path)) for n, lens in per.items()},
+        colors(report),
+        f"Logit lens on image tokens, {PATHS[path]}: top of the {len(first.words)} "
+        f"{LENS_WORDS[target]} is the patch's, by layer, {ci}",
+        "balanced accuracy over object patches",
+        hline=first.floor,
+        hline_label=_fmt(first.floor, ".2f", prefix="chance 1/K = "),
+    )
+
+
 # ---- attention ----
 
 

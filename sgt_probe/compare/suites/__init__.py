@@ -13,11 +13,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from types import ModuleType
 
-from sgt_probe.compare.suites import attention, benchmarks, cka, embeddings, knockout, probes
+from sgt_probe.compare.suites import (
+    alignment,
+    attention,
+    benchmarks,
+    cka,
+    embeddings,
+    knockout,
+    probes,
+)
 
 # Run order: benchmarks first, then the suites that read residuals, sharing one capture.
 SUITES: dict[str, ModuleType] = {
-    s.NAME: s for s in (benchmarks, probes, attention, knockout, cka, embeddings)
+    s.NAME: s for s in (benchmarks, probes, attention, knockout, cka, alignment, embeddings)
 }
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sgt_probe.compare import PROBE_FOLDS
 from sgt_probe.compare.inputs import Inputs
 from sgt_probe.probes.logistic import LayerwiseProbe
 from sgt_probe.probes.separability import layerwise_fisher_ratio, layerwise_silhouette
@@ -24,8 +25,8 @@ NAME = "probes"
 
 def probe_target(
     X: np.ndarray, y: np.ndarray, groups: np.ndarray, train: np.ndarray, control_types=None,
-    Cs=(0.1, 1.0, 10.0), n_folds: int = 3, n_boot: int = 1000, seed: int = 0, max_iter: int = 50,
-    device: str | None = None,
+    Cs=(0.1, 1.0, 10.0), n_folds: int = PROBE_FOLDS, n_boot: int = 1000, seed: int = 0,
+    max_iter: int = 50, device: str | None = None,
 ) -> ProbeResult:  # fmt: skip
     """Fit on the `train` rows (grouped CV for C), score the others; X [L, N, d].
 
