@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from sgt_probe.cli.reproduce import study_runs
-from sgt_probe.pipeline import Run, cores, _mtime, execute, job_graph, run_pipeline, tunings
+from sgt_probe.pipeline import Run, _mtime, cores, execute, job_graph, run_pipeline, tunings
 
 PROXIES = ["none", "segmentation", "depth"]
 SHRUNK = {"train": {"steps": 80, "ckpt_every": 1000}, "tune": {"steps": 40, "ckpt_every": 1000}}
