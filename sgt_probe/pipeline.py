@@ -422,10 +422,14 @@ def _check_nodes(shipped: list[Job], threads: int, gpu: float) -> None:
     root.mkdir(parents=True, exist_ok=True)
     marker = root / f".sgt-probe-shared-{uuid.uuid4().hex[:12]}"
     marker.write_text("written by the driver; every node must read it\n")
-    probe = ray.remote(_node_sees).options(num_cpus=0, max_retries=0)
+    probe = ray.remote(_node_sees)
+
+    def on(node: str):  # the probe, pinned to `node`
+        pinned = NodeAffinitySchedulingStrategy(node, soft=False)
+        return probe.options(num_cpus=0, max_retries=0, scheduling_strategy=pinned)
+
     try:
-        refs = {node: probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(
-            node, soft=False)).remote(str(marker)) for node in able}  # fmt: skip
+        refs = {node: on(node).remote(str(marker)) for node in able}
         for node, ref in refs.items():
             host = nodes.get(node, node)
             try:

@@ -35,15 +35,15 @@ BENCH = {"n_scenes": 12, "n_probe_scenes": 12, "n_boot": 50, "suites": ("benchma
 NODE = {"num_cpus": 1, "node_ip_address": "127.0.0.1", "include_dashboard": False}
 
 
-def _start_cluster(temp_dir: str):
+def _start_cluster():
     from ray.cluster_utils import Cluster
 
     # a raylet whose Python agents start slowly on a busy machine exits (as in
-    # pipeline.START_TRIES): try again
+    # pipeline.START_TRIES): try again, with a new cluster
     for attempt in range(3):
         cluster = Cluster()
         try:
-            cluster.add_node(**NODE, temp_dir=temp_dir)
+            cluster.add_node(**NODE)
             cluster.add_node(**NODE)
             cluster.wait_for_nodes()
             return cluster
@@ -55,19 +55,27 @@ def _start_cluster(temp_dir: str):
 
 @pytest.fixture(scope="module")
 def cluster():
+    """The two nodes, and this process set to join them at 127.0.0.1. Ray dials a loopback
+    address at this machine's network address (where a cluster on 127.0.0.1 does not listen,
+    and a driver joining it waits for ever) unless it takes the machine for one without a
+    network, as it does on macOS and Windows: ENABLE_RAY_CLUSTER off. RAY_TMPDIR keeps the
+    nodes' sessions and Ray's note of the latest cluster out of /tmp/ray, where they would
+    point a user's `ray status` at this cluster. The nodes start as the pipeline's local Ray
+    does (pipeline.RAY_ENV: workers not niced below the suite's other tests)."""
+    from ray._private import ray_constants
+
     temp_dir = tempfile.mkdtemp(prefix="sgt-ray-test-", dir="/tmp")
-    saved = os.environ.get("RAY_USAGE_STATS_ENABLED")
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    cluster = _start_cluster(temp_dir)
-    try:
-        yield cluster
-    finally:
-        cluster.shutdown()
-        shutil.rmtree(temp_dir, ignore_errors=True)
-        if saved is None:
-            os.environ.pop("RAY_USAGE_STATS_ENABLED")
-        else:
-            os.environ["RAY_USAGE_STATS_ENABLED"] = saved
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ray_constants, "ENABLE_RAY_CLUSTER", False)
+        mp.setenv("RAY_TMPDIR", temp_dir)
+        for name, value in pipeline.RAY_ENV.items():
+            mp.setenv(name, value)
+        cluster = _start_cluster()
+        try:
+            yield cluster
+        finally:
+            cluster.shutdown()
+            shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 @pytest.fixture
