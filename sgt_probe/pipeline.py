@@ -28,6 +28,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import tempfile
 import threading
 import time
@@ -60,6 +61,8 @@ RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_worker_niceness": "0"}
 # Starts of a local Ray before giving up: its raylet exits when its Python agents take over 15 s
 # to start (a fixed limit, ray-project/ray#65983), which happens on a busy machine.
 START_TRIES = 3
+# How long joining a cluster waits for its head to take a connection.
+JOIN_TIMEOUT_S = 20
 # How long a node of a cluster may take to start a worker that answers the shared-files check.
 PROBE_TIMEOUT_S = 300
 
@@ -316,6 +319,7 @@ def _ray(address: str | None, cpus: int, device: str, ran: Ran):
                                  include_dashboard=False, object_store_memory=OBJECT_STORE_BYTES,
                                  _temp_dir=tmp, **QUIET)  # fmt: skip
                     else:
+                        _answers(address)
                         ray.init(address=address, **QUIET)
                 break
             except Exception as e:
@@ -348,6 +352,21 @@ def _ray(address: str | None, cpus: int, device: str, ran: Ran):
         ran.shutdown = time.perf_counter() - t1
         if tmp and not keep:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _answers(address: str) -> None:
+    """Raise ConnectionError unless the head at `address` takes a connection where Ray will
+    dial it: Ray waits for one that does not for ever, its retries on the terminal. Ray dials a
+    loopback address (127.0.0.1, localhost) at this machine's network address, where a head
+    started with `--node-ip-address 127.0.0.1` does not listen."""
+    from ray._private.services import canonicalize_bootstrap_address
+
+    dial = canonicalize_bootstrap_address(address)  # what ray.init dials
+    host, _, port = dial.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=JOIN_TIMEOUT_S).close()
+    except OSError as e:
+        raise ConnectionError(f"nothing answers at {dial} ({e.strerror or e})") from None
 
 
 def _logs(tmp: str) -> str:

@@ -180,6 +180,14 @@ def test_a_job_no_node_can_hold_stops_the_study_in_one_line(cluster, base, tmp_p
     assert not list(tmp_path.iterdir())  # stopped before any job, the check's file removed
 
 
+def test_an_address_where_nothing_answers_stops_the_study_in_one_line(tmp_path):
+    """Ray itself would wait for that head for ever."""
+    run = Run(tmp_path, "shapes", 0, "tiny", tunings(["none"]))
+    with pytest.raises(ClusterError, match=r"^could not join the Ray cluster at 127\.0\.0\.1:1: "
+                       r"nothing answers at [^ ]+:1 \(Connection refused\)$"):  # fmt: skip
+        run_pipeline([run], "cpu", jobs=1, address="127.0.0.1:1")
+
+
 def test_an_address_is_host_and_port(tmp_path, capsys):
     from sgt_probe.cli import main
 
