@@ -90,19 +90,18 @@ def base(tmp_path_factory):
 
 
 def test_a_study_joins_a_cluster_by_address_and_runs_on_both_nodes(
-    cluster, one_thread_jobs, tmp_path, monkeypatch
+    cluster, base, one_thread_jobs, tmp_path, monkeypatch
 ):
     ran = []
     monkeypatch.setattr("sgt_probe.cli.reproduce.run_pipeline",
                         lambda *a, **k: ran.append(run_pipeline(*a, **k)))  # fmt: skip
-    proxies = ["none", "segmentation", "depth"]
+    proxies = ["none", "segmentation"]
     reports = run_study(tmp_path, "tiny", 1, ["shapes"], proxies, "cpu", BENCH, MICRO, jobs=2,
-                        address=cluster.address)  # fmt: skip
+                        bases={"shapes": base}, address=cluster.address)  # fmt: skip
     assert load_report(reports[0]).names == ["base", *proxies]
-    # the base trained on one node; three tunings of one CPU each on two one-CPU nodes: both
+    # the base copied in here; two tunings of one CPU each at once on two one-CPU nodes: both
     nodes = {node.node_id for node in cluster.list_all_nodes()}
-    assert {done.node for done in ran[0].done} == nodes
-    assert [done.job.kind for done in ran[0].done][0] == "base"
+    assert {done.node for done in ran[0].done if done.job.kind != "base"} == nodes
 
 
 def _kill_mid_run(job, steps: int, killed: list, stop: threading.Event) -> None:
@@ -142,11 +141,10 @@ def test_a_worker_killed_mid_tuning_is_retried_to_the_undisturbed_result(
 ):
     """Two identical runs side by side; one's tuning loses its worker mid-run. Ray runs the job
     again, which resumes from its last checkpoint: the same weights, history and report."""
-    steps = 120
+    steps = 60
     over = {**MICRO, "tune": {**MICRO["tune"], "steps": steps, "ckpt_every": 10, "log_every": 10}}
-    compare = {**BENCH, "suites": ("benchmarks", "probes")}
     quiet, hit = (Run(tmp_path / name, "shapes", 0, "tiny", tunings(["segmentation"]),
-                      compare=compare, overrides=over, base_from=base)
+                      compare=BENCH, overrides=over, base_from=base)
                   for name in ("quiet", "hit"))  # fmt: skip
     victim = next(job for job in job_graph([hit]) if job.kind == "tune")
     killed: list[int] = []
