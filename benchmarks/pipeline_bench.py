@@ -5,7 +5,7 @@ study at several --jobs.
     python benchmarks/pipeline_bench.py                   # small preset, 2 seeds, jobs 1 vs 2
     python benchmarks/pipeline_bench.py --jobs 1 4 --seeds 3
 
---overhead runs one tiny run shaped like the demo's (a base copied in, three tunings side by
+--overhead runs one tiny run shaped like the demo's (a base copied in, its tunings side by
 side, a compare) from scratch and then again with every job finished (all reused: what is left
 is the engine), first on the multiprocessing pool that `sgt_probe.pipeline` used before Ray (kept
 here, as it was, as the baseline) and then on Ray, alternating for --repeat rounds. It reports
@@ -29,6 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from sgt_probe.cli.demo import DEMO_PROXIES
 from sgt_probe.cli.reproduce import study_runs
 from sgt_probe.pipeline import Run, _mtime, cores, execute, job_graph, run_pipeline, tunings
 
@@ -44,7 +45,6 @@ TINY = {"model": {"d_model": 32, "n_layers": 2, "n_heads": 2, "d_ff": 64, "n_cod
         "tune": {"n_scenes": 200, "batch_size": 8, "steps": 20}}  # fmt: skip
 TINY_COMPARE = {"n_scenes": 12, "n_probe_scenes": 12, "n_boot": 50,
                 "suites": ("benchmarks", "probes"), "generation": False}  # fmt: skip
-DEMO_PROXIES = ("segmentation", "none", "reconstruction")
 
 
 def _worker_init() -> None:
