@@ -580,14 +580,17 @@ class _Room:
 
 def _own_error(e) -> BaseException:
     """The job's own exception out of Ray's wrapper: its message stays what it was (one line for
-    the CLI), its traceback in the worker rides along as a note."""
+    the CLI); Ray's account of it (the worker's pid and node, its traceback) rides along as a
+    note. Ray raises the wrapper as a subclass of the job's exception whose only field is
+    `cause`: the rest lives in its text."""
     from ray.exceptions import RayError
 
+    said = str(e)
     cause = e.cause
     if cause is None or isinstance(cause, RayError):  # the job's own could not be pickled
-        lines = [line for line in (e.traceback_str or "").splitlines() if line.strip()]
-        cause = RuntimeError(lines[-1] if lines else str(e))
-    cause.add_note(f"raised in the job's Ray worker (pid {e.pid} on {e.ip}):\n{e.traceback_str}")
+        lines = [line for line in said.splitlines() if line.strip()]
+        cause = RuntimeError(lines[-1] if lines else type(e).__name__)
+    cause.add_note(f"raised in the job's Ray worker: {said}")
     return cause
 
 
