@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers_train import TINY_MODEL, TINY_TRAIN, TINY_TUNE, _fast
+from helpers_train import TINY_MODEL, TINY_TRAIN, TINY_TUNE
 
 from sgt_probe.analyses.make_all import make_all
 from sgt_probe.cli.reproduce import run_study
@@ -29,10 +29,9 @@ MICRO = PresetOverrides(ModelConfig.overrides(**TINY_MODEL),
 def study(tmp_path_factory):
     out = tmp_path_factory.mktemp("study")
     args = (out, "tiny", 2, ["shapes"], PROXIES, "cpu", SMALL_COMPARE, MICRO)
-    reports = run_study(*args, jobs=2)  # two worker processes, as on a 2-core CPU
+    reports = run_study(*args, jobs=2)  # on a local Ray, two jobs side by side as on 2 cores
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
-    with _fast():
-        again = run_study(*args, jobs=1)  # in this process
+    again = run_study(*args, jobs=1)  # every job finished: all reused
     restamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
     return out, reports, again, stamps, restamps
 
@@ -102,7 +101,26 @@ def test_jobs_side_by_side_only_where_the_graph_has_parallel_work(monkeypatch, t
     assert default_jobs("cpu", [trained]) == 1  # base, then tunings: a line
     assert default_jobs("cpu", [shipped]) == 2  # the tunings start at once
     assert default_jobs("cpu", [trained, trained]) == 2
-    assert default_jobs("cuda", [shipped, shipped]) == 1
+    monkeypatch.setattr(pipeline, "_gpus", lambda device: 1)
+    assert default_jobs("cuda", [shipped, shipped]) == 1  # a job a GPU
+    assert default_jobs("cuda", [shipped], gpus_per_job=0.25) == 4  # packed: four on one GPU
+    assert default_jobs("cuda", [trained], gpus_per_job=0.1) == 10  # 1 / 0.1 is 9.999...
+
+
+def test_a_cluster_holds_what_its_live_nodes_fit(monkeypatch):
+    """Jobs side by side on a cluster: per live node, its CPUs by a job's threads, and its GPUs
+    by a job's share of one."""
+    import ray
+
+    from sgt_probe.pipeline import _fits
+
+    nodes = [{"NodeID": "a", "Alive": True, "Resources": {"CPU": 16.0, "GPU": 1.0}},
+             {"NodeID": "b", "Alive": True, "Resources": {"CPU": 2.0, "GPU": 2.0}},
+             {"NodeID": "c", "Alive": False, "Resources": {"CPU": 64.0, "GPU": 8.0}},
+             {"NodeID": "d", "Alive": True, "Resources": {"CPU": 8.0}}]  # fmt: skip
+    monkeypatch.setattr(ray, "nodes", lambda: nodes)
+    assert _fits(2, 0.25) == {"a": 4, "b": 1, "d": 0}
+    assert _fits(4, 0.0) == {"a": 4, "b": 0, "d": 2}
 
 
 def test_the_arms_lay_out_their_runs_and_wait_for_the_main_arm(tmp_path):

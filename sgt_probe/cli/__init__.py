@@ -39,7 +39,8 @@ _USER_ERRORS = (UserError, ValueError, FileNotFoundError, FileExistsError, Permi
 # module was never imported cannot have been raised, so they are looked up, not imported:
 # importing the training loop for TrainingError took 8-15 s of every one-line error.
 _LAZY_USER_ERRORS = (("sgt_probe.report.format", "ReportError"),
-                     ("sgt_probe.tuning.loop", "TrainingError"))  # fmt: skip
+                     ("sgt_probe.tuning.loop", "TrainingError"),
+                     ("sgt_probe.pipeline", "ClusterError"))  # fmt: skip
 
 
 def _is_user_error(e: Exception) -> bool:

@@ -6,8 +6,9 @@ is the world's shipped one (sgt_probe/bases/) when there is one: training a comp
 takes hours. --train-base trains it instead. The tunings run DEMO_STEPS steps, under half of
 the study's 800, so the demo fits ten minutes on a 2-core CPU; `reproduce` runs the study's.
 
-Every finished step is reused on a rerun (sgt_probe.pipeline: checkpoints resume, the report
-is rebuilt only when a checkpoint is newer than it).
+Its jobs run on Ray, as `reproduce`'s do (sgt_probe.pipeline; docs/ray.md). Every finished
+step is reused on a rerun (checkpoints resume, the report is rebuilt only when a checkpoint is
+newer than it).
 """
 
 from __future__ import annotations
@@ -19,8 +20,17 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from sgt_probe.cli import app
-from sgt_probe.cli.options import Device, GeneratedWorld, Jobs, Preset, Seed, out_dir
+from sgt_probe.cli import UserError, app
+from sgt_probe.cli.options import (
+    Address,
+    Device,
+    GeneratedWorld,
+    GpusPerJob,
+    Jobs,
+    Preset,
+    Seed,
+    out_dir,
+)
 
 DEMO_PROXIES = ("segmentation", "none")
 DEMO_STEPS = 300
@@ -40,6 +50,8 @@ def demo(
     steps: Annotated[
         int, typer.Option(min=1, max=100_000, help="steps of each tuning (the study's: 800)")
     ] = DEMO_STEPS,
+    address: Address = None,
+    gpus_per_job: GpusPerJob = None,
 ) -> None:
     """Tune the world's base with segmentation and with none (the paper's recipe), then compare
     the three."""
@@ -52,6 +64,8 @@ def demo(
 
     console = Console(stderr=True)
     device = device or default_device()
+    if gpus_per_job is not None and not device.startswith("cuda"):
+        raise UserError("--gpus-per-job shares a GPU: it goes with --device cuda")
     t0 = time.perf_counter()
     shipped = None if train_base else shipped_base(world, preset)
     run = Run(out, world, seed, preset, tunings(DEMO_PROXIES), base_from=shipped,
@@ -59,7 +73,7 @@ def demo(
     origin = f"shipped {shipped.name}" if shipped else f"{preset} base trained"
     console.rule(f"[bold]demo[/]: {origin} on {world}, tuned {steps} steps with "
                  f"{' and '.join(DEMO_PROXIES)}")  # fmt: skip
-    run_pipeline([run], device, jobs)
+    run_pipeline([run], device, jobs, address, gpus_per_job)
     print_report(load_report_data(run.report))
     console.print(f"demo finished in {time.perf_counter() - t0:.0f}s")
     console.print(f"open the dashboard with:  [bold]sgt-probe dash {run.report}[/]")

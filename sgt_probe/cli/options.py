@@ -86,16 +86,31 @@ def scene_side(spec: DataSpec | None, trained: list[DataSpec | None]) -> int:
     return sides[0] if sides else DataSpec().image_size
 
 
-def _device(value: str | None) -> str | None:
+def _device(ctx: typer.Context, value: str | None) -> str | None:
     if value is None:
         return None
     if not re.fullmatch(r"cpu|cuda(:\d+)?", value):
         raise typer.BadParameter(f"{value!r} is not cpu, cuda or cuda:N")
-    if value.startswith("cuda"):
+    # the jobs of a study run on a Ray cluster's nodes: the pipeline checks their GPUs
+    if value.startswith("cuda") and not ctx.params.get("address"):
         import torch  # only when CUDA is asked for
 
         if not torch.cuda.is_available():
             raise typer.BadParameter("CUDA is not available on this machine")
+    return value
+
+
+def _address(value: str | None) -> str | None:
+    if value and value != "auto" and not re.fullmatch(r"[\w.-]+:\d{1,5}", value):
+        raise typer.BadParameter(
+            f"{value!r} is not HOST:PORT (the head node's address that `ray start --head` shows)"
+        )
+    return value or None
+
+
+def _gpu_share(value: float | None) -> float | None:
+    if value is not None and not 0 < value <= 1:
+        raise typer.BadParameter(f"{value} is not a share of one GPU (above 0, at most 1)")
     return value
 
 
@@ -215,7 +230,7 @@ Jobs = Annotated[
     int | None,
     typer.Option(
         callback=_jobs, help="jobs side by side, at most one per core (default: one per core up "
-        "to 4; 1 on GPU or when training a base)"
+        "to 4, 1 when training a base; on GPU, as many as --gpus-per-job packs)"
     ),
 ]  # fmt: skip
 ModelWorld = Annotated[
@@ -232,6 +247,21 @@ ModelImageSize = Annotated[
 Device = Annotated[
     str | None,
     typer.Option(callback=_device, help="cpu | cuda | cuda:N (default: cuda if present)"),
+]
+Address = Annotated[
+    str | None,
+    typer.Option(
+        callback=_address, envvar="RAY_ADDRESS", is_eager=True,
+        help="run the jobs on the Ray cluster at HOST:PORT (default: a Ray started on this "
+        "machine for the run; docs/ray.md)",
+    ),
+]  # fmt: skip
+GpusPerJob = Annotated[
+    float | None,
+    typer.Option(
+        callback=_gpu_share,
+        help="on a GPU, the share of one each job asks for (0.25: four jobs per GPU; default 1)",
+    ),
 ]
 Resume = Annotated[
     bool,

@@ -25,7 +25,9 @@ from rich.console import Console
 from sgt_probe.cli import UserError, app
 from sgt_probe.cli.options import (
     GENERATED_WORLDS,
+    Address,
     Device,
+    GpusPerJob,
     Jobs,
     Preset,
     Recipe,
@@ -111,11 +113,13 @@ def run_study(out: Path, preset: str, seeds: int, worlds: list[str], proxies: li
               overrides: PresetOverrides = PresetOverrides(),
               jobs: int | None = None, bases: dict[str, Path] | None = None,
               recipe: str = DEFAULT_RECIPE, arms: tuple[str, ...] = ("main",),
-              arm_seeds: int = 1) -> list[Path]:  # fmt: skip
-    """Tune and compare every run of the study (`study_runs`); return the report dirs."""
+              arm_seeds: int = 1, address: str | None = None,
+              gpus_per_job: float | None = None) -> list[Path]:  # fmt: skip
+    """Tune and compare every run of the study (`study_runs`) on Ray (`run_pipeline`: a Ray
+    started here, or the cluster at `address`); return the report dirs."""
     runs = study_runs(out, preset, seeds, worlds, proxies, compare, overrides, bases, recipe,
                       arms, arm_seeds)  # fmt: skip
-    run_pipeline(runs, device, jobs)
+    run_pipeline(runs, device, jobs, address, gpus_per_job)
     return [run.report for run in runs]
 
 
@@ -136,6 +140,8 @@ def reproduce(
     ] = "none,reconstruction,inpainting,edge,depth,segmentation",
     device: Device = None,
     jobs: Jobs = None,
+    address: Address = None,
+    gpus_per_job: GpusPerJob = None,
     train_bases: Annotated[
         bool, typer.Option(help="train one base per seed instead of the shipped ones (hours)")
     ] = False,
@@ -155,6 +161,8 @@ def reproduce(
 
     t0 = time.perf_counter()
     device = device or default_device()
+    if gpus_per_job is not None and not device.startswith("cuda"):
+        raise UserError("--gpus-per-job shares a GPU: it goes with --device cuda")
     world_list = worlds.split(",")
     bases = {} if train_bases else {w: shipped_base(w, preset) for w in world_list}
     bases = {w: b for w, b in bases.items() if b is not None}
@@ -168,7 +176,8 @@ def reproduce(
         raise UserError("--arms scaling and few-label compare segmentation with none: keep both "
                         "in --proxies")  # fmt: skip
     run_study(out, preset, seeds, world_list, proxies.split(","), device, jobs=jobs, bases=bases,
-              recipe=recipe, arms=arm_list, arm_seeds=arm_seeds)  # fmt: skip
+              recipe=recipe, arms=arm_list, arm_seeds=arm_seeds, address=address,
+              gpus_per_job=gpus_per_job)  # fmt: skip
     make_all(out, out / "figures")
     Console(stderr=True).print(
         f"study finished in {time.perf_counter() - t0:.0f}s; scorecard in "
