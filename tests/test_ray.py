@@ -167,11 +167,11 @@ def test_a_worker_killed_mid_tuning_is_retried_to_the_undisturbed_result(
         load_checkpoint(hit.tuned("segmentation")),
         load_checkpoint(quiet.tuned("segmentation")),
     )
-    assert got["step"] == want["step"] == steps
-    for name, w in want["state_dict"].items():
-        assert torch.equal(got["state_dict"][name], w), name
+    assert got.step == want.step == steps
+    for name, w in want.state_dict.items():
+        assert torch.equal(got.state_dict[name], w), name
     drop = lambda h: [{k: v for k, v in r.items() if k != "tokens_per_s"} for r in h]  # noqa: E731
-    assert drop(got["history"]) == drop(want["history"])
+    assert drop(got.history) == drop(want.history)
     _same_report(hit.report, quiet.report)
 
 
