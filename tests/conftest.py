@@ -22,7 +22,12 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
 # What sgt-probe keeps on disk between processes (the judge's fit, the blind answerer's priors)
 # goes to a temporary folder of this run's, not the user's cache: every run starts from nothing.
-os.environ["SGT_PROBE_CACHE"] = tempfile.mkdtemp(prefix="sgt-probe-test-cache-")
+# One folder for the whole run: the pytest-xdist workers inherit the controller's environment
+# (SGT_PROBE_TEST_CACHE), so what one builds the other reuses (disk_cached writes atomically).
+os.environ["SGT_PROBE_CACHE"] = os.environ.get("SGT_PROBE_TEST_CACHE") or tempfile.mkdtemp(
+    prefix="sgt-probe-test-cache-"
+)
+os.environ["SGT_PROBE_TEST_CACHE"] = os.environ["SGT_PROBE_CACHE"]
 
 CHROMIUM = "/usr/bin/chromium"
 # Root in a container needs --no-sandbox; the rest keep an offline Chromium from retrying

@@ -19,7 +19,7 @@ from dataclasses import replace
 import psutil
 import pytest
 import torch
-from helpers_train import TINY_MODEL, TINY_TRAIN, TINY_TUNE, train_tiny
+from helpers_train import TINY_MODEL, TINY_TRAIN, TINY_TUNE, shared_base
 
 from sgt_probe import pipeline
 from sgt_probe.checkpoint import load_checkpoint
@@ -90,7 +90,7 @@ def one_thread_jobs(monkeypatch):
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
-    return train_tiny(tmp_path_factory.mktemp("base") / "base.pt", steps=40)
+    return shared_base(tmp_path_factory)
 
 
 def test_a_study_joins_a_cluster_by_address_and_runs_on_both_nodes(

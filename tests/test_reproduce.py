@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers_train import TINY_MODEL, TINY_TRAIN, TINY_TUNE
+from helpers_train import TINY_MODEL, TINY_TRAIN, TINY_TUNE, shared_base
 
 from sgt_probe.analyses.make_all import make_all
 from sgt_probe.cli.reproduce import run_study
@@ -27,11 +27,15 @@ MICRO = PresetOverrides(ModelConfig.overrides(**TINY_MODEL),
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
+    # every seed tunes one base, as the study's seeds tune the shipped one (the run's tiny base
+    # stands in for it; training a base per seed is test_jobs_side_by_side's `trained` run)
+    base = shared_base(tmp_path_factory)
     out = tmp_path_factory.mktemp("study")
     args = (out, "tiny", 2, ["shapes"], PROXIES, "cpu", SMALL_COMPARE, MICRO)
-    reports = run_study(*args, jobs=2)  # on a local Ray, two jobs side by side as on 2 cores
+    # on a local Ray, two jobs side by side as on 2 cores
+    reports = run_study(*args, jobs=2, bases={"shapes": base})
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
-    again = run_study(*args, jobs=1)  # every job finished: all reused
+    again = run_study(*args, jobs=1, bases={"shapes": base})  # every job finished: all reused
     restamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
     return out, reports, again, stamps, restamps
 
@@ -42,11 +46,13 @@ def test_every_seed_gets_a_base_every_proxy_and_a_report(study):
     for seed, path in enumerate(reports):
         report = load_report(path)
         assert report.names == ["base", *PROXIES]
-        assert {c.seed for c in report.data.checkpoints} == {seed}
-        # the base is trained per seed, not shared: the seeds are independent replicates
+        assert {c.seed for c in report.data.checkpoints[1:]} == {seed}
         assert report.data.checkpoints[0].stage == "base"
+    # one base copied into every seed's run; the seeds vary the tunings
     bases = [(out / "shapes" / f"seed{s}" / "base.pt").read_bytes() for s in range(2)]
-    assert bases[0] != bases[1]
+    assert bases[0] == bases[1]
+    tuned = [(out / "shapes" / f"seed{s}" / "segmentation.pt").read_bytes() for s in range(2)]
+    assert tuned[0] != tuned[1]
 
 
 def test_only_the_figures_umap_panels_are_embedded(study):
