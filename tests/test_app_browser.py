@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import shutil
-import statistics
 import time
 from pathlib import Path
 
@@ -128,13 +127,12 @@ def test_page_renders(dash_duo, report_dir, path):
 
 
 def test_time_to_interactive_warm(dash_duo, report_dir):
-    """Every page three times in one browser; the median is what a user sees once warmed up."""
+    """Every page twice in one browser; the second visit is what a user sees once warmed up
+    (timing it more often belongs in a benchmark, not in the suite's ten minutes)."""
     _serve(dash_duo, [report_dir])
-    times = {path: [] for path in MAIN}
-    for _ in range(3):
-        for path in MAIN:
-            times[path].append(_visit(dash_duo, path))
-    _record_times("warm_median_of_3", {p: statistics.median(t) for p, t in times.items()})
+    for path in MAIN:
+        _visit(dash_duo, path)
+    _record_times("warm_second_visit", {path: _visit(dash_duo, path) for path in MAIN})
     assert dash_duo.get_logs() == []
 
 
