@@ -1,5 +1,6 @@
 """The claims scorecard: the paper's claims tested on a study's reports (study.json and its
-markdown table; the committed study's are in docs/study/).
+markdown table, written beside the study's figures; no paper-recipe study has finished yet, so
+docs/study/ holds none).
 
 Each claim is a statistic computed per run (one world and seed: one report), combined over
 seeds into a mean with a 95% interval, and given a verdict by `report.study.RULE` from that
