@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from transformers import DynamicCache, LlamaForCausalLM
 
-from sgt_probe.model.sequences import ROLE_ANSWER, ROLE_TEXT, Item, collate
+from sgt_probe.model.sequences import ROLE_ANSWER, ROLE_PAD, ROLE_TEXT, Item, collate
 from sgt_probe.model.unified import UnifiedModel
 from sgt_probe.model.vocab import Vocab
 
@@ -43,7 +43,7 @@ def sample_image_tokens(
     items: list[Item], start: Start, step: Step, token_ids: torch.Tensor, n_tokens: int,
     patch_shape: tuple[int, int], device, row: int = 0, eol: int | None = None,
     batch_size: int = 64, temperature: float = 0.0, top_k: int = 0, seed: int = 0,
-    unconditional: list[Item] | None = None, guidance: float = 1.0,
+    unconditional: list[Item] | None = None, guidance: float = 1.0, padded: bool = False,
 ) -> np.ndarray:  # fmt: skip
     """Draw `n_tokens` image tokens after each item's prefix (items built without targets).
 
@@ -53,7 +53,11 @@ def sample_image_tokens(
     softmax(logits / temperature), restricted to the `top_k` most likely when top_k > 0, from a
     generator seeded by `seed` and each item's position, so a result does not depend on batch
     size or order. Items are grouped by prefix length so every row of a batch shares positions
-    and the KV cache needs no padding. Returns int64 [N, n_tokens], indices into `token_ids`.
+    and the KV cache needs no padding; with `padded`, `start` takes rows of different lengths
+    (right-padded by `collate`) and masks the padding itself, and items are batched in order of
+    length: one group instead of one per length, each step a larger batch (a benchmark's
+    prompts have several lengths, and for a small model a step's cost is mostly per call).
+    Returns int64 [N, n_tokens], indices into `token_ids`.
 
     Classifier-free guidance (Ho & Salimans 2022), with `unconditional` (one item per item, its
     prompt left out): both streams read the same drawn tokens, and each token is picked from
@@ -64,8 +68,9 @@ def sample_image_tokens(
     out = np.zeros((len(items), n_tokens), dtype=np.int64)
     streams = [items] if unconditional is None else [items, unconditional]
     groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
-    for i in range(len(items)):
-        groups[tuple(len(st[i].ids) for st in streams)].append(i)
+    for i in sorted(range(len(items)), key=lambda i: len(items[i].ids)) if padded else range(
+            len(items)):  # fmt: skip
+        groups[() if padded else tuple(len(st[i].ids) for st in streams)].append(i)
     for idx in groups.values():
         for s in range(0, len(idx), batch_size):
             chunk = idx[s : s + batch_size]
@@ -109,20 +114,31 @@ def generate_codes(
     embed_tokens = model.lm.get_input_embeddings()
 
     def start(batch):
-        res = model.lm(inputs_embeds=model.embed(batch["input_ids"], batch["pixels"]),
-                       use_cache=True)  # fmt: skip
-        return res.logits[:, -1], res.past_key_values
+        # collate pads on the right; decoding appends on the right, so each row's tokens move
+        # to the end of the row, its padding to the front, masked, and its positions count
+        # from its first token as they would alone
+        roles, t = batch["roles"], batch["input_ids"].shape[1]
+        lengths = (roles != ROLE_PAD).sum(1)
+        moved = (torch.arange(t, device=roles.device)[None] - (t - lengths)[:, None]) % t
+        mask = roles.gather(1, moved).ne(ROLE_PAD).long()
+        positions = (mask.cumsum(1) - 1).clamp(min=0)
+        res = model.lm(inputs_embeds=model.embed(batch["input_ids"].gather(1, moved),
+                                                 batch["pixels"]),
+                       attention_mask=mask, position_ids=positions, use_cache=True)  # fmt: skip
+        return res.logits[:, -1], (res.past_key_values, mask, lengths)
 
-    def step(ids, past):
-        res = model.lm(inputs_embeds=embed_tokens(ids)[:, None], **{CACHE_KW: past},
-                       use_cache=True)  # fmt: skip
-        return res.logits[:, -1], res.past_key_values
+    def step(ids, state):
+        past, mask, position = state
+        mask = torch.cat([mask, mask.new_ones(len(ids), 1)], 1)
+        res = model.lm(inputs_embeds=embed_tokens(ids)[:, None], attention_mask=mask,
+                       position_ids=position[:, None], **{CACHE_KW: past}, use_cache=True)  # fmt: skip
+        return res.logits[:, -1], (res.past_key_values, mask, position + 1)
 
     codes = torch.arange(vocab.code_offset, vocab.code_offset + vocab.n_codes)
     return sample_image_tokens(
         items, start, step, codes, cfg.n_patches, (cfg.n_patches, cfg.patch_size**2 * 3),
         _device(model), batch_size=batch_size, temperature=temperature, top_k=top_k, seed=seed,
-        unconditional=unconditional, guidance=guidance,
+        unconditional=unconditional, guidance=guidance, padded=True,
     )  # fmt: skip
 
 
