@@ -11,17 +11,18 @@ import copy
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from unittest import mock
 
 import torch
-from transformer_lens.model_bridge import TransformerBridge
-from transformer_lens.model_bridge.generalized_components.normalization import (
-    NormalizationBridge,
-)
-from transformer_lens.model_bridge.sources.transformers import source as hf_source
 
-from sgt_probe.capture.adapters import register as register_adapters
 from sgt_probe.model.sequences import ROLE_IMAGE, collate
+
+if TYPE_CHECKING:
+    from transformer_lens.model_bridge import TransformerBridge
+    from transformer_lens.model_bridge.generalized_components.normalization import (
+        NormalizationBridge,
+    )
 
 
 def resid_name(layer: int) -> str:
@@ -51,6 +52,13 @@ def boot(hf_model, tokenizer, name: str = "sgt-probe") -> TransformerBridge:
     itself: image positions hold code ids or injected patch embeddings), so that step is skipped
     while booting; `mock.patch.object` fails loudly should a TransformerLens release rename it.
     """
+    # TransformerLens is imported here, when a bridge is first booted: importing it takes
+    # seconds, which every command and worker that never captures would otherwise pay
+    from transformer_lens.model_bridge import TransformerBridge
+    from transformer_lens.model_bridge.sources.transformers import source as hf_source
+
+    from sgt_probe.capture.adapters import register as register_adapters
+
     register_adapters()  # Janus and Chameleon, which TransformerLens does not adapt itself
     with mock.patch.object(hf_source, "load_modality_processor", _no_processor):
         bridge = TransformerBridge.boot_transformers(name, hf_model=hf_model, tokenizer=tokenizer)
@@ -69,6 +77,10 @@ def quiet_unhooked_norms(bridge: TransformerBridge) -> int:
     either later (TransformerLens' `hooks`, `run_with_cache`) takes the full path again.
     Returns how many norms were set so.
     """
+    from transformer_lens.model_bridge.generalized_components.normalization import (
+        NormalizationBridge,
+    )
+
     n = 0
     for module in bridge.modules():
         if isinstance(module, NormalizationBridge) and module.use_native_layernorm_autograd:

@@ -7,9 +7,13 @@ RMSNorm and lm_head), so the lens of the last layer's residual is the model's lo
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
-from transformer_lens.model_bridge import TransformerBridge
+
+if TYPE_CHECKING:
+    from transformer_lens.model_bridge import TransformerBridge
 
 
 @torch.no_grad()

@@ -12,7 +12,6 @@ import hashlib
 
 import numpy as np
 import torch
-from sklearn.cluster import MiniBatchKMeans
 
 # Patches per distance matmul in `encode`: [chunk, K] float32 is 16 MiB at K=256; larger chunks
 # were no faster.
@@ -69,6 +68,10 @@ class VQTokenizer:
         return self.patch_size * self.patch_size * 3
 
     def fit(self, images: np.ndarray) -> VQTokenizer:
+        # imported here: scikit-learn takes ~3 s to import, which every process that only
+        # encodes with a fitted codebook (tuning, its workers) would pay for nothing
+        from sklearn.cluster import MiniBatchKMeans
+
         x = patchify(np.asarray(images, dtype=np.uint8), self.patch_size)
         x = x.reshape(-1, self.patch_dim).astype(np.float32) / 255.0  # [N*P, D]
         km = MiniBatchKMeans(
