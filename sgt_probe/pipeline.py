@@ -12,7 +12,8 @@ what else happens to be running: the thread count changes float rounding, so the
 on the same machine gives the same numbers.
 
 Every job resumes or reuses what is finished, so a killed pipeline picks up where it stopped,
-and a rerun of a finished one touches no file. A job whose worker process or node dies is run
+and a rerun of a finished one touches no file (nor starts Ray: its jobs check their outputs in
+this process). A job whose worker process or node dies is run
 again (at most RETRIES times) and resumes from its last checkpoint: tunings are a pure
 function of their seed, so the result is the undisturbed run's. Jobs read and write the run
 directories in place, so on a cluster every node must see them at the same path (a shared file
@@ -276,6 +277,9 @@ def run_pipeline(runs: list[Run], device: str, jobs: int | None = None,
     threads = max(1, cores() // jobs)
     gpu = (gpus_per_job or 1.0) if device.startswith("cuda") else 0.0
     ran = Ran()
+    if all(_reported(run) for run in runs):
+        _check_here(graph, device, ran)
+        return ran
     try:
         with _ray(address, jobs * threads, device, ran) as logs:
             shipped = [_absolute(job) for job in graph]  # a worker may start in another folder
@@ -286,6 +290,22 @@ def run_pipeline(runs: list[Run], device: str, jobs: int | None = None,
         console.print("[yellow]interrupted[/]: finished jobs are kept; the same command resumes")
         raise
     return ran
+
+
+def _reported(run: Run) -> bool:
+    """Whether the run's report is newer than every checkpoint it compares: its jobs finished."""
+    return all(p.exists() for p in run.checkpoints) and is_current(run.report, run.checkpoints)
+
+
+def _check_here(graph: list[Job], device: str, ran: Ran) -> None:
+    """A finished pipeline's jobs, each reusing what it finds, in this process: each only
+    checks its output against what it is asked for (a tuning asked for more steps than it has
+    extends, here), and starting Ray for that would take longer than all the checks."""
+    for job in graph:
+        before = _mtime(job.output)
+        seconds = execute(job, device, progress=False)
+        ran.done.append(Done(job, seconds, _mtime(job.output) == before, "", "", 0.0))
+        _finished(ran.done[-1], cluster=False)
 
 
 def _absolute(job: Job) -> Job:

@@ -7,6 +7,7 @@ import json
 import pytest
 from helpers_train import TINY_MODEL, TINY_TRAIN, TINY_TUNE, shared_base
 
+from sgt_probe import pipeline
 from sgt_probe.analyses.make_all import make_all
 from sgt_probe.cli.reproduce import run_study
 from sgt_probe.compare.config import CompareConfig
@@ -25,6 +26,10 @@ MICRO = PresetOverrides(ModelConfig.overrides(**TINY_MODEL),
                         TrainConfig.overrides(**{**TINY_TUNE, "steps": 20}))  # fmt: skip
 
 
+def _no_ray(*args, **kwargs):
+    raise AssertionError("a rerun of a finished study started Ray")
+
+
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     # every seed tunes one base, as the study's seeds tune the shipped one (the run's tiny base
@@ -35,7 +40,9 @@ def study(tmp_path_factory):
     # on a local Ray, two jobs side by side as on 2 cores
     reports = run_study(*args, jobs=2, bases={"shapes": base})
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
-    again = run_study(*args, jobs=1, bases={"shapes": base})  # every job finished: all reused
+    with pytest.MonkeyPatch.context() as mp:  # every job finished: all reused, and no Ray
+        mp.setattr(pipeline, "_ray", _no_ray)
+        again = run_study(*args, jobs=1, bases={"shapes": base})
     restamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
     return out, reports, again, stamps, restamps
 
@@ -97,7 +104,6 @@ def test_a_failing_job_stops_the_study_with_its_own_error(tmp_path, capsys):
 
 
 def test_jobs_side_by_side_only_where_the_graph_has_parallel_work(monkeypatch, tmp_path):
-    from sgt_probe import pipeline
     from sgt_probe.pipeline import Run, default_jobs, tunings
 
     monkeypatch.setattr(pipeline, "cores", lambda: 2)
