@@ -115,7 +115,20 @@ SLOW_TESTS = {
 }  # fmt: skip
 
 
+# The longest files first (each takes one to three minutes on the 2-core CPU, `--durations`).
+# pytest-xdist's `--dist loadfile` hands files to the workers in collection order, and in
+# alphabetical order several of the longest came last: one worker ran them while the other had
+# finished (the workers were busy 65% of a 708 s run).
+LONGEST_FIRST = (
+    "test_app_browser.py", "test_reproduce.py", "test_ray.py", "test_emu3.py",
+    "test_distributed.py", "test_unified_models.py", "test_hostile.py", "test_analyses.py",
+    "test_attention_memory.py", "test_judge.py", "test_evals.py",
+)  # fmt: skip
+
+
 def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: files stay whole
     for item in items:
         if (
             item.path.name in SLOW_FILES

@@ -145,7 +145,7 @@ def test_a_worker_killed_mid_tuning_is_retried_to_the_undisturbed_result(
 ):
     """Two identical runs side by side; one's tuning loses its worker mid-run. Ray runs the job
     again, which resumes from its last checkpoint: the same weights, history and report."""
-    steps = 60
+    steps = 30
     over = replace(MICRO, tune=MICRO.tune | TrainConfig.overrides(steps=steps, ckpt_every=10,
                                                                   log_every=10))  # fmt: skip
     quiet, hit = (Run(tmp_path / name, "shapes", 0, "tiny", tunings(["segmentation"]),
