@@ -31,15 +31,17 @@ format: $(STAMP)
 
 # Test files run side by side in TEST_WORKERS processes (pytest-xdist), each file whole in one
 # worker, so a module's fixtures are built once; what several files share is built once per run
-# (tests/helpers_train.py: built_once).
+# (tests/helpers_train.py: built_once). Files are handed out in collection order, which puts the
+# longest first (tests/conftest.py: LONGEST_FIRST), not xdist's order by number of tests.
 TEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test: lint
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(PYTEST)
 
 # the fast tier: every test but those marked slow (tests/conftest.py), for a change's first check
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow"
+	$(PYTEST) -m "not slow"
 
 figures: $(STAMP)
 	$(BIN)/python -m sgt_probe.analyses.make_all runs/demo

@@ -116,13 +116,14 @@ SLOW_TESTS = {
 
 
 # The longest files first (each takes one to three minutes on the 2-core CPU, `--durations`).
-# pytest-xdist's `--dist loadfile` hands files to the workers in collection order, and in
-# alphabetical order several of the longest came last: one worker ran them while the other had
-# finished (the workers were busy 65% of a 708 s run).
+# pytest-xdist's `--dist loadfile --no-loadscope-reorder` (the Makefile's) hands files to the
+# workers in collection order; alphabetically, or by xdist's own order (most tests first),
+# several of the longest came last, one worker running them while the other had finished.
 LONGEST_FIRST = (
-    "test_app_browser.py", "test_reproduce.py", "test_ray.py", "test_emu3.py",
-    "test_distributed.py", "test_unified_models.py", "test_hostile.py", "test_analyses.py",
-    "test_attention_memory.py", "test_judge.py", "test_evals.py",
+    "test_app_browser.py", "test_unified_models.py", "test_reproduce.py", "test_emu3.py",
+    "test_ray.py", "test_hostile.py", "test_attention_memory.py", "test_analyses.py",
+    "test_distributed.py", "test_judge.py", "test_training.py", "test_evals.py",
+    "test_shipped_bases.py", "test_sequences.py", "test_tokenizer.py", "test_folder_e2e.py",
 )  # fmt: skip
 
 
