@@ -34,7 +34,11 @@ format: $(STAMP)
 # (tests/helpers_train.py: built_once). Files are handed out in collection order, which puts the
 # longest first (tests/conftest.py: LONGEST_FIRST), not xdist's order by number of tests.
 TEST_WORKERS ?= 2
-PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+# Bytecode is written even where the environment says not to (PYTHONDONTWRITEBYTECODE): the
+# suite starts many Python processes (xdist and Ray workers, CLI runs), which then compile the
+# project's modules once, not each on its own.
+PYTEST := PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile \
+	--no-loadscope-reorder
 
 test: lint
 	$(PYTEST)
