@@ -98,14 +98,16 @@ def sample_image_tokens(
 def generate_codes(
     model: UnifiedModel, items: list[Item], vocab: Vocab, batch_size: int = 512,
     temperature: float = 0.0, top_k: int = 0, seed: int = 0,
-    unconditional: list[Item] | None = None, guidance: float = 1.0,
+    unconditional: list[Item] | None = None, guidance: float = 1.0, padded: bool = True,
 ) -> np.ndarray:  # fmt: skip
     """Decode P image codes after each item's prefix (`sample_image_tokens` over the VQ code
     block of the vocabulary, with classifier-free guidance when `unconditional` is given).
-    Returns int64 [N, P] codes in 0..K-1, in the order of `items`.
+    Returns int64 [N, P] codes in 0..K-1, in the order of `items`. Prompts of every length
+    share batches (`padded`); False batches them by length, the same codes more slowly
+    (benchmarks/decode_bench.py).
 
-    Batches of up to 512 rows: a benchmark of 512 prompts then takes P steps per prompt length,
-    not per 64 prompts (the tiny model's 512 generations: 6.8 s in batches of 64, 5.5 s in
+    Batches of up to 512 rows, so a benchmark's 512 prompts decode in one batch of P steps
+    (by length, the tiny model's 512 generations took 6.8 s in batches of 64 and 5.5 s in
     batches of 512 on the loaded 2-core CPU, the same codes)."""
     if bridged(model):
         raise RuntimeError("decode images before booting a TransformerBridge over the model: "
@@ -138,7 +140,7 @@ def generate_codes(
     return sample_image_tokens(
         items, start, step, codes, cfg.n_patches, (cfg.n_patches, cfg.patch_size**2 * 3),
         _device(model), batch_size=batch_size, temperature=temperature, top_k=top_k, seed=seed,
-        unconditional=unconditional, guidance=guidance, padded=True,
+        unconditional=unconditional, guidance=guidance, padded=padded,
     )  # fmt: skip
 
 
