@@ -11,11 +11,15 @@ TORCH_CPU ?= torch==2.13.0
 
 setup: $(STAMP)
 
+# pip -qq: errors only. At -q, setuptools' editable build prints a nine-line notice about
+# editable installs (our package-dir maps app/ and analyses/ into sgt_probe), and a machine
+# whose pip config names missing index folders adds a warning per package; neither is
+# something a user can act on. A failed install still prints its error and stops make.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q $(TORCH_CPU)
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -qq --upgrade pip
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -qq $(TORCH_CPU)
+	$(BIN)/python -m pip install -qq -e '.[dev]'
 	touch $(STAMP)
 
 demo: $(STAMP)
