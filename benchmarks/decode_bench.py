@@ -31,11 +31,12 @@ def main() -> None:
     data = eval_data(source, args.n)
     items = [data.generation(i, with_target=False) for i in range(len(data))]
     lengths = sorted({len(it.ids) for it in items})
-    guided = {"unconditional": [data.generation(i, False, unconditional=True)
-                                for i in range(len(data))], "guidance": GENERATION_GUIDANCE}  # fmt: skip
     cases = {"greedy": {}, f"T={GENERATION_TEMPERATURE}": {"temperature": GENERATION_TEMPERATURE}}
     if source.guidable:
-        cases["guided (the benchmark's)"] = {"temperature": GENERATION_TEMPERATURE, **guided}
+        unconditional = [data.generation(i, False, unconditional=True) for i in range(len(data))]
+        cases["guided (the benchmark's)"] = {"temperature": GENERATION_TEMPERATURE,
+                                             "unconditional": unconditional,
+                                             "guidance": GENERATION_GUIDANCE}  # fmt: skip
     print(f"{args.checkpoint}: {len(items)} prompts of {len(lengths)} lengths {lengths}")
     print(
         f"{'decoding':<26}{'by length s':>12}{'padded s':>10}{'ratio':>7}"

@@ -68,9 +68,11 @@ def sample_image_tokens(
     out = np.zeros((len(items), n_tokens), dtype=np.int64)
     streams = [items] if unconditional is None else [items, unconditional]
     groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
-    for i in sorted(range(len(items)), key=lambda i: len(items[i].ids)) if padded else range(
-            len(items)):  # fmt: skip
-        groups[() if padded else tuple(len(st[i].ids) for st in streams)].append(i)
+    if padded:  # one group, in order of length: a batch's rows then need little padding
+        groups[()] = sorted(range(len(items)), key=lambda i: len(items[i].ids))
+    else:
+        for i in range(len(items)):
+            groups[tuple(len(st[i].ids) for st in streams)].append(i)
     for idx in groups.values():
         for s in range(0, len(idx), batch_size):
             chunk = idx[s : s + batch_size]
@@ -103,8 +105,8 @@ def generate_codes(
     """Decode P image codes after each item's prefix (`sample_image_tokens` over the VQ code
     block of the vocabulary, with classifier-free guidance when `unconditional` is given).
     Returns int64 [N, P] codes in 0..K-1, in the order of `items`. Prompts of every length
-    share batches (`padded`); False batches them by length, the same codes more slowly
-    (benchmarks/decode_bench.py).
+    share batches (`padded`); False batches them by length, more slowly, with the same greedy
+    codes (a sampled draw can differ by float rounding: benchmarks/decode_bench.py).
 
     Batches of up to 512 rows, so a benchmark's 512 prompts decode in one batch of P steps
     (by length, the tiny model's 512 generations took 6.8 s in batches of 64 and 5.5 s in
