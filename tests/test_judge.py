@@ -9,7 +9,7 @@ import pytest
 
 from sgt_probe.data import PROMPT_FAMILIES, DataSpec, make_world
 from sgt_probe.data.scene import Prompt
-from sgt_probe.evals.judge import Judge, prompt_holds
+from sgt_probe.evals.judge import Judge, color_blobs, mask_features, prompt_holds
 
 # Floors a little under the measured accuracies (n_train=1000, the first 300 "eval" scenes of
 # seed 0): shapes GT 1.00 in every family, digits GT 0.92-1.00 (counting lowest); negatives
@@ -61,6 +61,19 @@ def test_detect_all_equals_detecting_each_image_alone(judges):
     assert together[7] == []
     assert together == [judge.detect(im) for im in images]
     assert sum(len(found) for found in together) >= 40
+
+
+def test_repeated_blobs_are_classified_once(judges, monkeypatch):
+    """Equal blobs (here: the same images twice) cost one classifier row, and each still gets
+    the label it gets alone."""
+    judge = judges["shapes"]
+    images = [s.image for s in judge.world.scenes(1000, 1010)]
+    alone = judge.detect_all(images)
+    predict, seen = judge.classifier_.predict, []
+    monkeypatch.setattr(judge.classifier_, "predict", lambda X: seen.append(len(X)) or predict(X))
+    assert judge.detect_all(images + images) == alone + alone
+    assert seen == [len({tuple(mask_features(m)) for im in images
+                         for _, m in color_blobs(im, judge.palette, judge.min_area)})]  # fmt: skip
 
 
 def test_blank_background_has_no_objects(judges):
