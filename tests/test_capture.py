@@ -172,10 +172,11 @@ def test_knockout_zeroes_text_to_image_edges_only(data, runner):
 
 def test_knockout_in_the_models_own_attention_equals_the_bridge_hook_knockout(loaded, data, runner):
     """The knockout suite blocks text->image edges with a mask on the model's own attention,
-    reading each image context once; blocking them through the bridge's hook_attn_scores on
-    whole sequences (an independent computation) gives the same probabilities."""
+    reading each image context once for every window; blocking them through the bridge's
+    hook_attn_scores on whole sequences (an independent computation) gives the same
+    probabilities, and the unedited scores are answer_probs'."""
     from sgt_probe.compare.suites.knockout import text_to_image_block
-    from sgt_probe.model.generate import answer_probs
+    from sgt_probe.model.generate import answer_probs, answer_probs_edited
 
     model, vocab = loaded.model, data.vocab
     items = [
@@ -183,8 +184,13 @@ def test_knockout_in_the_models_own_attention_equals_the_bridge_hook_knockout(lo
     ]
     choices = [data.scenes[it_scene].questions[q].choices
                for it_scene in range(6) for q in range(len(data.scenes[it_scene].questions))]  # fmt: skip
-    p_base, _ = answer_probs(model, items, vocab, choices)
-    for first, last in [(0, 0), (1, 2)]:
+    p_base, c_base = answer_probs(model, items, vocab, choices)
+    windows = [(0, 0), (1, 2)]
+    edits = [None] + [(range(first, last + 1), text_to_image_block) for first, last in windows]
+    (p_none, c_none), *cached = answer_probs_edited(model, items, vocab, choices, edits)
+    np.testing.assert_allclose(p_none, p_base, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(np.concatenate(c_none), np.concatenate(c_base), rtol=1e-5, atol=1e-7)
+    for (first, last), (p_cached, _) in zip(windows, cached, strict=True):
 
         def forward(batch, first=first, last=last):
             add = text_to_image_block(batch["roles"], batch["roles"])
@@ -193,10 +199,8 @@ def test_knockout_in_the_models_own_attention_equals_the_bridge_hook_knockout(lo
             return runner.run(batch, (), extra_hooks=hooks)[0]
 
         hooked, _ = answer_probs(model, items, vocab, choices, forward=forward)
-        cached, _ = answer_probs(model, items, vocab, choices,
-                                 edit=(range(first, last + 1), text_to_image_block))  # fmt: skip
-        np.testing.assert_allclose(cached, hooked, rtol=1e-4, atol=1e-6)
-        assert np.abs(cached - p_base).max() > 1e-4  # the knockout did something
+        np.testing.assert_allclose(p_cached, hooked, rtol=1e-4, atol=1e-6)
+        assert np.abs(p_cached - p_base).max() > 1e-4  # the knockout did something
 
 
 def test_attention_suite_masses_partition_text_queries(data, runner):

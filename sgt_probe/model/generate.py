@@ -8,6 +8,7 @@ model (sgt_probe.sources).
 
 from __future__ import annotations
 
+import copy
 import inspect
 from collections import defaultdict
 from collections.abc import Callable
@@ -218,7 +219,6 @@ def answer_probs(
     choices: list[tuple[str, ...]],
     batch_size: int = 128,
     forward: Forward | None = None,
-    edit: tuple | None = None,
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """Probability of each item's answer token and of each of its choices (full-vocab softmax).
 
@@ -227,26 +227,12 @@ def answer_probs(
     share their context (what precedes the question: `<bos> <boi> IMG <eoi>`, as one scene's
     questions do) read it once: its keys and values are cached and every question continues
     from them (`_shared_context_logits`), about a third of the tokens of a full pass per
-    question, equal to it up to float rounding. `edit` = (layers, bias) adds bias(q_roles [b, Q],
-    k_roles [b, K]) -> [b, 1, Q, K] to the attention scores of those layers in the question
-    passes (a knockout); the image context, read once, must be left alone by it, which is
-    checked. Returns (p_answer [N], [p_choices per item]).
+    question, equal to it up to float rounding. Returns (p_answer [N], [p_choices per item]).
     """
     cfg = model.cfg
-    conts = [[[vocab[c]] for c in ch] + [answer_span(it)] for it, ch in zip(items, choices,
-                                                                            strict=True)]  # fmt: skip
-    if forward is None and not bridged(model) and all(len(c[-1]) == 1 for c in conts):
-        p_answer = np.zeros(len(items))
-        p_choices: list[np.ndarray] = [None] * len(items)  # type: ignore[list-item]
-        for idx, logits in _shared_context_logits(model, items, batch_size, edit):
-            probs = logits.float().softmax(-1)  # logits [b, V] at each item's last prefix position
-            for j, k in enumerate(idx):
-                p_answer[k] = probs[j, conts[k][-1][0]].item()
-                p_choices[k] = probs[j, [c[0] for c in conts[k][:-1]]].cpu().numpy()
-        return p_answer, p_choices
-    if edit is not None:
-        raise RuntimeError("an attention edit needs one-token answers scored on the model's own "
-                           "attention (no forward, no TransformerBridge booted over it)")  # fmt: skip
+    conts = _continuations(items, vocab, choices)
+    if forward is None and _one_token_answers(model, conts):
+        return _scored_once(model, items, conts, batch_size, [None])[0]
     if forward is None:
 
         def forward(batch):
@@ -255,6 +241,52 @@ def answer_probs(
     logp = continuation_logprobs(items, conts, forward, (cfg.n_patches, cfg.patch_size**2 * 3),
                                  _device(model), batch_size)  # fmt: skip
     return np.exp([lp[-1] for lp in logp]), [np.exp(lp[:-1]) for lp in logp]
+
+
+@torch.no_grad()
+def answer_probs_edited(
+    model: UnifiedModel,
+    items: list[Item],
+    vocab: Vocab,
+    choices: list[tuple[str, ...]],
+    edits: list,
+    batch_size: int = 128,
+) -> list[tuple[np.ndarray, list[np.ndarray]]]:
+    """`answer_probs` under each of `edits` (None: the model as it is), each context read once
+    for all of them (a knockout scores every window of layers on the same questions).
+
+    An edit (layers, bias) adds bias(q_roles [b, Q], k_roles [b, K]) -> [b, 1, Q, K] to the
+    attention scores of those layers in the question passes; the image context, read once,
+    must be left alone by it, which is checked. Needs one-token answers and the model's own
+    attention (no TransformerBridge booted over it)."""
+    conts = _continuations(items, vocab, choices)
+    if not _one_token_answers(model, conts):
+        raise RuntimeError("an attention edit needs one-token answers scored on the model's own "
+                           "attention (no TransformerBridge booted over it)")  # fmt: skip
+    return _scored_once(model, items, conts, batch_size, edits)
+
+
+def _continuations(items: list[Item], vocab: Vocab, choices) -> list[list[list[int]]]:
+    """Per item: each choice's token, then the answer's tokens."""
+    return [[[vocab[c]] for c in ch] + [answer_span(it)]
+            for it, ch in zip(items, choices, strict=True)]  # fmt: skip
+
+
+def _one_token_answers(model: UnifiedModel, conts) -> bool:
+    """Whether the shared-context scoring applies: one-token answers, the model's own attention."""
+    return not bridged(model) and all(len(c[-1]) == 1 for c in conts)
+
+
+def _scored_once(model, items, conts, batch_size, edits) -> list[tuple[np.ndarray, list]]:
+    """(p_answer, p_choices) under each edit, from `_shared_context_logits`."""
+    out = [(np.zeros(len(items)), [None] * len(items)) for _ in edits]
+    for idx, per_edit in _shared_context_logits(model, items, batch_size, edits):
+        for (p_answer, p_choices), logits in zip(out, per_edit, strict=True):
+            probs = logits.float().softmax(-1)  # logits [b, V] at each item's last prefix position
+            for j, k in enumerate(idx):
+                p_answer[k] = probs[j, conts[k][-1][0]].item()
+                p_choices[k] = probs[j, [c[0] for c in conts[k][:-1]]].cpu().numpy()
+    return out
 
 
 def bridged(model: UnifiedModel) -> bool:
@@ -284,12 +316,14 @@ def context_groups(items: list[Item]) -> list[list[int]]:
     return groups
 
 
-def _shared_context_logits(model: UnifiedModel, items: list[Item], batch_size: int, edit=None):
-    """(item indices, logits [b, V] at their last prefix position), each context run once.
+def _shared_context_logits(model: UnifiedModel, items: list[Item], batch_size: int, edits):
+    """(item indices, [logits [b, V] at their last prefix position under each edit]), each
+    context run once for every edit.
 
     Contexts of one length are batched (`batch_size` items' worth of them at a time), their KV
-    cache copied once per item sharing it, and each item's continuation (right-padded: the
-    attention is causal, so padding after a position never changes it) run on that cache.
+    cache copied once per item sharing it (and per edit), and each item's continuation
+    (right-padded: the attention is causal, so padding after a position never changes it) run
+    on that cache.
     """
     cfg, dev = model.cfg, _device(model)
     by_length: dict[int, list[list[int]]] = defaultdict(list)
@@ -306,22 +340,27 @@ def _shared_context_logits(model: UnifiedModel, items: list[Item], batch_size: i
             heads = [items[g[0]] for g in chunk]
             ctx = collate([Item(it.ids[:c], it.roles[:c], c, it.pixels, it.task) for it in heads],
                           cfg.n_patches, cfg.patch_size**2 * 3)  # fmt: skip
-            cache = DynamicCache()
+            context = DynamicCache()
             model(ctx["input_ids"].to(dev), ctx["pixels"].to(dev), use_cache=True,
-                  **{CACHE_KW: cache})  # fmt: skip
+                  **{CACHE_KW: context})  # fmt: skip
             idx = [k for g in chunk for k in g]
             owner = torch.tensor([j for j, g in enumerate(chunk) for _ in g])
-            cache.reorder_cache(owner.to(dev))
             rest = [items[k].ids[c : items[k].n_prefix] for k in idx]
             ids = torch.zeros(len(idx), max(map(len, rest)), dtype=torch.long)
             roles = torch.zeros(len(idx), ids.shape[1], dtype=torch.long)  # padding: ROLE_PAD
             for j, (r, k) in enumerate(zip(rest, idx, strict=True)):
                 ids[j, : len(r)] = torch.tensor(r)
                 roles[j, : len(r)] = torch.tensor(items[k].roles[c : items[k].n_prefix])
-            with _edited_attention(model, edit, ctx["roles"], ctx["roles"][owner], roles):
-                logits = model(ids.to(dev), None, use_cache=True, **{CACHE_KW: cache}).logits
             last = torch.tensor([len(r) - 1 for r in rest], device=dev)
-            yield idx, logits[torch.arange(len(idx), device=dev), last]
+            per_edit = []
+            for e, edit in enumerate(edits):
+                # a question pass appends to its cache: every edit but the last gets a copy
+                cache = context if e == len(edits) - 1 else copy.deepcopy(context)
+                cache.reorder_cache(owner.to(dev))
+                with _edited_attention(model, edit, ctx["roles"], ctx["roles"][owner], roles):
+                    logits = model(ids.to(dev), None, use_cache=True, **{CACHE_KW: cache}).logits
+                per_edit.append(logits[torch.arange(len(idx), device=dev), last])
+            yield idx, per_edit
 
 
 @contextmanager

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sgt_probe.capture.bridge import HookedRunner, ImageGrid, boot_loaded
 from sgt_probe.model.config import TrainConfig, preset
-from sgt_probe.model.generate import answer_probs, generate_codes
+from sgt_probe.model.generate import answer_probs, answer_probs_edited, generate_codes
 from sgt_probe.model.loading import Loaded
 from sgt_probe.tuning.taskdata import TaskData
 
@@ -57,13 +57,15 @@ class CheckpointSource:
         ld = self.loaded
         return TaskData(world, ld.tokenizer, ld.vocab, ld.cfg, indices, proxies)
 
-    # knockouts can block edges in the model's own attention (answer_probs(edit=...)), which the
+    # knockouts can block edges in the model's own attention (answer_probs_edited), which the
     # runner's bridge leaves alone: it is booted over a twin of the model sharing its weights
     edit_attention = True
 
-    def answer_probs(self, items, choices, forward=None, edit=None):
-        return answer_probs(self.loaded.model, items, self.loaded.vocab, choices,
-                            forward=forward, edit=edit)  # fmt: skip
+    def answer_probs(self, items, choices, forward=None):
+        return answer_probs(self.loaded.model, items, self.loaded.vocab, choices, forward=forward)
+
+    def answer_probs_edited(self, items, choices, edits):
+        return answer_probs_edited(self.loaded.model, items, self.loaded.vocab, choices, edits)
 
     def generate_codes(self, items, temperature=0.0, unconditional=None, guidance=1.0):
         return generate_codes(self.loaded.model, items, self.loaded.vocab, temperature=temperature,

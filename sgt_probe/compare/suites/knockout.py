@@ -30,31 +30,20 @@ def knockout_curve(
     the source scores the answers.
 
     A source that can edit its own attention (`edit_attention`: our checkpoints) has the edges
-    blocked there, an additive mask on those layers' scores (`answer_probs(edit=...)`), so
-    every pass reads a scene's image context once for all its questions: blocking text->image
-    edges leaves the context's own positions untouched, as no text query comes before them.
-    Any other source runs whole sequences through `runner`'s hooked forward (hook_attn_scores);
-    tests/test_capture.py checks the two against each other.
+    blocked there, an additive mask on those layers' scores (`answer_probs_edited`), so one
+    pass reads a scene's image context once for all its questions and every window: blocking
+    text->image edges leaves the context's own positions untouched, as no text query comes
+    before them. Any other source runs whole sequences through `runner`'s hooked forward
+    (hook_attn_scores) once per window; tests/test_capture.py checks the two against each other.
     """
+    windows = layer_windows(runner.n_layers, window)
     if getattr(source, "edit_attention", False):
-        p_base, _ = source.answer_probs(items, choices)
-
-        def blocked(first: int, last: int):
-            return source.answer_probs(items, choices,
-                                       edit=(range(first, last + 1), text_to_image_block))  # fmt: skip
+        edits = [(range(first, last + 1), text_to_image_block) for first, last in windows]
+        (p_base, _), *blocked = source.answer_probs_edited(items, choices, [None, *edits])
     else:
 
-        def forward_with(hooks):
-            def forward(batch):
-                logits, _ = runner.run(batch, (), extra_hooks=hooks(batch))
-                return logits
-
-            return forward
-
-        p_base, _ = source.answer_probs(items, choices, forward=forward_with(lambda b: []))
-
-        def blocked(first: int, last: int):
-            def hooks(batch):
+        def hooks(first: int, last: int):
+            def make(batch):
                 # the hooked scores already carry the causal mask: add only the blocked edges
                 add = text_to_image_block(batch["roles"], batch["roles"])
 
@@ -63,12 +52,19 @@ def knockout_curve(
 
                 return [(scores_name(layer), hook) for layer in range(first, last + 1)]
 
-            return source.answer_probs(items, choices, forward=forward_with(hooks))
+            return make
 
-    windows = layer_windows(runner.n_layers, window)
+        def scored(make_hooks):
+            def forward(batch):
+                logits, _ = runner.run(batch, (), extra_hooks=make_hooks(batch))
+                return logits
+
+            return source.answer_probs(items, choices, forward=forward)
+
+        p_base, _ = scored(lambda batch: [])
+        blocked = [scored(hooks(first, last)) for first, last in windows]
     change, lows, highs = [], [], []
-    for first, last in windows:
-        p_new, _ = blocked(first, last)
+    for p_new, _ in blocked:
         m, lo, hi = bootstrap_ci(relative_change(p_new, p_base), n_boot=n_boot, seed=seed)
         change.append(m)
         lows.append(lo)
