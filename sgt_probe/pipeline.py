@@ -267,7 +267,7 @@ def run_pipeline(runs: list[Run], device: str, jobs: int | None = None,
     1). Without `address` a Ray is started on this machine with jobs x those CPUs, so at most
     `jobs` run side by side, and stopped afterwards; with `address` (HOST:PORT) the run joins
     that cluster and runs as many jobs side by side as its nodes fit. Earlier jobs of the graph
-    start first.
+    start first, except that on this machine's CPU a compare takes all of them (`_width`).
 
     A failing job stops the pipeline with its own error (other running jobs are cancelled);
     what finished is kept, and so are interrupted jobs' checkpoints: the same call resumes.
@@ -285,7 +285,8 @@ def run_pipeline(runs: list[Run], device: str, jobs: int | None = None,
             shipped = [_absolute(job) for job in graph]  # a worker may start in another folder
             if address is not None:
                 _check_nodes(shipped, threads, gpu)
-            _schedule(graph, shipped, device, threads, gpu, ran, logs, cluster=address is not None)
+            _schedule(graph, shipped, device, threads, gpu, ran, logs, cluster=address is not None,
+                      wide=jobs if address is None and not gpu else 1)  # fmt: skip
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]: finished jobs are kept; the same command resumes")
         raise
@@ -519,18 +520,27 @@ def task_name(job: Job) -> str:
     return f"sgt-probe {what} {job.run.dir}"
 
 
+def _width(job: Job, wide: int) -> int:
+    """The job slots (of `threads` CPUs each) a job takes. A compare on this machine's CPU takes
+    all `wide` of them: a lone compare (the demo's, a study's last) would otherwise leave the
+    other cores idle (the demo's compare of three small checkpoints took 264 s on one of two
+    cores), and its report no longer depends on --jobs. It starts when no other job runs; the
+    tunings behind it go first meanwhile, so no core waits for it."""
+    return wide if job.kind == "compare" else 1
+
+
 def _schedule(graph: list[Job], shipped: list[Job], device: str, threads: int, gpu: float,
-              ran: Ran, logs: str, cluster: bool) -> None:  # fmt: skip
+              ran: Ran, logs: str, cluster: bool, wide: int = 1) -> None:  # fmt: skip
     import ray
     from ray.exceptions import RayError, RayTaskError
 
     task = ray.remote(_run_job)
-    asks = {"num_cpus": threads, "num_gpus": gpu, "max_retries": RETRIES,
-            "retry_exceptions": False}  # fmt: skip
+    asks = {"num_gpus": gpu, "max_retries": RETRIES, "retry_exceptions": False}
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TextColumn("{task.fields[running]}"))  # fmt: skip
     done, todo = set(), list(range(len(graph)))
     running: dict[Any, tuple[int, float]] = {}  # ObjectRef -> (job, submitted at)
+    taken: dict[int, int] = {}  # job -> the slots it was given (_width)
     room = _Room(threads, gpu)
     try:
         with Progress(*columns, console=console) as bar:
@@ -547,14 +557,21 @@ def _schedule(graph: list[Job], shipped: list[Job], device: str, threads: int, g
                     done.add(i)
                     bar.advance(shown)
                 ready = [i for i in todo if all(d in done for d in graph[i].deps)]
-                free = room() - len(running)
+                slots = room()
+                free = slots - sum(taken[i] for i, _ in running.values())
                 if ready and not running and free <= 0:
                     raise ClusterError(f"no node of the Ray cluster has {_asks(threads, gpu)} "
                                        "free for a job")  # fmt: skip
-                for i in ready[: max(0, free)]:
+                for i in ready:
+                    width = min(_width(graph[i], wide), slots)
+                    if width > free:
+                        continue
+                    free -= width
+                    taken[i] = width
                     todo.remove(i)
-                    named = task.options(name=task_name(graph[i]), **asks)
-                    ref = named.remote(shipped[i], device, threads)
+                    named = task.options(name=task_name(graph[i]), num_cpus=width * threads,
+                                         **asks)  # fmt: skip
+                    ref = named.remote(shipped[i], device, width * threads)
                     running[ref] = (i, time.time())
                 names = ", ".join(_running(graph[i], shipped[i]) for i, _ in running.values())
                 bar.update(shown, running=f"[dim]{names}")

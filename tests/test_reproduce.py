@@ -119,6 +119,45 @@ def test_jobs_side_by_side_only_where_the_graph_has_parallel_work(monkeypatch, t
     assert default_jobs("cuda", [trained], gpus_per_job=0.1) == 10  # 1 / 0.1 is 9.999...
 
 
+def test_a_compare_on_this_cpu_takes_every_slot_once_no_other_job_runs(monkeypatch, tmp_path):
+    """On a local CPU, two slots of one thread: each compare asks Ray for both CPUs, runs with
+    two threads and only when nothing else runs; the other run's jobs start while it waits.
+    Ray is replaced by a stand-in that finishes jobs in the order they started."""
+    import ray
+
+    from sgt_probe.pipeline import Ran, Run, _schedule, job_graph, tunings
+
+    runs = [Run(tmp_path / f"s{i}", "shapes", i, "tiny", tunings(PROXIES)) for i in range(2)]
+    graph = job_graph(runs)
+    started, running = [], []  # (kind, CPUs asked, threads, jobs running beside it)
+
+    class Task:
+        def options(self, name, num_cpus, **asks):
+            def remote(job, device, threads):
+                started.append((job.kind, num_cpus, threads, len(running)))
+                running.append(object())
+                return running[-1]
+
+            return type("Named", (), {"remote": staticmethod(remote)})()
+
+    def wait(refs, num_returns, timeout):
+        running.remove(refs[0])
+        return [refs[0]], refs[1:]
+
+    monkeypatch.setattr(ray, "remote", lambda fn: Task())
+    monkeypatch.setattr(ray, "wait", wait)
+    monkeypatch.setattr(ray, "get", lambda ref: {"seconds": 0.0, "reused": False, "node": "n",
+                                                 "host": "h", "started": 0.0})  # fmt: skip
+    monkeypatch.setattr(pipeline, "_fits", lambda threads, gpu: {"n": 2})
+    _schedule(graph, graph, "cpu", 1, 0.0, Ran(), "logs", cluster=False, wide=2)
+    compares = [s for s in started if s[0] == "compare"]
+    assert compares == [("compare", 2, 2, 0), ("compare", 2, 2, 0)]
+    assert all(s[1:3] == (1, 1) for s in started if s[0] != "compare")
+    assert max(s[3] for s in started) == 1  # two jobs side by side otherwise
+    # the first run's compare waited while the second run's tunings took the free slot
+    assert [s[0] for s in started] == ["base"] * 2 + ["tune"] * 4 + ["compare"] * 2
+
+
 def test_a_cluster_holds_what_its_live_nodes_fit(monkeypatch):
     """Jobs side by side on a cluster: per live node, its CPUs by a job's threads, and its GPUs
     by a job's share of one."""
