@@ -13,7 +13,6 @@ import json
 import math
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,16 +156,9 @@ def train_loop(
     weights = torch.tensor([tcfg.task_weight(t) for t in tasks], device=device)
     t0, tokens = time.perf_counter(), 0
     step = start_step
-    # The next step's batch is rendered and tokenized in a thread while this step trains: the
-    # scenes and the tokenizer's encode are a sixth of a step's time, on one core of the two a
-    # lone tuning's threads use. A batch is a function of (seed, step), so nothing else changes.
-    pool = ThreadPoolExecutor(1, thread_name_prefix="next-batch")
-    upcoming = pool.submit(data.batch, tcfg, start_step, ddp.rank, ddp.world_size)
     try:
         for step in bar:
-            items = upcoming.result()
-            if step + 1 < tcfg.steps:
-                upcoming = pool.submit(data.batch, tcfg, step + 1, ddp.rank, ddp.world_size)
+            items = data.batch(tcfg, step, ddp.rank, ddp.world_size)
             for g in optimizer.param_groups:
                 g["lr"] = get_lr(step, tcfg)
             # One forward per task: items of a task have similar lengths, so this pads far less
@@ -234,8 +226,6 @@ def train_loop(
         kept = f"{out} holds step {last_saved}" if last_saved is not None else "no checkpoint yet"
         e.add_note(f"stopped at step {step} of {tcfg.steps}; {kept}")
         raise
-    finally:
-        pool.shutdown(cancel_futures=True)
 
     model.lm.set_attn_implementation("eager")
     model.eval()
